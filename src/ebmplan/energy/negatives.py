@@ -1,0 +1,209 @@
+"""Negative examples: where the model must learn to put high energy.
+
+A sampler draws `n` negatives per positive, `[B, n, D]`, and may learn from the energies it sees
+(`observe`). `parse_negatives("uniform:0.5,hard:0.5", ...)` builds a weighted mixture by name.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError, choose
+from .inference import descend
+from .models import EnergyModel
+
+Box = tuple[torch.Tensor, torch.Tensor]  # (low [D], high [D])
+
+
+class Negatives:
+    """Base sampler. `sample` returns [B, n, D]; `observe` sees every negative used in a step."""
+
+    def sample(self, pos: torch.Tensor, n: int, energy: EnergyModel,
+               context: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError  # abstract: every sampler defines it
+
+    def observe(self, neg: torch.Tensor, e_neg: torch.Tensor, e_pos: torch.Tensor, margin: float) -> None:
+        """Feedback after the loss: negatives [B, n, D], their energies [B, n], positive energies [B]."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+def uniform_in(box: Box, shape: tuple[int, ...]) -> torch.Tensor:
+    low, high = box
+    return low + (high - low) * torch.rand(*shape, low.shape[-1], device=low.device)
+
+
+class Uniform(Negatives):
+    """Uniform noise over the padded data box."""
+
+    def __init__(self, box: Box):
+        self.box = box
+
+    def sample(self, pos, n, energy, context=None):
+        return uniform_in(self.box, (pos.shape[0], n))
+
+
+class Perturb(Negatives):
+    """Positives plus Gaussian noise of standard deviation `sigma`: negatives right next to the data."""
+
+    def __init__(self, sigma: float = 0.1):
+        if sigma <= 0:
+            raise ConfigError(f"perturb negatives need sigma > 0, got {sigma}")
+        self.sigma = sigma
+
+    def sample(self, pos, n, energy, context=None):
+        return pos[:, None, :] + self.sigma * torch.randn(pos.shape[0], n, pos.shape[1], device=pos.device)
+
+
+class ModelSamples(Negatives):
+    """The model's own samples: a short run of gradient descent (Langevin if `noise` > 0) from uniform noise
+    or, with `persistent`, from a buffer of earlier samples (persistent contrastive divergence)."""
+
+    def __init__(self, box: Box, *, steps: int = 10, step_size: float = 0.01, noise: float = 0.005,
+                 persistent: bool = True, buffer_size: int = 10000, reinit: float = 0.05):
+        self.box, self.steps, self.step_size, self.noise = box, steps, step_size, noise
+        self.persistent, self.reinit = persistent, reinit
+        self.buffer = uniform_in(box, (buffer_size,)) if persistent else None  # [S, D]
+
+    def sample(self, pos, n, energy, context=None):
+        B = pos.shape[0]
+        if self.buffer is not None:
+            idx = torch.randint(len(self.buffer), (B * n,), device=pos.device)
+            start = self.buffer[idx]
+            fresh = torch.rand(B * n, device=pos.device) < self.reinit  # restart a few chains from noise
+            start[fresh] = uniform_in(self.box, (int(fresh.sum()),))
+        else:
+            start = uniform_in(self.box, (B * n,))
+        ctx = None if context is None else context.repeat_interleave(n, dim=0)
+        out = descend(energy, start, context=ctx, steps=self.steps, step_size=self.step_size, tol=0.0,
+                      box=self.box, noise=self.noise).samples  # [B*n, D]
+        if self.buffer is not None:
+            self.buffer[idx] = out
+        return out.reshape(B, n, -1)
+
+    def state_dict(self):
+        return {} if self.buffer is None else {"buffer": self.buffer}
+
+    def load_state_dict(self, state):
+        if "buffer" in state:
+            self.buffer = state["buffer"].clone()
+
+
+class HardBuffer(Negatives):
+    """Prioritized hard negatives: the seed's "prioritized sampling of negatives wrongly given low energy".
+
+    Every negative the trainer uses is stored in a ring buffer of `size`. Each step the energies of a
+    `refresh` fraction of the buffer are recomputed with the current model, and negatives are drawn with
+    probability proportional to `(max(0, mean E+ + margin - E) + eps) ** alpha`: the further a negative sits
+    inside the margin of the positives, the more often it is shown again. `alpha = 0` samples uniformly.
+    """
+
+    def __init__(self, box: Box, *, size: int = 20000, alpha: float = 1.0, refresh: float = 0.25,
+                 eps: float = 1e-3):
+        if size < 1 or alpha < 0 or not 0 < refresh <= 1:
+            raise ConfigError(f"the hard-negative buffer needs size >= 1, alpha >= 0 and 0 < refresh <= 1 "
+                              f"(got size={size}, alpha={alpha}, refresh={refresh})")
+        self.alpha, self.refresh, self.eps = alpha, refresh, eps
+        self.points = uniform_in(box, (size,))  # [S, D]: seeded with uniform noise so it is never empty
+        self.energy = torch.full((size,), float("inf"), device=box[0].device)  # inf: not yet scored
+        self.threshold = torch.tensor(0.0, device=box[0].device)
+        self.cursor = torch.tensor(0)
+
+    def priorities(self) -> torch.Tensor:
+        return (torch.relu(self.threshold - self.energy) + self.eps).pow(self.alpha)  # [S]
+
+    @torch.no_grad()
+    def sample(self, pos, n, energy, context=None):
+        S = len(self.points)
+        stale = torch.randperm(S, device=self.points.device)[: max(1, int(self.refresh * S))]
+        ctx = None if context is None else context[:1].expand(len(stale), -1)
+        self.energy[stale] = energy(self.points[stale], ctx)
+        idx = torch.multinomial(self.priorities(), pos.shape[0] * n, replacement=True)
+        return self.points[idx].reshape(pos.shape[0], n, -1)
+
+    @torch.no_grad()
+    def observe(self, neg, e_neg, e_pos, margin):
+        self.threshold = e_pos.mean() + margin
+        neg, e_neg = neg.reshape(-1, neg.shape[-1]), e_neg.reshape(-1)
+        S, k = len(self.points), min(len(neg), len(self.points))
+        slots = (self.cursor + torch.arange(k)) % S
+        self.points[slots], self.energy[slots] = neg[:k].detach(), e_neg[:k].detach()
+        self.cursor = (self.cursor + k) % S
+
+    def state_dict(self):
+        return {"points": self.points, "energy": self.energy, "threshold": self.threshold, "cursor": self.cursor}
+
+    def load_state_dict(self, state):
+        for key, value in state.items():
+            setattr(self, key, value.clone())
+
+
+class Mixture(Negatives):
+    """A weighted mixture: each part draws its share of the n negatives; every part observes them all."""
+
+    def __init__(self, parts: dict[str, tuple[float, Negatives]]):
+        self.parts = parts
+
+    def counts(self, n: int) -> dict[str, int]:
+        total = sum(w for w, _ in self.parts.values())
+        names = list(self.parts)
+        counts = {k: int(n * self.parts[k][0] / total) for k in names}
+        counts[names[0]] += n - sum(counts.values())  # rounding remainder to the first part
+        return counts
+
+    def sample(self, pos, n, energy, context=None):
+        blocks = [self.parts[k][1].sample(pos, c, energy, context) for k, c in self.counts(n).items() if c > 0]
+        return torch.cat(blocks, dim=1)  # [B, n, D]
+
+    def observe(self, neg, e_neg, e_pos, margin):
+        for _, part in self.parts.values():
+            part.observe(neg, e_neg, e_pos, margin)
+
+    def state_dict(self):
+        return {f"{k}.{key}": v for k, (_, part) in self.parts.items() for key, v in part.state_dict().items()}
+
+    def load_state_dict(self, state):
+        for k, (_, part) in self.parts.items():
+            prefix = f"{k}."
+            part.load_state_dict({key[len(prefix):]: v for key, v in state.items() if key.startswith(prefix)})
+
+
+NEGATIVES = ("uniform", "perturb", "model", "hard")
+
+
+def parse_negatives(spec: str, box: Box, **options) -> Mixture:
+    """Build a mixture from a spec like "uniform:0.5,perturb:0.25,hard:0.25" (a bare name has weight 1).
+
+    `options` holds per-kind settings: perturb_sigma, model_steps, model_step_size, model_noise,
+    hard_size, hard_alpha, hard_refresh.
+    """
+    parts: dict[str, tuple[float, Negatives]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, weight_text = item.partition(":")
+        choose("negative kind", name, NEGATIVES)
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise ConfigError(f"negative weight {weight_text!r} in {spec!r} is not a number") from None
+        if weight <= 0 or name in parts:
+            raise ConfigError(f"each negative kind appears once with a weight > 0; got {spec!r}")
+        parts[name] = (weight, _make(name, box, options))
+    if not parts:
+        raise ConfigError(f"no negatives in {spec!r}; use e.g. 'uniform:0.5,hard:0.5' from {', '.join(NEGATIVES)}")
+    return Mixture(parts)
+
+
+def _make(name: str, box: Box, o: dict) -> Negatives:
+    if name == "uniform":
+        return Uniform(box)
+    if name == "perturb":
+        return Perturb(o.get("perturb_sigma", 0.1))
+    if name == "model":
+        return ModelSamples(box, steps=o.get("model_steps", 10), step_size=o.get("model_step_size", 0.01),
+                            noise=o.get("model_noise", 0.005))
+    return HardBuffer(box, size=o.get("hard_size", 20000), alpha=o.get("hard_alpha", 1.0),
+                      refresh=o.get("hard_refresh", 0.25))

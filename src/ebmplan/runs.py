@@ -1,0 +1,195 @@
+"""Run folders: config and system records, atomic checkpoints, safe loading, and `load_run`.
+
+A run folder holds `config.json`, `system.json`, `metrics.csv`, `metrics.json`, `model.safetensors`,
+`checkpoint.pt` (everything needed to resume) and figures. Files are written atomically (temporary file,
+then rename), so a run killed at any moment leaves the previous version of each file intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import ConfigError
+
+CHECKPOINT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def prepare_run_dir(out: str | None, command: str, *, overwrite: bool = False) -> Path:
+    """Create the run folder (default `runs/<command>-<time>`), refusing to silently reuse a full one."""
+    path = Path(out) if out else Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output path {path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"run folder {path} already exists and is not empty; pass --resume {path} to "
+                              f"continue it or --overwrite to replace it")
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"output folder {path} cannot be written ({err.strerror})") from None
+    return path
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; is {Path(path).parent} a run folder?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid JSON ({err})") from None
+
+
+def system_info(device: str) -> dict[str, Any]:
+    """Versions, git commit and device: what is needed to say where a number came from."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    from . import __version__
+
+    return {"ebmplan": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+            "numpy": np.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": device, "git_commit": commit,
+            "argv": sys.argv, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for `cuda` without a GPU is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name} was asked for but no CUDA GPU is available; use cpu or auto")
+        return torch.device(name)
+    raise ConfigError(f"unknown device {name!r}; choose one of: auto, cpu, cuda")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write training state atomically with torch.save (plain tensors and containers only)."""
+    with atomic_path(path) as tmp:
+        torch.save({"version": CHECKPOINT_VERSION, **state}, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load training state with `weights_only=True`, so a crafted file cannot run code.
+
+    Any failure (missing, truncated, corrupted, crafted, or from another version) is one clear ConfigError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types here: every one means "not a checkpoint we can load"
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"checkpoint {path} cannot be loaded safely: it is corrupted, truncated or holds "
+                          f"objects other than tensors ({reason})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        found = state.get("version") if isinstance(state, dict) else type(state).__name__
+        raise ConfigError(f"checkpoint {path} has format version {found!r}; this ebmplan reads version "
+                          f"{CHECKPOINT_VERSION}")
+    return state
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
+
+
+def load_weights(path: Path, module: torch.nn.Module) -> None:
+    """Load safetensors weights into `module`; a missing, corrupted or mismatched file is one ConfigError."""
+    try:
+        weights = load_file(str(path))
+        module.load_state_dict(weights)
+    except FileNotFoundError:
+        raise ConfigError(f"weights file {path} does not exist") from None
+    except (SafetensorError, RuntimeError, OSError) as err:
+        reason = str(err).strip().splitlines()[0][:200]
+        raise ConfigError(f"weights file {path} is corrupted or does not match the model ({reason})") from None
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_run(path: str | Path):
+    """Rebuild what a run trained, ready to use from Python (e.g. `load_run("runs/demo").energy`)."""
+    path = Path(path)
+    config = read_json(path / "config.json")
+    kind = config.get("kind", "energy")
+    if kind == "energy":
+        from .train import load_energy_run
+
+        return load_energy_run(path)
+    raise ConfigError(f"{path} holds a run of kind {kind!r}, which load_run does not know")

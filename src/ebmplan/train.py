@@ -1,0 +1,290 @@
+"""One contrastive trainer for every energy: a config in, a run folder out."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics, plots
+from .data.toy2d import PointData, load_data
+from .energy.inference import descend
+from .energy.losses import get_loss
+from .energy.models import EnergyModel, MLPEnergy
+from .energy.negatives import parse_negatives, uniform_in
+from .errors import ConfigError
+from .runs import (load_checkpoint, load_weights, prepare_run_dir, read_json, resolve_device, rng_state,
+                   save_checkpoint, save_weights, seed_everything, set_rng_state, system_info, write_json)
+
+
+@dataclass
+class TrainConfig:
+    """Train a contrastive energy model on point data and write a run folder."""
+
+    data: str = "spiral"
+    """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a .npy/.csv file"""
+    out: str | None = None
+    """run folder (default: runs/<command>-<time>)"""
+    seed: int = 0
+    """seed for data, initialisation, negatives and inference"""
+    width: int = 128
+    """hidden units per layer"""
+    depth: int = 3
+    """hidden layers"""
+    activation: str = "silu"
+    """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
+    spectral_norm: bool = False
+    """spectral normalisation on every layer (a smoother, Lipschitz-bounded landscape)"""
+    loss: str = "log"
+    """margin, hinge, log, square-square, square-exp, infonce or cd"""
+    margin: float = 1.0
+    """margin of the margin, hinge and square-square losses; also the hard-negative threshold"""
+    temperature: float = 1.0
+    """temperature of the infonce loss"""
+    l2: float = 0.1
+    """energy L2 weight of the cd loss"""
+    negatives: str = "uniform:0.5,perturb:0.25,hard:0.25"
+    """weighted mixture of negative kinds: uniform, perturb, model, hard"""
+    n_negatives: int = 8
+    """negatives per positive"""
+    perturb_sigma: float = 0.1
+    """noise std of perturb negatives"""
+    hard_size: int = 20000
+    """capacity of the prioritized hard-negative buffer"""
+    hard_alpha: float = 1.0
+    """priority exponent of the hard-negative buffer (0 = uniform over the buffer)"""
+    hard_refresh: float = 0.25
+    """fraction of the hard-negative buffer re-scored with the current model every step"""
+    model_steps: int = 10
+    """gradient steps per model-sample negative"""
+    model_step_size: float = 0.01
+    """step size of model-sample negatives"""
+    model_noise: float = 0.005
+    """Langevin noise of model-sample negatives"""
+    steps: int = 3000
+    """training steps"""
+    batch_size: int = 256
+    """positives per step"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    grad_clip: float = 10.0
+    """clip the global gradient norm to this (0 = off)"""
+    n_samples: int = 2000
+    """samples drawn by inference at the end, from uniform noise over the padded box"""
+    infer_steps: int = 500
+    """inference: gradient-descent step cap"""
+    infer_step_size: float = 0.01
+    """inference: initial step size"""
+    infer_final_step_size: float = 0.001
+    """inference: final step size of the schedule"""
+    infer_schedule: str = "cosine"
+    """inference: step-size schedule (constant, cosine, exponential)"""
+    infer_max_move: float = 0.05
+    """inference: longest move per step"""
+    infer_tol: float = 1e-4
+    """inference: a sample has converged when it moves less than this"""
+    checkpoint_every: int = 500
+    """steps between checkpoints"""
+    log_every: int = 50
+    """steps between rows of metrics.csv"""
+    device: str = "cpu"
+    """auto, cpu or cuda"""
+    overwrite: bool = False
+    """replace an existing run folder"""
+    resume: str | None = None
+    """continue the run in this folder from its last checkpoint (its saved config is used)"""
+
+    def validate(self) -> None:
+        """Check every value before any work starts; raise one ConfigError naming the first bad one."""
+        positive = {"width": self.width, "depth": self.depth, "n_negatives": self.n_negatives,
+                    "steps": self.steps, "batch_size": self.batch_size, "n_samples": self.n_samples,
+                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_final_step_size",
+                     "infer_max_move"):
+            value = getattr(self, name)
+            if not value > 0 or not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        get_loss(self.loss)
+        MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
+
+
+def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
+    return MLPEnergy(dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
+                     spectral_norm=cfg.spectral_norm)
+
+
+class Divergence(RuntimeError):
+    """Training produced a non-finite loss, energy or gradient."""
+
+
+def train(cfg: TrainConfig, *, command: str = "train") -> Path:
+    """Train per `cfg` and return the run folder, which holds config, metrics, weights, samples and plots."""
+    if cfg.resume:
+        run = Path(cfg.resume)
+        cfg = TrainConfig(**{**read_json(run / "config.json")["config"], "resume": cfg.resume})
+        state = load_checkpoint(run / "checkpoint.pt")
+    else:
+        cfg.validate()
+        state = None
+    device = resolve_device(cfg.device)
+    data = load_data(cfg.data, seed=cfg.seed)
+    if state is None:
+        run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+        write_json(run / "config.json", {"kind": "energy", "command": command, "config": cfg})
+    write_json(run / "system.json", system_info(str(device)))
+
+    seed_everything(cfg.seed)
+    energy = build_energy(cfg, data.dim).to(device)
+    optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
+    box = (data.low.to(device), data.high.to(device))
+    negatives = parse_negatives(cfg.negatives, box, perturb_sigma=cfg.perturb_sigma, hard_size=cfg.hard_size,
+                                hard_alpha=cfg.hard_alpha, hard_refresh=cfg.hard_refresh,
+                                model_steps=cfg.model_steps, model_step_size=cfg.model_step_size,
+                                model_noise=cfg.model_noise)
+    loss_fn = get_loss(cfg.loss)
+    train_x = data.train.to(device)
+    start, elapsed = 0, 0.0
+    if state is not None:
+        energy.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        negatives.load_state_dict(state["negatives"])
+        set_rng_state(state["rng"])
+        start, elapsed = state["step"], state["train_seconds"]
+
+    def checkpoint(step: int, seconds: float) -> None:
+        save_checkpoint(run / "checkpoint.pt", {
+            "model": energy.state_dict(), "optimizer": optimizer.state_dict(), "negatives": negatives.state_dict(),
+            "rng": rng_state(), "step": step, "train_seconds": seconds})
+        save_weights(run / "model.safetensors", energy)
+
+    log_path = run / "metrics.csv"
+    if state is None or not log_path.exists():
+        log_path.write_text("step,loss,energy_pos,energy_neg,energy_gap,seconds\n")
+    _truncate_log(log_path, start)
+    progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}",
+                    disable=not sys.stderr.isatty() or "CI" in os.environ)
+    t0 = time.perf_counter() - elapsed
+    for step in progress:
+        pos = train_x[torch.randint(len(train_x), (cfg.batch_size,), device=device)]  # [B, D]
+        neg = negatives.sample(pos, cfg.n_negatives, energy)  # [B, n, D]
+        e = energy(torch.cat([pos, neg.reshape(-1, data.dim)]))  # [B + B*n]
+        e_pos, e_neg = e[: cfg.batch_size], e[cfg.batch_size:].reshape(cfg.batch_size, -1)  # [B], [B, n]
+        loss = loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature, l2=cfg.l2)
+        if not (torch.isfinite(loss) and torch.isfinite(e).all()):
+            _diverged(run, step, "loss or energy")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(energy.parameters(), cfg.grad_clip or float("inf"))
+        if not torch.isfinite(grad_norm):
+            _diverged(run, step, "gradient")
+        optimizer.step()
+        negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            gap = (e_neg.mean() - e_pos.mean()).item()
+            with log_path.open("a") as f:
+                f.write(f"{done},{loss.item():.6g},{e_pos.mean().item():.6g},{e_neg.mean().item():.6g},"
+                        f"{gap:.6g},{time.perf_counter() - t0:.3f}\n")
+            progress.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            checkpoint(done, time.perf_counter() - t0)
+    train_seconds = time.perf_counter() - t0
+    if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
+        train_seconds = elapsed
+    evaluate(energy, data, cfg, run, train_seconds)
+    return run
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint, so the log matches an uninterrupted run."""
+    rows = path.read_text().splitlines()
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
+    path.write_text("\n".join(kept) + "\n")
+
+
+def _diverged(run: Path, step: int, what: str) -> None:
+    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; the last good "
+                     f"checkpoint is kept in {run}; try a lower --lr, --grad-clip, --spectral-norm, or the cd "
+                     f"loss with a larger --l2")
+
+
+def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int):
+    """Gradient descent from uniform noise over the padded box: the model's own samples."""
+    box = (data.low.to(_device_of(energy)), data.high.to(_device_of(energy)))
+    x0 = uniform_in(box, (n,))
+    return descend(energy, x0, steps=cfg.infer_steps, step_size=cfg.infer_step_size,
+                   final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
+                   max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box)
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def evaluate(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float) -> dict:
+    """Draw samples, measure them (GUIDE.md §5), and write samples.npy, metrics.json and landscape.png."""
+    torch.manual_seed(cfg.seed + 1)  # inference draws its own noise: independent of where training stopped
+    t0 = time.perf_counter()
+    result = infer_samples(energy, data, cfg, cfg.n_samples)
+    infer_seconds = time.perf_counter() - t0
+    energy = energy.cpu()
+    samples = result.samples.cpu()
+    np.save(run / "samples.npy", samples.numpy())
+    reference = data.reference
+    out = {"precision": metrics.precision(samples, reference), "coverage": metrics.coverage(samples, reference),
+           "mmd": metrics.mmd(samples, data.test), "mmd_floor": metrics.mmd(data.train, data.test),
+           "converged": float(result.converged.float().mean()), "infer_steps_mean": float(result.steps.float().mean()),
+           "train_seconds": train_seconds, "infer_seconds": infer_seconds, "steps": cfg.steps,
+           "reference": "clean curve" if data.clean is not None else "test split"}
+    if data.dim == 2:
+        out.update(metrics.nll(energy, data.val, data.test, data.low, data.high))
+        plots.save_landscape(run / "landscape.png", energy, data.low, data.high, data=data.train, samples=samples,
+                             title=f"{data.name}: precision {out['precision']:.3f}, coverage {out['coverage']:.2f}")
+    write_json(run / "metrics.json", out)
+    return out
+
+
+@dataclass
+class EnergyRun:
+    """A trained energy run, rebuilt from its folder."""
+
+    path: Path
+    config: TrainConfig
+    energy: EnergyModel
+    data: PointData
+    metrics: dict
+
+    def sample(self, n: int = 2000) -> torch.Tensor:
+        """New samples by the run's own inference settings: [n, D]."""
+        return infer_samples(self.energy, self.data, self.config, n).samples
+
+
+def load_energy_run(path: Path) -> EnergyRun:
+    saved = read_json(path / "config.json")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(saved["config"]) - fields
+    if unknown:
+        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: {', '.join(sorted(unknown))}")
+    cfg = TrainConfig(**saved["config"])
+    data = load_data(cfg.data, seed=cfg.seed)
+    energy = build_energy(cfg, data.dim)
+    load_weights(path / "model.safetensors", energy)
+    energy.eval()
+    metrics_path = path / "metrics.json"
+    return EnergyRun(path=path, config=cfg, energy=energy, data=data,
+                     metrics=read_json(metrics_path) if metrics_path.exists() else {})
