@@ -53,12 +53,13 @@ def test_fast_gradient_uses_the_activation_settings(module):
     torch.testing.assert_close(input_gradient_fn(energy)(x, None), autograd_gradient(energy, x))
 
 
-def test_fast_gradient_in_float32_and_depth_one():
+@pytest.mark.parametrize("width, depth, rows", [(128, 1, 64), (512, 2, 1000)])  # 1000 rows: several blocks
+def test_fast_gradient_in_float32(width, depth, rows):
     torch.manual_seed(2)
-    energy = MLPEnergy(2, width=128, depth=1)
-    x = torch.randn(64, 2)
-    torch.testing.assert_close(input_gradient_fn(energy)(x, None), autograd_gradient(energy, x),
-                               rtol=1e-5, atol=1e-6)
+    energy = MLPEnergy(2, width=width, depth=depth, context_dim=1)
+    x, c = torch.randn(rows, 2), torch.randn(rows, 1)
+    torch.testing.assert_close(input_gradient_fn(energy)(x, c), autograd_gradient(energy, x, c),
+                               rtol=1e-4, atol=1e-6)
 
 
 def test_other_energies_fall_back_to_autograd():
