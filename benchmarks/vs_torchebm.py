@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import platform
 import statistics
 import sys
@@ -141,8 +142,8 @@ class EbmplanRecipe:
 
     name = "ebmplan"
 
-    def __init__(self, data: PointData, device: torch.device, seed: int):
-        self.cfg = cfg = TrainConfig()
+    def __init__(self, data: PointData, device: torch.device, seed: int, **overrides):
+        self.cfg = cfg = dataclasses.replace(TrainConfig(), **overrides)
         self.energy, _ = twin_models(cfg.width, seed, device)
         self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr)
         self.box = (data.low.to(device), data.high.to(device))
@@ -274,6 +275,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds per quality run")
     parser.add_argument("--check-every", type=float, default=5.0, help="training seconds between checks")
     parser.add_argument("--runs", type=int, default=2, help="quality runs per library (alternating seeds)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="change ebmplan's recipe, e.g. --set hard_refresh=0.05 (default: TrainConfig())")
     parser.add_argument("--quick", action="store_true", help="tiny budgets, to check that it runs")
     args = parser.parse_args()
     if args.threads:
@@ -282,12 +285,18 @@ def main() -> None:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if args.quick:
         args.repeats, args.budget, args.check_every, args.runs = 1, 2.0, 1.0, 1
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        kind = type(getattr(TrainConfig(), key))
+        overrides[key] = value if kind is str else kind(float(value)) if kind is int else kind(value)
     data = load_data("spiral")
     import torchebm
 
     print(f"ebmplan vs TorchEBM {torchebm.__version__} | torch {torch.__version__} | {device} | "
           f"{torch.get_num_threads()} threads | {platform.processor() or platform.machine()}")
     print("command: " + " ".join(sys.argv))
+    print(f"ebmplan recipe: TrainConfig() defaults{' with ' + str(overrides) if overrides else ''}")
     report: list[str] = []
 
     if args.section in ("inference", "all"):
@@ -307,7 +316,7 @@ def main() -> None:
 
     if args.section in ("train", "all"):
         print("training step cost:", flush=True)
-        ours, theirs = EbmplanRecipe(data, device, 0), TorchEBMRecipe(data, device, 0)
+        ours, theirs = EbmplanRecipe(data, device, 0, **overrides), TorchEBMRecipe(data, device, 0)
         block = 2 if args.quick else 20
         t = interleaved({"ebmplan": lambda: [ours.step() for _ in range(block)],
                          "torchebm": lambda: [theirs.step() for _ in range(block)]}, args.repeats, sync)
@@ -319,8 +328,8 @@ def main() -> None:
               f"{args.budget:.0f} s of training each:", flush=True)
         runs: dict[str, list[dict]] = {"ebmplan": [], "torchebm": []}
         for seed in range(args.runs):
-            for cls in (EbmplanRecipe, TorchEBMRecipe):
-                recipe = cls(data, device, seed)
+            pair = (EbmplanRecipe(data, device, seed, **overrides), TorchEBMRecipe(data, device, seed))
+            for recipe in pair:
                 result = train_for(recipe, data, args.budget, args.check_every, 500, seed, sync)
                 runs[recipe.name].append(result)
                 print(f"  {recipe.name} seed {seed}: reached at {fmt(result['time_to_quality'], '.1f')} s "
