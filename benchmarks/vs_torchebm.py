@@ -7,9 +7,9 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
 - time to quality: wall time (training only; evaluation pauses the clock) until samples reach precision
   <= 0.15. ebmplan runs its default recipe (`TrainConfig()`); TorchEBM runs CD-10 (Langevin chains started at
   the data, the loss `ContrastiveDivergence` with its energy L2). Every model, from either library, is sampled
-  the same way (ebmplan's `descend` with the recipe's inference settings, from uniform noise over the padded
-  box: GUIDE.md section 5) and measured by the same `ebmplan.metrics` code. At the end of the common wall-time
-  budget TorchEBM's model is also sampled by its own Langevin sampler.
+  the same way (`ebmplan.train.infer_samples`: `descend` with the default recipe's inference settings, from
+  uniform noise over the padded box: GUIDE.md section 5) and measured by the same `ebmplan.metrics` code.
+  At the end of the common wall-time budget TorchEBM's model is also sampled by its own Langevin sampler.
 - training step cost: ms per optimizer step of each recipe.
 - inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:
   tol = 0) against TorchEBM's `LangevinDynamics.sample`, at 256 and 4096 chains, widths 32, 128, 512.
@@ -40,7 +40,7 @@ from ebmplan.energy.losses import get_loss
 from ebmplan.energy.models import MLPEnergy
 from ebmplan.energy.negatives import parse_negatives, uniform_in
 from ebmplan.runs import resolve_device
-from ebmplan.train import TrainConfig
+from ebmplan.train import TrainConfig, infer_samples
 
 try:
     from torchebm.core import BaseModel
@@ -214,14 +214,10 @@ class TorchEBMRecipe:
 
 def sample_quality(energy: MLPEnergy, data: PointData, n: int, seed: int, samples: torch.Tensor | None = None,
                    nll: bool = False) -> dict[str, float]:
-    """ebmplan's evaluation: descend from uniform noise with the default recipe's inference settings."""
-    cfg = TrainConfig()
+    """ebmplan's evaluation: `infer_samples` (descend from uniform noise, the default recipe's settings)."""
     if samples is None:
         torch.manual_seed(seed)
-        box = (data.low.to(_device(energy)), data.high.to(_device(energy)))
-        samples = descend(energy, uniform_in(box, (n,)), steps=cfg.infer_steps, step_size=cfg.infer_step_size,
-                          final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
-                          max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box).samples
+        samples = infer_samples(energy, data, TrainConfig(), n).samples
     samples = samples.detach().cpu()
     out = {"precision": metrics.precision(samples, data.reference),
            "coverage": metrics.coverage(samples, data.reference)}
