@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -17,13 +16,25 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .data.toy2d import PointData, load_data
-from .energy.inference import descend
+from .energy.inference import SCHEDULES, descend
 from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
-from .errors import ConfigError
-from .runs import (load_checkpoint, load_weights, prepare_run_dir, read_json, resolve_device, rng_state,
-                   save_checkpoint, save_weights, seed_everything, set_rng_state, system_info, write_json)
+from .errors import ConfigError, choose
+from .runs import (
+    load_checkpoint,
+    load_weights,
+    prepare_run_dir,
+    read_json,
+    resolve_device,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+    set_rng_state,
+    system_info,
+    write_json,
+)
 
 
 @dataclass
@@ -58,7 +69,7 @@ class TrainConfig:
     """negatives per positive"""
     perturb_sigma: float = 0.1
     """noise std of perturb negatives"""
-    hard_size: int = 20000
+    hard_size: int = 4096
     """capacity of the prioritized hard-negative buffer"""
     hard_alpha: float = 1.0
     """priority exponent of the hard-negative buffer (0 = uniform over the buffer)"""
@@ -80,17 +91,17 @@ class TrainConfig:
     """clip the global gradient norm to this (0 = off)"""
     n_samples: int = 2000
     """samples drawn by inference at the end, from uniform noise over the padded box"""
-    infer_steps: int = 500
+    infer_steps: int = 300
     """inference: gradient-descent step cap"""
-    infer_step_size: float = 0.01
+    infer_step_size: float = 0.002
     """inference: initial step size"""
-    infer_final_step_size: float = 0.001
+    infer_final_step_size: float = 0.002
     """inference: final step size of the schedule"""
-    infer_schedule: str = "cosine"
+    infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
     infer_max_move: float = 0.05
     """inference: longest move per step"""
-    infer_tol: float = 1e-4
+    infer_tol: float = 1e-3
     """inference: a sample has converged when it moves less than this"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
@@ -116,11 +127,19 @@ class TrainConfig:
             value = getattr(self, name)
             if not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol"):
+        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         get_loss(self.loss)
+        choose("step-size schedule", self.infer_schedule, SCHEDULES)
         MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
+        self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
+
+    def make_negatives(self, box):
+        return parse_negatives(self.negatives, box, perturb_sigma=self.perturb_sigma, hard_size=self.hard_size,
+                               hard_alpha=self.hard_alpha, hard_refresh=self.hard_refresh,
+                               model_steps=self.model_steps, model_step_size=self.model_step_size,
+                               model_noise=self.model_noise)
 
 
 def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
@@ -152,10 +171,7 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     energy = build_energy(cfg, data.dim).to(device)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     box = (data.low.to(device), data.high.to(device))
-    negatives = parse_negatives(cfg.negatives, box, perturb_sigma=cfg.perturb_sigma, hard_size=cfg.hard_size,
-                                hard_alpha=cfg.hard_alpha, hard_refresh=cfg.hard_refresh,
-                                model_steps=cfg.model_steps, model_step_size=cfg.model_step_size,
-                                model_noise=cfg.model_noise)
+    negatives = cfg.make_negatives(box)
     loss_fn = get_loss(cfg.loss)
     train_x = data.train.to(device)
     start, elapsed = 0, 0.0
@@ -167,6 +183,8 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         start, elapsed = state["step"], state["train_seconds"]
 
     def checkpoint(step: int, seconds: float) -> None:
+        if not all(torch.isfinite(p).all() for p in energy.parameters()):
+            _diverged(run, step - 1, "model weights")  # never overwrite a good checkpoint with a broken one
         save_checkpoint(run / "checkpoint.pt", {
             "model": energy.state_dict(), "optimizer": optimizer.state_dict(), "negatives": negatives.state_dict(),
             "rng": rng_state(), "step": step, "train_seconds": seconds})
@@ -218,9 +236,10 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def _diverged(run: Path, step: int, what: str) -> None:
-    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; the last good "
-                     f"checkpoint is kept in {run}; try a lower --lr, --grad-clip, --spectral-norm, or the cd "
-                     f"loss with a larger --l2")
+    kept = (f"the last good checkpoint is kept in {run / 'checkpoint.pt'}" if (run / "checkpoint.pt").exists()
+            else "no checkpoint had been written yet")
+    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; {kept}; try a lower --lr, "
+                     f"a smaller --grad-clip, --spectral-norm, or the cd loss with a larger --l2")
 
 
 def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int):

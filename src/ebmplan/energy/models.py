@@ -51,7 +51,7 @@ class MLPEnergy(EnergyModel):
         self.width, self.depth, self.activation, self.spectral_norm = width, depth, activation, spectral_norm
         sizes = [dim + context_dim] + [width] * depth
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [_linear(fan_in, fan_out, spectral_norm), act()]
         layers.append(_linear(width, 1, spectral_norm))
         self.net = nn.Sequential(*layers)

@@ -205,5 +205,5 @@ def _make(name: str, box: Box, o: dict) -> Negatives:
     if name == "model":
         return ModelSamples(box, steps=o.get("model_steps", 10), step_size=o.get("model_step_size", 0.01),
                             noise=o.get("model_noise", 0.005))
-    return HardBuffer(box, size=o.get("hard_size", 20000), alpha=o.get("hard_alpha", 1.0),
+    return HardBuffer(box, size=o.get("hard_size", 4096), alpha=o.get("hard_alpha", 1.0),
                       refresh=o.get("hard_refresh", 0.25))
