@@ -183,8 +183,6 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         start, elapsed = state["step"], state["train_seconds"]
 
     def checkpoint(step: int, seconds: float) -> None:
-        if not all(torch.isfinite(p).all() for p in energy.parameters()):
-            _diverged(run, step - 1, "model weights")  # never overwrite a good checkpoint with a broken one
         save_checkpoint(run / "checkpoint.pt", {
             "model": energy.state_dict(), "optimizer": optimizer.state_dict(), "negatives": negatives.state_dict(),
             "rng": rng_state(), "step": step, "train_seconds": seconds})
@@ -211,6 +209,8 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         if not torch.isfinite(grad_norm):
             _diverged(run, step, "gradient")
         optimizer.step()
+        if not all(torch.isfinite(p).all() for p in energy.parameters()):  # e.g. an absurd learning rate
+            _diverged(run, step, "model weights")
         negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
@@ -220,6 +220,9 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
                         f"{gap:.6g},{time.perf_counter() - t0:.3f}\n")
             progress.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            with torch.no_grad():  # only a model that still gives finite energies is worth keeping
+                if not torch.isfinite(energy(torch.cat([pos, neg.reshape(-1, data.dim)]))).all():
+                    _diverged(run, step, "energy after the update")
             checkpoint(done, time.perf_counter() - t0)
     train_seconds = time.perf_counter() - t0
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
@@ -231,7 +234,8 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
 def _truncate_log(path: Path, step: int) -> None:
     """On resume, drop log rows written after the checkpoint, so the log matches an uninterrupted run."""
     rows = path.read_text().splitlines()
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
+    width = len(rows[0].split(","))  # a row cut short by a crash has fewer fields
+    kept = [rows[0]] + [r for r in rows[1:] if len(r.split(",")) == width and int(r.split(",")[0]) <= step]
     path.write_text("\n".join(kept) + "\n")
 
 

@@ -98,8 +98,9 @@ class HardBuffer(Negatives):
 
     Every negative the trainer uses is stored in a ring buffer of `size`. Each step the energies of a
     `refresh` fraction of the buffer are recomputed with the current model, and negatives are drawn with
-    probability proportional to `(max(0, mean E+ + margin - E) + eps) ** alpha`: the further a negative sits
-    inside the margin of the positives, the more often it is shown again. `alpha = 0` samples uniformly.
+    probability proportional to `(gap / max gap + eps) ** alpha`, where `gap = max(0, mean E+ + margin - E)`:
+    the further a negative sits inside the margin of the positives, the more often it is shown again.
+    `alpha = 0` samples uniformly.
     """
 
     def __init__(self, box: Box, *, size: int = 20000, alpha: float = 1.0, refresh: float = 0.25,
@@ -114,14 +115,17 @@ class HardBuffer(Negatives):
         self.cursor = torch.tensor(0)
 
     def priorities(self) -> torch.Tensor:
-        return (torch.relu(self.threshold - self.energy) + self.eps).pow(self.alpha)  # [S]
+        gap = torch.relu(self.threshold - self.energy)  # [S]
+        # Relative to the most offending negative, so huge energy scales cannot overflow the sampler.
+        return (gap / gap.max().clamp_min(1e-12) + self.eps).pow(self.alpha)
 
     @torch.no_grad()
     def sample(self, pos, n, energy, context=None):
         S = len(self.points)
         stale = torch.randperm(S, device=self.points.device)[: max(1, int(self.refresh * S))]
         ctx = None if context is None else context[:1].expand(len(stale), -1)
-        self.energy[stale] = energy(self.points[stale], ctx)
+        # A non-finite energy means the model diverged; the trainer stops on it, the sampler must not crash first.
+        self.energy[stale] = torch.nan_to_num(energy(self.points[stale], ctx), nan=float("inf"))
         idx = torch.multinomial(self.priorities(), pos.shape[0] * n, replacement=True)
         return self.points[idx].reshape(pos.shape[0], n, -1)
 
