@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -22,8 +21,20 @@ from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
 from .errors import ConfigError
-from .runs import (load_checkpoint, load_weights, prepare_run_dir, read_json, resolve_device, rng_state,
-                   save_checkpoint, save_weights, seed_everything, set_rng_state, system_info, write_json)
+from .runs import (
+    load_checkpoint,
+    load_weights,
+    prepare_run_dir,
+    read_json,
+    resolve_device,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+    set_rng_state,
+    system_info,
+    write_json,
+)
 
 
 @dataclass
