@@ -47,10 +47,41 @@ def _train_config(**defaults):
     return make
 
 
+def _maze_train(cfg):
+    from .plan.train_agent import train_agent
+
+    path = train_agent(cfg)
+    _print_metrics(path)
+    return path
+
+
+def _maze_eval(cfg):
+    from pathlib import Path
+
+    from .plan.train_agent import evaluate_run
+
+    result = evaluate_run(cfg)
+    print((Path(cfg.run) / "eval.md").read_text())
+    return result
+
+
+def _maze_config(name: str):
+    def make():
+        from .plan import train_agent
+
+        return train_agent.MazeTrainConfig() if name == "train" else train_agent.MazeEvalConfig(run="")
+
+    return make
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
     "train": Command(_train_config(), _train("train"), "train an energy model on any point data set or file"),
+    "maze train": Command(_maze_config("train"), _maze_train,
+                          "train the goal-conditioned agent whose value is a distance, in a point maze"),
+    "maze eval": Command(_maze_config("eval"), _maze_eval,
+                         "measure a maze agent: policy success per difficulty and distance quality"),
 }
 
 
