@@ -47,10 +47,26 @@ def _train_config(**defaults):
     return make
 
 
+def _compare_config():
+    from .compare import CompareConfig
+
+    return CompareConfig()
+
+
+def _compare(cfg):
+    from .compare import compare
+
+    path = compare(cfg)
+    print(f"compare folder: {path}")
+    return path
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
     "train": Command(_train_config(), _train("train"), "train an energy model on any point data set or file"),
+    "compare": Command(_compare_config, _compare,
+                       "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
 }
 
 
