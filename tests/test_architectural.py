@@ -13,6 +13,7 @@ from ebmplan.data.toy2d import load_data
 from ebmplan.energy.architectural import KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from ebmplan.energy.inference import descend
 from ebmplan.runs import load_run
+from ebmplan.train import TrainConfig, train
 
 
 def blobs(n: int = 300, seed: int = 0) -> torch.Tensor:
@@ -117,6 +118,8 @@ def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["precision"] < 0.1  # samples settle on centroids, which sit on the data
+    train(TrainConfig(resume=str(out)))  # a finished fit resumes to the same evaluation
+    assert json.loads((out / "metrics.json").read_text())["precision"] == metrics["precision"]
     run = load_run(out)
     assert isinstance(run.energy, KMeansEnergy) and run.energy.centroids.shape == (64, 2)
     assert run.energy(run.data.test[:5]).max() < 0.1
