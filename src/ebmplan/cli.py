@@ -74,6 +74,20 @@ def _maze_config(name: str):
     return make
 
 
+def _compare_config():
+    from .compare import CompareConfig
+
+    return CompareConfig()
+
+
+def _compare(cfg):
+    from .compare import compare
+
+    path = compare(cfg)
+    print(f"compare folder: {path}")
+    return path
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
@@ -82,6 +96,8 @@ COMMANDS: dict[str, Command] = {
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "maze eval": Command(_maze_config("eval"), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
+    "compare": Command(_compare_config, _compare,
+                       "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
 }
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .data.toy2d import PointData, load_data
+from .energy.architectural import METHODS, KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from .energy.inference import SCHEDULES, descend
 from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
@@ -113,12 +114,25 @@ class TrainConfig:
     """replace an existing run folder"""
     resume: str | None = None
     """continue the run in this folder from its last checkpoint (its saved config is used)"""
+    method: str = "contrastive"
+    """contrastive, or an architectural energy fitted its own way, without negatives: pca (SVD), kmeans
+    (Lloyd's algorithm, at most --steps iterations) or sparse-ae (Adam, --steps steps of --batch-size)"""
+    n_components: int = 1
+    """pca: principal components kept (in 2D, 1 makes a straight line of low energy)"""
+    n_clusters: int = 64
+    """kmeans: centroids"""
+    code_dim: int = 64
+    """sparse-ae: code units (its encoder and decoder have --depth layers of --width units)"""
+    sparsity: float = 0.1
+    """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
 
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
         positive = {"width": self.width, "depth": self.depth, "n_negatives": self.n_negatives,
                     "steps": self.steps, "batch_size": self.batch_size, "n_samples": self.n_samples,
-                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every}
+                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
+                    "n_components": self.n_components, "n_clusters": self.n_clusters,
+                    "code_dim": self.code_dim}
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -127,12 +141,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps"):
+        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps", "sparsity"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         get_loss(self.loss)
         choose("step-size schedule", self.infer_schedule, SCHEDULES)
         MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
+        choose("method", self.method, METHODS)
         self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
 
     def make_negatives(self, box):
@@ -143,6 +158,12 @@ class TrainConfig:
 
 
 def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
+    if cfg.method == "pca":
+        return PCAEnergy(dim, cfg.n_components)
+    if cfg.method == "kmeans":
+        return KMeansEnergy(dim, cfg.n_clusters)
+    if cfg.method == "sparse-ae":
+        return SparseAutoencoderEnergy(dim, cfg.code_dim, cfg.sparsity, width=cfg.width, depth=cfg.depth)
     return MLPEnergy(dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
                      spectral_norm=cfg.spectral_norm)
 
@@ -169,6 +190,8 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
 
     seed_everything(cfg.seed)
     energy = build_energy(cfg, data.dim).to(device)
+    if cfg.method != "contrastive":
+        return _fit_architectural(energy, data, cfg, run, state)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     box = (data.low.to(device), data.high.to(device))
     negatives = cfg.make_negatives(box)
@@ -228,6 +251,29 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
     evaluate(energy, data, cfg, run, train_seconds)
+    return run
+
+
+def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Path, state: dict | None) -> Path:
+    """PCA, k-means or the sparse autoencoder: fitted by its own method, then evaluated like any run."""
+    if state is not None:  # resuming a finished fit: evaluate it again
+        energy.load_state_dict(state["model"])
+        seconds = state["train_seconds"]
+    else:
+        t0 = time.perf_counter()
+        try:
+            history = energy.fit(data.train.to(_device_of(energy)), steps=cfg.steps,
+                                 batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+        except FloatingPointError as err:
+            raise Divergence(f"{err}; try a lower --lr") from None
+        seconds = time.perf_counter() - t0
+        rows = "".join(f"{i + 1},{v:.6g}\n" for i, v in enumerate(history))
+        (run / "metrics.csv").write_text("step,loss\n" + rows)
+        save_checkpoint(run / "checkpoint.pt", {"model": energy.state_dict(), "step": len(history),
+                                                "train_seconds": seconds})
+        save_weights(run / "model.safetensors", energy)
+    energy.eval()
+    evaluate(energy, data, cfg, run, seconds)
     return run
 
 
