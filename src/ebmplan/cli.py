@@ -47,10 +47,22 @@ def _train_config(**defaults):
     return make
 
 
+def _lazy(module: str, name: str):
+    """A name from an ebmplan module, imported only when its command runs (keeps `ebmplan --help` fast)."""
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __package__), name)
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
     "train": Command(_train_config(), _train("train"), "train an energy model on any point data set or file"),
+    "sweep": Command(lambda: _lazy("sweep", "SweepConfig")(), lambda cfg: _lazy("sweep", "run_sweep")(cfg),
+                     "run a training command over a grid of settings and seeds (local processes or Ray)"),
+    "capacity": Command(lambda: _lazy("capacity", "CapacityConfig")(),
+                        lambda cfg: _lazy("capacity", "run_capacity")(cfg),
+                        "the capacity study: spiral landscapes and metrics against network width"),
 }
 
 
