@@ -88,6 +88,13 @@ def _compare(cfg):
     return path
 
 
+def _lazy(module: str, name: str):
+    """A name from an ebmplan module, imported only when its command runs (keeps `ebmplan --help` fast)."""
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __package__), name)
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
@@ -98,6 +105,11 @@ COMMANDS: dict[str, Command] = {
                          "measure a maze agent: policy success per difficulty and distance quality"),
     "compare": Command(_compare_config, _compare,
                        "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
+    "sweep": Command(lambda: _lazy("sweep", "SweepConfig")(), lambda cfg: _lazy("sweep", "run_sweep")(cfg),
+                     "run a training command over a grid of settings and seeds (local processes or Ray)"),
+    "capacity": Command(lambda: _lazy("capacity", "CapacityConfig")(),
+                        lambda cfg: _lazy("capacity", "run_capacity")(cfg),
+                        "the capacity study: spiral landscapes and metrics against network width"),
 }
 
 
