@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import choose
-from .models import EnergyModel
+from .models import EnergyModel, input_gradient_fn
 
 SCHEDULES = ("constant", "cosine", "exponential")
 
@@ -48,30 +48,48 @@ def descend(energy: EnergyModel, x0: torch.Tensor, *, context: torch.Tensor | No
     x = x0.detach().clone()
     B = x.shape[0]
     converged = torch.zeros(B, dtype=torch.bool, device=x.device)
-    taken = torch.zeros(B, dtype=torch.long, device=x.device)
+    taken = torch.full((B,), steps, dtype=torch.long, device=x.device)
     was_training = energy.training
     energy.eval()
-    for t in range(steps):
-        active = (~converged).nonzero().squeeze(1)  # [A]
-        if active.numel() == 0:
-            break
-        xa = x[active].requires_grad_(True)
-        ctx = None if context is None else context[active]
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(energy(xa, ctx).sum(), xa)
-        lr = step_size_at(t, steps, step_size, final, schedule)
-        move = -lr * grad  # [A, D]
-        if max_move is not None:
-            move = move * (max_move / move.norm(dim=1, keepdim=True).clamp_min(max_move)).detach()
-        if noise > 0:
-            move = move + noise * math.sqrt(2 * lr) * torch.randn(xa.shape, generator=generator, device=x.device)
-        new = xa.detach() + move
-        if box is not None:
-            new = torch.maximum(torch.minimum(new, box[1]), box[0])
-        # A sample pressed against the box edge has stopped too: judge the move actually made.
-        step_len = (new - xa.detach()).norm(dim=1) if noise == 0 else (lr * grad).norm(dim=1)
-        x[active] = new
-        taken[active] += 1
-        converged[active] = step_len < tol
+    gradient = input_gradient_fn(energy)
+    low, high = (None, None) if box is None else box
+    # The active chains are kept compact; a chain leaves the set only on the step it converges, so the
+    # per-step work is the gradient and a few element-wise ops, with no gather or scatter on most steps.
+    idx = torch.arange(B, device=x.device)  # [A] rows of x still moving
+    xa = x.clone()  # [A, D]
+    ctx = None if context is None else context.detach()
+    with torch.no_grad():
+        for t in range(steps):
+            lr = step_size_at(t, steps, step_size, final, schedule)
+            move = gradient(xa, ctx).mul_(-lr)  # [A, D]
+            if noise == 0:
+                if max_move is not None:
+                    move.mul_(max_move / move.norm(dim=1, keepdim=True).clamp_min_(max_move))
+                new = xa + move
+                if box is not None:
+                    new = torch.maximum(torch.minimum(new, high, out=new), low, out=new)
+                # A sample pressed against the box edge has stopped too: judge the move actually made.
+                done = (new - xa).norm(dim=1) < tol  # [A]
+            else:
+                done = move.norm(dim=1) < tol  # judged on the deterministic part of the move
+                if max_move is not None:
+                    move.mul_(max_move / move.norm(dim=1, keepdim=True).clamp_min_(max_move))
+                move.add_(torch.randn(xa.shape, generator=generator, device=x.device, dtype=x.dtype),
+                          alpha=noise * math.sqrt(2 * lr))
+                new = xa + move
+                if box is not None:
+                    new = torch.maximum(torch.minimum(new, high, out=new), low, out=new)
+            xa = new
+            if done.any():
+                finished = idx[done]
+                x[finished] = xa[done]
+                taken[finished] = t + 1
+                converged[finished] = True
+                keep = ~done
+                idx, xa = idx[keep], xa[keep]
+                ctx = None if ctx is None else ctx[keep]
+                if idx.numel() == 0:
+                    break
+        x[idx] = xa
     energy.train(was_training)
     return Descent(samples=x, converged=converged, steps=taken)

@@ -1,0 +1,361 @@
+"""ebmplan against TorchEBM on the spiral, in one process: time to quality, step cost, sampling speed, limit.
+
+Both libraries get the same data (`load_data("spiral")`), the same network (3 hidden layers of 128 SiLU units,
+identical initial weights) and the same batch (256). Runs alternate between the libraries and figures are
+medians, so a noisy shared machine slows both alike; the ratios are the result.
+
+- time to quality: wall time (training only; evaluation pauses the clock) until samples reach precision
+  <= 0.15. ebmplan runs its default recipe (`TrainConfig()`); TorchEBM runs CD-10 (Langevin chains started at
+  the data, the loss `ContrastiveDivergence` with its energy L2). Every model, from either library, is sampled
+  the same way (ebmplan's `descend` with the recipe's inference settings, from uniform noise over the padded
+  box: GUIDE.md section 5) and measured by the same `ebmplan.metrics` code. At the end of the common wall-time
+  budget TorchEBM's model is also sampled by its own Langevin sampler.
+- training step cost: ms per optimizer step of each recipe.
+- inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:
+  tol = 0) against TorchEBM's `LangevinDynamics.sample`, at 256 and 4096 chains, widths 32, 128, 512.
+- the limit: GFLOP/s of ebmplan's gradient descent at 4096 chains (forward plus input gradient, matrix
+  products only) against a 2048 x 2048 float32 matrix product timed in the same run.
+
+    flock /tmp/ebmplan-cpu.lock env PYTHONPATH=src python benchmarks/vs_torchebm.py --section all
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ebmplan import metrics
+from ebmplan.data.toy2d import PointData, load_data
+from ebmplan.energy.inference import descend
+from ebmplan.energy.losses import get_loss
+from ebmplan.energy.models import MLPEnergy
+from ebmplan.energy.negatives import parse_negatives, uniform_in
+from ebmplan.runs import resolve_device
+from ebmplan.train import TrainConfig
+
+try:
+    from torchebm.core import BaseModel
+    from torchebm.losses import ContrastiveDivergence
+    from torchebm.samplers import LangevinDynamics
+except ImportError:
+    sys.exit("this benchmark needs TorchEBM: pip install 'ebmplan[bench]'")
+
+TARGET_PRECISION = 0.15
+CHAIN_STEPS = {32: 200_000, 128: 50_000, 512: 8_000}  # chain-steps per timed call, by width
+
+
+class TorchEBMNet(BaseModel):
+    """TorchEBM's model class around the very network ebmplan uses (same layers, same weights)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def twin_models(width: int, seed: int, device: torch.device) -> tuple[MLPEnergy, TorchEBMNet]:
+    torch.manual_seed(seed)
+    ours = MLPEnergy(2, width=width, depth=3, activation="silu").to(device)
+    return ours, TorchEBMNet(copy.deepcopy(ours.net)).to(device)
+
+
+def as_ebmplan(model: TorchEBMNet) -> MLPEnergy:
+    """The same weights behind ebmplan's class, to sample a TorchEBM-trained model by ebmplan's protocol."""
+    energy = MLPEnergy(2, width=model.net[0].out_features, depth=3, activation="silu")
+    energy.net.load_state_dict(model.net.state_dict())
+    return energy.to(next(model.parameters()).device)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int,
+                sync: Callable[[], None]) -> dict[str, float]:
+    """Median seconds per call of each function, timed in alternation (one warm-up call each)."""
+    for f in fns.values():
+        f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            sync()
+            t0 = time.perf_counter()
+            f()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# ---------------------------------------------------------------------------------------------- inference
+def gradient_flops(width: int, depth: int = 3, dim: int = 2) -> int:
+    """Matrix-product FLOPs of one chain-step: the forward pass and the gradient with respect to the input."""
+    forward = 2 * (dim * width + (depth - 1) * width * width + width)
+    backward = 2 * ((depth - 1) * width * width + width * dim)
+    return forward + backward
+
+
+def matmul_gflops(device: torch.device, sync, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    t = interleaved({"mm": lambda: a @ b}, repeats, sync)["mm"]
+    return 2 * n**3 / t / 1e9
+
+
+def inference_calls(ours: MLPEnergy, sampler: LangevinDynamics, x0: torch.Tensor, steps: int,
+                    box: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Callable[[], object]]:
+    """The three samplers, same start, same step size and (for Langevin) the same noise scale."""
+    return {
+        "ebmplan descent": lambda: descend(ours, x0, steps=steps, step_size=1e-3, tol=0.0, box=box),
+        "ebmplan langevin": lambda: descend(ours, x0, steps=steps, step_size=1e-3, tol=0.0, box=box,
+                                            noise=0.05),
+        "torchebm langevin": lambda: sampler.sample(x=x0, n_steps=steps),
+    }
+
+
+def bench_inference(data: PointData, device: torch.device, sync, repeats: int, quick: bool) -> list[dict]:
+    box = (data.low.to(device), data.high.to(device))
+    rows = []
+    for width in (32, 128, 512):
+        for chains in (256, 4096):
+            ours, theirs = twin_models(width, 0, device)
+            x0 = uniform_in(box, (chains,))
+            # About 0.1-0.5 s per call on a laptop core; fewer steps when asked to be quick.
+            steps = max(2, CHAIN_STEPS[width] // chains // (10 if quick else 1))
+            sampler = LangevinDynamics(theirs, step_size=1e-3, noise_scale=0.05, device=device)
+            t = interleaved(inference_calls(ours, sampler, x0, steps, box), repeats, sync)
+            rate = {k: chains * steps / v for k, v in t.items()}
+            rows.append({"width": width, "chains": chains, "steps": steps, **rate})
+            print(f"  width {width:4d} chains {chains:5d}: " + "  ".join(f"{k} {v / 1e6:.3f}M/s"
+                                                                        for k, v in rate.items()), flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- training
+class EbmplanRecipe:
+    """ebmplan's default recipe, step for step as `ebmplan.train.train` runs it (without the run folder)."""
+
+    name = "ebmplan"
+
+    def __init__(self, data: PointData, device: torch.device, seed: int, **overrides):
+        self.cfg = cfg = dataclasses.replace(TrainConfig(), **overrides)
+        self.energy, _ = twin_models(cfg.width, seed, device)
+        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr)
+        self.box = (data.low.to(device), data.high.to(device))
+        self.negatives = parse_negatives(cfg.negatives, self.box, perturb_sigma=cfg.perturb_sigma,
+                                         hard_size=cfg.hard_size, hard_alpha=cfg.hard_alpha,
+                                         hard_refresh=cfg.hard_refresh, model_steps=cfg.model_steps,
+                                         model_step_size=cfg.model_step_size, model_noise=cfg.model_noise)
+        self.loss_fn = get_loss(cfg.loss)
+        self.train_x = data.train.to(device)
+
+    def step(self) -> None:
+        cfg = self.cfg
+        pos = self.train_x[torch.randint(len(self.train_x), (cfg.batch_size,), device=self.train_x.device)]
+        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, D]
+        e = self.energy(torch.cat([pos, neg.reshape(-1, pos.shape[1])]))  # [B + B*n]
+        e_pos, e_neg = e[: cfg.batch_size], e[cfg.batch_size:].reshape(cfg.batch_size, -1)
+        loss = self.loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature, l2=cfg.l2)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.energy.parameters(), cfg.grad_clip or float("inf"))
+        self.optimizer.step()
+        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+
+    def ebmplan_energy(self) -> MLPEnergy:
+        return self.energy
+
+
+class TorchEBMRecipe:
+    """TorchEBM's CD-k: Langevin chains from the data batch, loss E(data) - E(samples) + L2 on energies."""
+
+    name = "torchebm"
+
+    def __init__(self, data: PointData, device: torch.device, seed: int, *, k: int = 10, lr: float = 1e-3,
+                 step_size: float = 0.01, noise_scale: float = 0.1, l2: float = 0.1, batch_size: int = 256):
+        _, self.model = twin_models(128, seed, device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.sampler = LangevinDynamics(self.model, step_size=step_size, noise_scale=noise_scale,
+                                        device=device)
+        self.loss = ContrastiveDivergence(self.model, self.sampler, k_steps=k, energy_reg_weight=l2,
+                                          device=device)
+        self.train_x, self.batch_size = data.train.to(device), batch_size
+        self.box = (data.low.to(device), data.high.to(device))
+
+    def step(self) -> None:
+        batch = self.train_x[torch.randint(len(self.train_x), (self.batch_size,), device=self.train_x.device)]
+        loss, _ = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def ebmplan_energy(self) -> MLPEnergy:
+        return as_ebmplan(self.model)
+
+    def own_samples(self, n: int, steps: int = 500) -> torch.Tensor:
+        """TorchEBM's own Langevin sampler from uniform noise over the box, clamped to it."""
+        x0 = uniform_in(self.box, (n,))
+        self.model.eval()
+        out = self.sampler.sample(x=x0, n_steps=steps)
+        self.model.train()
+        return out.clamp(self.box[0], self.box[1])
+
+
+def sample_quality(energy: MLPEnergy, data: PointData, n: int, seed: int, samples: torch.Tensor | None = None,
+                   nll: bool = False) -> dict[str, float]:
+    """ebmplan's evaluation: descend from uniform noise with the default recipe's inference settings."""
+    cfg = TrainConfig()
+    if samples is None:
+        torch.manual_seed(seed)
+        box = (data.low.to(_device(energy)), data.high.to(_device(energy)))
+        samples = descend(energy, uniform_in(box, (n,)), steps=cfg.infer_steps, step_size=cfg.infer_step_size,
+                          final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
+                          max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box).samples
+    samples = samples.detach().cpu()
+    out = {"precision": metrics.precision(samples, data.reference),
+           "coverage": metrics.coverage(samples, data.reference)}
+    if nll:
+        out.update(metrics.nll(energy.cpu(), data.val, data.test, data.low, data.high))
+        energy.to(data.train.device)
+    return out
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def train_for(recipe, data: PointData, budget: float, check_every: float, n_eval: int, seed: int,
+              sync) -> dict:
+    """Train for `budget` seconds of training time, checking precision every `check_every` seconds."""
+    trained, steps, next_check, first_hit, curve = 0.0, 0, check_every, None, []
+    while trained < budget:
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(10):
+            recipe.step()
+        sync()
+        trained += time.perf_counter() - t0
+        steps += 10
+        if trained >= next_check or trained >= budget:
+            next_check += check_every
+            q = sample_quality(recipe.ebmplan_energy(), data, n_eval, seed)  # the clock is paused here
+            curve.append((round(trained, 2), steps, round(q["precision"], 4)))
+            if first_hit is None and q["precision"] <= TARGET_PRECISION:
+                first_hit = (trained, steps)
+    final = sample_quality(recipe.ebmplan_energy(), data, 2000, seed, nll=True)
+    if isinstance(recipe, TorchEBMRecipe):
+        own = sample_quality(recipe.ebmplan_energy(), data, 2000, seed, samples=recipe.own_samples(2000))
+        final["own_sampler_precision"], final["own_sampler_coverage"] = own["precision"], own["coverage"]
+    return {"time_to_quality": None if first_hit is None else first_hit[0],
+            "steps_to_quality": None if first_hit is None else first_hit[1],
+            "seconds": trained, "steps": steps, "ms_per_step": 1e3 * trained / steps, "curve": curve, **final}
+
+
+# ------------------------------------------------------------------------------------------------- report
+def median_of(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if len(values) == len(runs) else None
+
+
+def fmt(v: float | None, spec: str = ".3f") -> str:
+    return "not reached" if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--section", choices=("inference", "train", "quality", "all"), default="all")
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating repeats of each timing")
+    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per quality run")
+    parser.add_argument("--check-every", type=float, default=5.0, help="training seconds between checks")
+    parser.add_argument("--runs", type=int, default=2, help="quality runs per library (alternating seeds)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="change ebmplan's recipe, e.g. --set hard_refresh=0.05 (default: TrainConfig())")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets, to check that it runs")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if args.quick:
+        args.repeats, args.budget, args.check_every, args.runs = 1, 2.0, 1.0, 1
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        kind = type(getattr(TrainConfig(), key))
+        overrides[key] = value if kind is str else kind(float(value)) if kind is int else kind(value)
+    data = load_data("spiral")
+    import torchebm
+
+    print(f"ebmplan vs TorchEBM {torchebm.__version__} | torch {torch.__version__} | {device} | "
+          f"{torch.get_num_threads()} threads | {platform.processor() or platform.machine()}")
+    print("command: " + " ".join(sys.argv))
+    print(f"ebmplan recipe: TrainConfig() defaults{' with ' + str(overrides) if overrides else ''}")
+    report: list[str] = []
+
+    if args.section in ("inference", "all"):
+        print("inference throughput (chain-steps/s, median of alternating runs):", flush=True)
+        rows = bench_inference(data, device, sync, args.repeats, args.quick)
+        peak = matmul_gflops(device, sync, repeats=args.repeats)
+        report.append("| width | chains | ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
+                      "| Langevin ratio | descent GFLOP/s (% of matmul) |")
+        report.append("|---|---|---|---|---|---|---|")
+        for r in rows:
+            gflops = r["ebmplan descent"] * gradient_flops(r["width"]) / 1e9
+            report.append(f"| {r['width']} | {r['chains']} | {r['ebmplan descent'] / 1e6:.3f} M | "
+                          f"{r['ebmplan langevin'] / 1e6:.3f} M | {r['torchebm langevin'] / 1e6:.3f} M | "
+                          f"{r['ebmplan langevin'] / r['torchebm langevin']:.2f}x | "
+                          f"{gflops:.1f} ({100 * gflops / peak:.0f}%) |")
+        report.append(f"\n2048x2048 float32 matmul in the same run: {peak:.1f} GFLOP/s\n")
+
+    if args.section in ("train", "all"):
+        print("training step cost:", flush=True)
+        ours, theirs = EbmplanRecipe(data, device, 0, **overrides), TorchEBMRecipe(data, device, 0)
+        block = 2 if args.quick else 20
+        t = interleaved({"ebmplan": lambda: [ours.step() for _ in range(block)],
+                         "torchebm": lambda: [theirs.step() for _ in range(block)]}, args.repeats, sync)
+        report.append(f"training step: ebmplan {1e3 * t['ebmplan'] / block:.2f} ms, TorchEBM CD-10 "
+                      f"{1e3 * t['torchebm'] / block:.2f} ms (ratio {t['torchebm'] / t['ebmplan']:.2f}x)\n")
+
+    if args.section in ("quality", "all"):
+        print(f"time to quality (precision <= {TARGET_PRECISION}), {args.runs} run(s) per library, "
+              f"{args.budget:.0f} s of training each:", flush=True)
+        runs: dict[str, list[dict]] = {"ebmplan": [], "torchebm": []}
+        for seed in range(args.runs):
+            pair = (EbmplanRecipe(data, device, seed, **overrides), TorchEBMRecipe(data, device, seed))
+            for recipe in pair:
+                result = train_for(recipe, data, args.budget, args.check_every, 500, seed, sync)
+                runs[recipe.name].append(result)
+                print(f"  {recipe.name} seed {seed}: reached at {fmt(result['time_to_quality'], '.1f')} s "
+                      f"({result['steps_to_quality']} steps); curve (s, steps, precision) {result['curve']}",
+                      flush=True)
+        report.append(f"| at {args.budget:.0f} s of training | time to precision <= {TARGET_PRECISION} | "
+                      "steps | ms/step | precision | coverage | NLL (uniform) |")
+        report.append("|---|---|---|---|---|---|---|")
+        for name, rs in runs.items():
+            report.append(f"| {name} | {fmt(median_of(rs, 'time_to_quality'), '.1f')} s | "
+                          f"{fmt(median_of(rs, 'steps_to_quality'), '.0f')} | "
+                          f"{median_of(rs, 'ms_per_step'):.2f} | "
+                          f"{median_of(rs, 'precision'):.3f} | {median_of(rs, 'coverage'):.3f} | "
+                          f"{median_of(rs, 'nll'):.3f} ({rs[0]['nll_uniform']:.3f}) |")
+        own = median_of(runs["torchebm"], "own_sampler_precision")
+        own_cov = median_of(runs["torchebm"], "own_sampler_coverage")
+        report.append(f"\nTorchEBM's model sampled by its own Langevin sampler (500 steps, uniform start):"
+                      f" precision {own:.3f}, coverage {own_cov:.3f}")
+        a, b = median_of(runs["ebmplan"], "time_to_quality"), median_of(runs["torchebm"], "time_to_quality")
+        if a is not None and b is not None:
+            report.append(f"time-to-quality ratio: ebmplan {b / a:.1f}x faster")
+        elif a is not None:
+            report.append(f"TorchEBM did not reach precision {TARGET_PRECISION} in {args.budget:.0f} s "
+                          f"in every run; ebmplan reached it in {a:.1f} s (median)")
+    print("\n" + "\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
