@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ebmplan.data.video import bouncing_balls, centre_of_mass, load_videos, render, triples
+from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, render
 from ebmplan.energy.frames import FrameEnergy, FrameNegatives, parse_frame_negatives
 from ebmplan.energy.inference import descend
 from ebmplan.errors import ConfigError
@@ -83,7 +83,7 @@ def test_descent_lowers_the_frame_energy():
 def test_mismatched_and_hard_negatives():
     torch.manual_seed(0)
     videos = bouncing_balls(4, 10, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
-    _, target, where = triples(videos)
+    _, target, where = examples(videos)
     sampler = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"mismatched": 1.0})
     idx = torch.arange(len(target))
     neg = sampler.mismatched(idx, 50)  # [M, 50, 64]

@@ -17,8 +17,14 @@ from pathlib import Path
 import torch
 
 from . import runs
-from .data.video import VideoData, Videos, centre_of_mass, load_videos, triples
-from .energy.frames import FrameEnergy, FrameNegatives, FrameRegressor, parse_frame_negatives
+from .data.video import VideoData, Videos, centre_of_mass, examples, load_videos, next_positions, render
+from .energy.frames import (
+    FrameEnergy,
+    FrameNegatives,
+    FrameRegressor,
+    LatentFrameEnergy,
+    parse_frame_negatives,
+)
 from .energy.inference import descend
 from .energy.losses import get_loss
 from .errors import ConfigError
@@ -88,6 +94,16 @@ class VideoConfig:
     """negative mixtures compared in the ablation, separated by ';' (empty: no ablation)"""
     ablation_seconds: float = 30.0
     """wall-clock training time given to each ablation arm"""
+    single_frame: bool = True
+    """also run the single-frame task (velocity unknown): latent energy against the deterministic models"""
+    single_speed: float = 2.0
+    """single-frame task: every ball's speed, pixels per frame"""
+    single_directions: int = 4
+    """single-frame task: the directions a ball may move in (evenly spaced, diagonals first)"""
+    latent_codes: int = 8
+    """single-frame task: discrete latent codes of the latent-variable energy"""
+    n_samples: int = 8
+    """single-frame task: predictions per example (latent samples; noise starts for the energy)"""
     device: str = "cpu"
     """auto, cpu or cuda"""
     overwrite: bool = False
@@ -96,13 +112,15 @@ class VideoConfig:
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
         for name in ("size", "n_balls", "n_train", "n_test", "width", "depth", "n_negatives", "hard_pool",
-                     "steps", "batch_size", "infer_steps", "n_eval", "rollout"):
+                     "steps", "batch_size", "infer_steps", "n_eval", "rollout", "single_directions",
+                     "latent_codes", "n_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.length < self.rollout + 2:
             raise ConfigError(f"--length must be at least --rollout + 2 = {self.rollout + 2}, "
                               f"got {self.length}")
-        for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_max_move", "radius"):
+        for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_max_move", "radius",
+                     "single_speed"):
             value = getattr(self, name)
             if not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
@@ -125,12 +143,14 @@ def make_data(cfg: VideoConfig) -> VideoData:
 
 
 def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int | None = None,
-                 seconds: float | None = None, seed: int = 0) -> tuple[FrameEnergy, dict]:
+                 seconds: float | None = None, seed: int = 0,
+                 context_frames: int = 2) -> tuple[FrameEnergy, dict]:
     """Contrastive training for `steps` steps, or for `seconds` of wall-clock time when given."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
-    context, target, where = triples(train)  # [M, 2P], [M, P], [M, 2]
-    energy = FrameEnergy(P, width=cfg.width, depth=cfg.depth, activation=cfg.activation)
+    context, target, where = examples(train, context_frames)  # [M, kP], [M, P], [M, 2]
+    energy = FrameEnergy(P, frames=context_frames, width=cfg.width, depth=cfg.depth,
+                         activation=cfg.activation)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P), where,
                              parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
@@ -153,11 +173,13 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     return energy, {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
-def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0) -> tuple[FrameRegressor, dict]:
+def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0,
+                    context_frames: int = 2) -> tuple[FrameRegressor, dict]:
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
-    context, target, _ = triples(train)
-    model = FrameRegressor(P, width=cfg.width, depth=cfg.depth, activation=cfg.activation)
+    context, target, _ = examples(train, context_frames)
+    model = FrameRegressor(P, frames=context_frames, width=cfg.width, depth=cfg.depth,
+                           activation=cfg.activation)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
@@ -195,8 +217,8 @@ def errors(pred: torch.Tensor, true: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def one_step(predict, test: Videos, n: int) -> dict:
-    """Held-out one-step errors on `n` examples spread evenly over the test triples."""
-    context, target, _ = triples(test)
+    """Held-out one-step errors on `n` examples spread evenly over the test examples."""
+    context, target, _ = examples(test)
     pick = torch.linspace(0, len(target) - 1, min(n, len(target))).round().long()
     mse, pos = errors(predict(context[pick]), target[pick])
     return {"mse": mse.mean().item(), "position_error": pos.mean().item(),
@@ -290,10 +312,114 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
         torch.manual_seed(cfg.seed + 1)
         out["ablation"][spec] = {"one_step": one_step(energy_predictor(arm, cfg), data.test, cfg.n_eval),
                                  "train": info}
+    if cfg.single_frame:
+        out["single_frame"] = single_frame(cfg, run)
     out["held_out"] = {"videos": cfg.n_test, "rollout_videos": cfg.n_test,
                        "one_step_examples": min(cfg.n_eval, cfg.n_test * (cfg.length - 2))}
     runs.write_json(run / "metrics.json", out)
     return run
+
+
+def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0) -> tuple[LatentFrameEnergy, dict]:
+    """Lower the free energy min_z F(y | frame t, z) of each training pair; the best code is found exactly."""
+    torch.manual_seed(seed)
+    P = cfg.size * cfg.size
+    context, target, _ = examples(train, 1)
+    energy = LatentFrameEnergy(P, frames=1, codes=cfg.latent_codes, width=cfg.width, depth=cfg.depth,
+                               activation=cfg.activation)
+    optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
+    t0 = time.perf_counter()
+    for _ in range(cfg.steps):
+        idx = torch.randint(len(target), (cfg.batch_size,))
+        free = energy.energy_per_code(target[idx], context[idx]).min(dim=1).values  # [B]
+        loss = free.mean() / P
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return energy, {"steps": cfg.steps, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
+
+
+def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> dict:
+    """Score several predictions per example against every possible next frame.
+
+    pred [M, n, P], candidates [M, k, P] (the k possible next frames), true [M, P]. A possible frame is
+    reached when some prediction's centre of mass lies within 1 pixel of its own.
+    """
+    M, n, P = pred.shape
+    k = candidates.shape[1]
+    com_p = centre_of_mass(pred.reshape(-1, P)).reshape(M, n, 1, 2)
+    com_c = centre_of_mass(candidates.reshape(-1, P)).reshape(M, 1, k, 2)
+    dist = (com_p - com_c).norm(dim=-1)  # [M, n, k]
+    mse = (pred[:, :, None] - candidates[:, None]).pow(2).mean(-1)  # [M, n, k]
+    true_dist = (com_p[:, :, 0] - centre_of_mass(true)[:, None]).norm(dim=-1)  # [M, n]
+    return {"modes_reached": (dist < 1).any(1).float().sum(1).mean().item(), "modes_possible": k,
+            "predictions_on_a_mode": (dist.min(2).values < 1).float().mean().item(),
+            "mse_to_nearest_mode": mse.min(2).values.mean().item(),
+            "true_next_reached": (true_dist.min(1).values < 1).float().mean().item()}
+
+
+def single_frame(cfg: VideoConfig, run: Path) -> dict:
+    """Next frame from ONE frame: the velocity is one of a few directions and cannot be seen, so several
+    next frames are correct. Compares the MSE regressor (one answer), the contrastive energy (one answer per
+    noise start) and the latent-variable energy (one answer per sampled code) on held-out videos."""
+    data = load_videos(n_train=cfg.n_train, n_test=cfg.n_test, length=cfg.length, size=cfg.size, n_balls=1,
+                       radius=cfg.radius, speed=(cfg.single_speed, cfg.single_speed),
+                       directions=cfg.single_directions, seed=cfg.seed)
+    regressor, r_info = train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1)
+    energy, e_info = train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
+                                  context_frames=1)
+    latent, l_info = train_latent(cfg, data.train, seed=cfg.seed)
+    runs.save_weights(run / "single_frame_energy.safetensors", energy)
+    runs.save_weights(run / "single_frame_latent.safetensors", latent)
+    runs.save_weights(run / "single_frame_regressor.safetensors", regressor)
+
+    context, target, _ = examples(data.test, 1)
+    pick = torch.linspace(0, len(target) - 1, min(cfg.n_eval, len(target))).round().long()
+    context, target = context[pick], target[pick]
+    possible = next_positions(data.test, cfg.single_speed, cfg.single_directions)[pick]  # [M, k, 2]
+    candidates = render(possible[:, :, None, :], cfg.size, cfg.radius).flatten(2)  # [M, k, P]
+    M, n = len(target), cfg.n_samples
+    torch.manual_seed(cfg.seed + 1)
+    many = context.repeat_interleave(n, 0)  # [M * n, P]
+    z = torch.randint(cfg.latent_codes, (M * n,))  # codes from the uniform prior
+    preds = {"regressor": regressor_predictor(regressor)(context)[:, None],
+             "ebm": energy_predictor(energy, cfg)(many).reshape(M, n, -1),
+             "latent": energy_predictor(latent, cfg)(latent.with_codes(many, z)).reshape(M, n, -1)}
+    out = {name: {**modes(p, candidates, target), "predictions": p.shape[1]} for name, p in preds.items()}
+    for name, info in (("regressor", r_info), ("ebm", e_info), ("latent", l_info)):
+        out[name]["train"] = info
+    save_modes(run / "single_frame.png", context, candidates, preds)
+    return out
+
+
+def save_modes(path: Path, context: torch.Tensor, candidates: torch.Tensor, preds: dict[str, torch.Tensor],
+               rows: int = 4, shown: int = 4) -> None:
+    """Per example: the frame, every possible next frame overlaid, then each model's predictions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    S = int(round(context.shape[-1] ** 0.5))
+    pick = torch.linspace(0, len(context) - 1, rows).round().long()
+    columns = [("frame t", lambda i: context[i])]
+    columns.append(("possible t+1", lambda i: candidates[i].amax(0)))
+    for name, p in preds.items():
+        for j in range(min(shown, p.shape[1])):
+            columns.append((f"{name} {j + 1}" if p.shape[1] > 1 else name, lambda i, p=p, j=j: p[i, j]))
+    fig, axes = plt.subplots(rows, len(columns), figsize=(1.0 * len(columns), 1.1 * rows), squeeze=False)
+    for r, i in enumerate(pick.tolist()):
+        for c, (title, frame) in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(frame(i).reshape(S, S).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=7)
+    fig.suptitle("next frame from one held-out frame (velocity unknown)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def summary(metrics: dict) -> str:
@@ -309,4 +435,14 @@ def summary(metrics: dict) -> str:
         for spec, m in metrics["ablation"].items():
             lines.append(f"{spec:<40}{m['train']['steps']:>7}{m['one_step']['mse']:>12.4f}"
                          f"{m['one_step']['position_error']:>15.3f}")
+    if metrics.get("single_frame"):
+        sf = metrics["single_frame"]
+        k = sf["latent"]["modes_possible"]
+        lines.append(f"\n{'single frame (velocity unknown)':<34}{'modes reached':>14}{'on a mode':>11}"
+                     f"{'MSE to mode':>13}")
+        for name in ("regressor", "ebm", "latent"):
+            m = sf[name]
+            label = f"{name} ({m['predictions']} predictions)"
+            lines.append(f"{label:<34}{m['modes_reached']:>9.2f} / {k}{m['predictions_on_a_mode']:>11.2f}"
+                         f"{m['mse_to_nearest_mode']:>13.4f}")
     return "\n".join(lines)

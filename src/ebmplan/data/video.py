@@ -23,6 +23,7 @@ class Videos:
     frames: torch.Tensor  # [N, T, S, S] in [0, 1]
     positions: torch.Tensor  # [N, T, K, 2] ball centres (row, col) in pixels; pixel (i, j) spans [i, i+1)
     velocities: torch.Tensor  # [N, T, K, 2] pixels per frame
+    radius: float  # ball radius in pixels
 
     @property
     def size(self) -> int:
@@ -38,24 +39,37 @@ class VideoData:
 
 
 def simulate(rng: np.random.Generator, n_videos: int, length: int, *, size: int, n_balls: int, radius: float,
-             speed: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Ball positions and velocities [N, T, K, 2]: uniform starts inside the walls, uniform directions,
-    speeds uniform in `speed` (pixels per frame)."""
+             speed: tuple[float, float], directions: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Ball positions and velocities [N, T, K, 2]: uniform starts inside the walls, speeds uniform in
+    `speed` (pixels per frame), directions uniform on the circle or, if `directions` > 0, drawn from that
+    many evenly spaced diagonal-first directions (4 gives the four diagonals)."""
     lo, hi = radius, size - radius  # a centre stays in [lo, hi] so the disc stays inside the frame
     pos = rng.uniform(lo, hi, size=(n_videos, n_balls, 2))
-    angle = rng.uniform(0, 2 * np.pi, size=(n_videos, n_balls))
+    if directions > 0:
+        angle = direction_angles(directions)[rng.integers(0, directions, size=(n_videos, n_balls))]
+    else:
+        angle = rng.uniform(0, 2 * np.pi, size=(n_videos, n_balls))
     norm = rng.uniform(speed[0], speed[1], size=(n_videos, n_balls))
     vel = norm[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1)  # [N, K, 2]
     positions, velocities = [], []
     for _ in range(length):
         positions.append(pos.copy())
         velocities.append(vel.copy())
-        pos = pos + vel
-        # Elastic walls: mirror the overshoot back inside and flip that velocity component.
-        below, above = pos < lo, pos > hi
-        pos = np.where(below, 2 * lo - pos, np.where(above, 2 * hi - pos, pos))
-        vel = np.where(below | above, -vel, vel)
+        pos, vel = advance(pos, vel, lo, hi)
     return np.stack(positions, 1), np.stack(velocities, 1)
+
+
+def advance(pos: np.ndarray, vel: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of motion: elastic walls mirror the overshoot back inside and flip that component."""
+    pos = pos + vel
+    below, above = pos < lo, pos > hi
+    pos = np.where(below, 2 * lo - pos, np.where(above, 2 * hi - pos, pos))
+    return pos, np.where(below | above, -vel, vel)
+
+
+def direction_angles(k: int) -> np.ndarray:
+    """k evenly spaced angles starting at 45 degrees (the diagonals for k = 4)."""
+    return np.pi / 4 + 2 * np.pi * np.arange(k) / k
 
 
 def render(positions: torch.Tensor, size: int, radius: float) -> torch.Tensor:
@@ -71,7 +85,8 @@ def render(positions: torch.Tensor, size: int, radius: float) -> torch.Tensor:
 
 
 def bouncing_balls(n_videos: int, length: int, *, size: int = 16, n_balls: int = 1, radius: float = 2.0,
-                   speed: tuple[float, float] = (0.5, 1.5), seed: int = 0) -> Videos:
+                   speed: tuple[float, float] = (0.5, 1.5), directions: int = 0,
+                   seed: int | np.random.SeedSequence = 0) -> Videos:
     """`n_videos` videos of `length` frames; the same arguments and seed always give the same videos."""
     if size < 4 or n_balls < 1 or n_videos < 1 or length < 1:
         raise ConfigError(f"bouncing balls need size >= 4 and n_balls, n_videos, length >= 1 (got "
@@ -82,34 +97,49 @@ def bouncing_balls(n_videos: int, length: int, *, size: int = 16, n_balls: int =
     if not 0 <= speed[0] <= speed[1] or speed[1] >= size - 2 * radius:
         raise ConfigError(f"ball speeds need 0 <= min <= max < size - 2 * radius = {size - 2 * radius} "
                           f"(one bounce per frame at most), got {speed}")
+    if directions < 0:
+        raise ConfigError(f"directions must be >= 0 (0 = any direction), got {directions}")
     pos, vel = simulate(np.random.default_rng(seed), n_videos, length, size=size, n_balls=n_balls,
-                        radius=radius, speed=speed)
+                        radius=radius, speed=speed, directions=directions)
     positions = torch.tensor(pos, dtype=torch.float32)
     return Videos(frames=render(positions, size, radius), positions=positions,
-                  velocities=torch.tensor(vel, dtype=torch.float32))
+                  velocities=torch.tensor(vel, dtype=torch.float32), radius=radius)
 
 
 def load_videos(*, n_train: int, n_test: int, length: int, size: int = 16, n_balls: int = 1,
-                radius: float = 2.0, speed: tuple[float, float] = (0.5, 1.5), seed: int = 0) -> VideoData:
+                radius: float = 2.0, speed: tuple[float, float] = (0.5, 1.5), directions: int = 0,
+                seed: int = 0) -> VideoData:
     """Train and held-out videos from two independent streams of `seed`: no test video is a train video."""
     train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
-    opts = dict(size=size, n_balls=n_balls, radius=radius, speed=speed)
+    opts = dict(size=size, n_balls=n_balls, radius=radius, speed=speed, directions=directions)
     return VideoData(train=bouncing_balls(n_train, length, seed=train_seed, **opts),
                      test=bouncing_balls(n_test, length, seed=test_seed, **opts))
 
 
-def triples(videos: Videos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every (frames t-1 and t -> frame t+1) example, flattened.
+def examples(videos: Videos, context_frames: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every (frames t-k+1 .. t -> frame t+1) example with k = `context_frames`, flattened.
 
-    Returns context [M, 2*S*S], target [M, S*S] and `where` [M, 2] = (video, t+1) for each example.
+    Returns context [M, k*S*S], target [M, S*S] and `where` [M, 2] = (video, t+1) for each example.
     """
     N, T, S, _ = videos.frames.shape
+    k = context_frames
     flat = videos.frames.reshape(N, T, S * S)
-    context = torch.cat([flat[:, :-2], flat[:, 1:-1]], dim=-1).reshape(-1, 2 * S * S)  # [N*(T-2), 2D]
-    target = flat[:, 2:].reshape(-1, S * S)  # [N*(T-2), D]
-    video = torch.arange(N).repeat_interleave(T - 2)
-    step = torch.arange(2, T).repeat(N)
+    context = torch.cat([flat[:, i: T - k + i] for i in range(k)], dim=-1).reshape(-1, k * S * S)  # [M, kP]
+    target = flat[:, k:].reshape(-1, S * S)  # [M, P]
+    video = torch.arange(N).repeat_interleave(T - k)
+    step = torch.arange(k, T).repeat(N)
     return context, target, torch.stack([video, step], 1)
+
+
+def next_positions(videos: Videos, speed: float, directions: int) -> torch.Tensor:
+    """Every position the (first) ball could take one frame after each single-frame example (`examples` with
+    k = 1) when its velocity is unknown but one of `directions` at `speed`: [M, directions, 2]."""
+    pos = videos.positions[:, :-1, 0].reshape(-1, 1, 2).numpy()  # [M, 1, 2]
+    angle = direction_angles(directions)
+    vel = speed * np.stack([np.cos(angle), np.sin(angle)], -1)[None]  # [1, directions, 2]
+    pos = np.broadcast_to(pos, (len(pos), directions, 2))
+    out, _ = advance(pos, np.broadcast_to(vel, pos.shape), videos.radius, videos.size - videos.radius)
+    return torch.tensor(out, dtype=torch.float32)
 
 
 def centre_of_mass(frames: torch.Tensor) -> torch.Tensor:

@@ -154,3 +154,44 @@ def parse_frame_negatives(spec: str) -> dict[str, float]:
     if not weights:
         raise ConfigError(f"no negatives in {spec!r}; use e.g. 'uniform,perturb,mismatched,hard'")
     return weights
+
+
+class LatentFrameEnergy(EnergyModel):
+    """A latent-variable energy F(x | context, z) = sum of squared pixel differences between x and a decoded
+    frame G(context, z), with z one of `codes` discrete latent codes (one-hot).
+
+    The context handed to `forward` is [previous frames, one-hot z], so `descend` works unchanged; for a
+    fixed z the minimum over x is G(context, z). Training lowers the free energy min_z F(x | context, z)
+    (the best latent, found exactly by trying every code); its capacity is limited by the number of codes,
+    so the energy cannot be flat. Prediction samples z from the uniform prior and minimises over x: each
+    code gives its own sharp answer.
+    """
+
+    def __init__(self, pixels: int, *, frames: int = 1, codes: int = 8, width: int = 256, depth: int = 2,
+                 activation: str = "silu"):
+        super().__init__()
+        _check(pixels, frames, width, depth)
+        if codes < 1:
+            raise ConfigError(f"a latent frame energy needs at least 1 latent code, got {codes}")
+        self.dim, self.codes, self.frames = pixels, codes, frames
+        self.context_dim = frames * pixels + codes
+        self.decoder = nn.Sequential(nn.Linear(self.context_dim, width),
+                                     _body(width, depth, pixels, activation))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return (x - self.decoder(context)).pow(2).sum(-1)  # [B]
+
+    def with_codes(self, frames: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The full context [B, frames * P + codes] for previous frames [B, frames * P] and codes z [B]."""
+        return torch.cat([frames, nn.functional.one_hot(z, self.codes).to(frames.dtype)], dim=-1)
+
+    def decode_all(self, frames: torch.Tensor) -> torch.Tensor:
+        """G(context, z) for every code: [B, codes, P]."""
+        B = len(frames)
+        z = torch.arange(self.codes).repeat(B)  # [B * codes]
+        out = self.decoder(self.with_codes(frames.repeat_interleave(self.codes, 0), z))  # [B * codes, P]
+        return out.reshape(B, self.codes, -1)
+
+    def energy_per_code(self, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """F(x | frames, z) for every code z: [B, codes]."""
+        return (x[:, None, :] - self.decode_all(frames)).pow(2).sum(-1)
