@@ -9,11 +9,11 @@ import sys
 import pytest
 import torch
 
-from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, render
-from ebmplan.energy.frames import FrameEnergy, FrameNegatives, parse_frame_negatives
+from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
+from ebmplan.energy.frames import FrameEnergy, FrameNegatives, LatentFrameEnergy, parse_frame_negatives
 from ebmplan.energy.inference import descend
 from ebmplan.errors import ConfigError
-from ebmplan.video import VideoConfig, run_video
+from ebmplan.video import VideoConfig, modes, run_video
 
 TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20",
         "--width", "32", "--n-eval", "8", "--infer-steps", "5"]
@@ -61,6 +61,35 @@ def test_bad_generator_settings_are_config_errors(bad):
         bouncing_balls(2, 5, **bad)
 
 
+def test_next_positions_hold_the_true_one():
+    v = bouncing_balls(20, 15, speed=(2.0, 2.0), directions=4, seed=2)
+    possible = next_positions(v, 2.0, 4)  # [M, 4, 2]
+    true = v.positions[:, 1:, 0].reshape(-1, 2)
+    assert (possible - true[:, None]).norm(dim=-1).min(1).values.max() < 1e-4
+    assert (possible[:, :, None] - possible[:, None]).norm(dim=-1).sum() > 0  # the four really differ
+
+
+def test_mode_metric_tells_sharp_from_blurred():
+    v = bouncing_balls(6, 5, speed=(2.0, 2.0), directions=4, seed=3)
+    _, target, _ = examples(v, 1)
+    candidates = render(next_positions(v, 2.0, 4)[:, :, None, :], 16, 2.0).flatten(2)  # [M, 4, P]
+    sharp = modes(candidates, candidates, target)
+    assert sharp["modes_reached"] == 4 and sharp["predictions_on_a_mode"] == 1
+    blurred = modes(candidates.mean(1, keepdim=True), candidates, target)
+    assert blurred["modes_reached"] < 1 and blurred["mse_to_nearest_mode"] > sharp["mse_to_nearest_mode"]
+
+
+def test_latent_energy_minimum_is_its_decoded_frame():
+    torch.manual_seed(0)
+    latent = LatentFrameEnergy(16, frames=1, codes=3, width=8)
+    frames, z = torch.rand(4, 16), torch.tensor([0, 1, 2, 1])
+    context = latent.with_codes(frames, z)
+    best = latent.decode_all(frames)[torch.arange(4), z]  # [4, 16]
+    assert torch.allclose(latent(best, context), torch.zeros(4), atol=1e-8)
+    found = descend(latent, torch.rand(4, 16), context=context, steps=300, step_size=0.1, tol=1e-7).samples
+    assert torch.allclose(found, best, atol=1e-3)
+
+
 def test_energies_match_forward():
     torch.manual_seed(0)
     energy = FrameEnergy(16, width=8)
@@ -106,7 +135,7 @@ def test_negative_spec_errors():
 def test_same_seed_same_result(tmp_path):
     def once(name):
         cfg = VideoConfig(out=str(tmp_path / name), n_train=10, n_test=2, length=6, rollout=2, steps=10,
-                          width=16, n_eval=4, infer_steps=5, ablation="")
+                          width=16, n_eval=4, infer_steps=5, ablation="", single_frame=False)
         return json.loads((run_video(cfg) / "metrics.json").read_text())
 
     a, b = once("a"), once("b")
@@ -121,7 +150,7 @@ def test_cli_end_to_end(tmp_path):
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "energy.safetensors",
-                 "regressor.safetensors", "rollout.png"):
+                 "regressor.safetensors", "rollout.png", "single_frame.png"):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     for model in ("ebm", "regressor"):
@@ -129,6 +158,8 @@ def test_cli_end_to_end(tmp_path):
         assert len(m[model]["rollout"]["position_error_by_step"]) == 3
     assert set(m["ablation"]) == {"uniform", "mismatched,hard"}
     assert m["ablation"]["uniform"]["train"]["steps"] >= 1
+    assert {"regressor", "ebm", "latent"} <= set(m["single_frame"])
+    assert m["single_frame"]["latent"]["predictions"] == 8
     assert "1-step pos px" in result.stdout
 
 
