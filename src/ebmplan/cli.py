@@ -38,6 +38,21 @@ def _print_metrics(path) -> None:
     print(f"run folder: {path}\n{shown}")
 
 
+def _video_config():
+    from .video import VideoConfig
+
+    return VideoConfig()
+
+
+def _video(cfg):
+    from .runs import read_json
+    from .video import run_video, summary
+
+    path = run_video(cfg)
+    print(f"run folder: {path}\n{summary(read_json(path / 'metrics.json'))}")
+    return path
+
+
 def _train_config(**defaults):
     def make():
         from .train import TrainConfig
@@ -110,6 +125,8 @@ COMMANDS: dict[str, Command] = {
     "capacity": Command(lambda: _lazy("capacity", "CapacityConfig")(),
                         lambda cfg: _lazy("capacity", "run_capacity")(cfg),
                         "the capacity study: spiral landscapes and metrics against network width"),
+    "video": Command(_video_config, _video,
+                     "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
 }
 
 
