@@ -47,10 +47,32 @@ def _train_config(**defaults):
     return make
 
 
+def _conditional_config():
+    from .conditional import ConditionalConfig
+
+    return ConditionalConfig()
+
+
+def _conditional(cfg):
+    from .conditional import run_conditional
+    from .runs import read_json
+
+    path = run_conditional(cfg)
+    m = read_json(path / "metrics.json")
+    print(f"run folder: {path}")
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        r = m[kind]
+        print(f"  {kind:<13} precision {r['precision']:.4f}  mode_coverage {r['mode_coverage']:.3f}  "
+              f"modes_found {r['modes_found']:.2f}  answers/x {r['answers_per_x']:.1f}")
+    return path
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
     "train": Command(_train_config(), _train("train"), "train an energy model on any point data set or file"),
+    "conditional": Command(_conditional_config, _conditional,
+                           "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
 }
 
 
