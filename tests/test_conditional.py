@@ -72,7 +72,8 @@ def test_hard_buffer_prefers_negatives_of_low_energy_under_each_rows_own_context
 def test_parse_negatives_knows_mismatched_and_pairs_work_for_every_kind():
     torch.manual_seed(0)
     box = (torch.tensor([-2.0]), torch.tensor([2.0]))
-    mix = parse_negatives("uniform:1,perturb:1,mismatched:1,model:1,hard:1", box, hard_size=100, model_steps=2)
+    spec = "uniform:1,perturb:1,mismatched:1,model:1,hard:1"
+    mix = parse_negatives(spec, box, hard_size=100, model_steps=2)
     y, context = torch.randn(16, 1), torch.randn(16, 1)
     neg = mix.sample(y, 10, Bowl(), context)
     assert neg.shape == (16, 10, 1) and torch.isfinite(neg).all()
@@ -133,9 +134,9 @@ def test_score_counts_reached_branches():
 
 def test_conditional_cli_writes_its_run_folder(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ebmplan", "conditional", "--steps", "20", "--width", "16", "--batch-size", "32",
-           "--n-eval", "8", "--starts", "4", "--latent-samples", "2", "--latent-starts", "2", "--infer-steps", "20",
-           "--hard-size", "256", "--out", str(out)]
+    cmd = [sys.executable, "-m", "ebmplan", "conditional", "--steps", "20", "--width", "16",
+           "--batch-size", "32", "--n-eval", "8", "--starts", "4", "--latent-samples", "2", "--latent-starts", "2",
+           "--infer-steps", "20", "--hard-size", "256", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "predictions.png",
