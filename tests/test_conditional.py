@@ -135,8 +135,8 @@ def test_score_counts_reached_branches():
 def test_conditional_cli_writes_its_run_folder(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ebmplan", "conditional", "--steps", "20", "--width", "16",
-           "--batch-size", "32", "--n-eval", "8", "--starts", "4", "--latent-samples", "2", "--latent-starts", "2",
-           "--infer-steps", "20", "--hard-size", "256", "--out", str(out)]
+           "--batch-size", "32", "--n-eval", "8", "--starts", "4", "--latent-samples", "2",
+           "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "predictions.png",
