@@ -82,6 +82,8 @@ class ConditionalConfig:
     """prior samples searched for the best latent z* of each pair"""
     latent_steps: int = 0
     """projected gradient steps refining z* after the search"""
+    latent_own_negatives: bool = True
+    """also push up each negative under its own best latent (no z may make a wrong y fit)"""
     steps: int = 2000
     """training steps of each model"""
     batch_size: int = 128
@@ -201,7 +203,8 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
         else:
             neg = negatives.sample(y, cfg.n_negatives, model, x)  # [B, n, 1]
             if kind == "latent":
-                e_pos, e_neg, e_seen = latent_energies(model, y, x, neg)  # [B], [B, 2n], [B, n]
+                # [B], [B, 2n] (or [B, n]), [B, n]
+                e_pos, e_neg, e_seen = latent_energies(model, y, x, neg, own_latent=cfg.latent_own_negatives)
             else:
                 e_pos, e_neg = model(y, x), model.energies(neg, x)  # [B], [B, n]
                 e_seen = e_neg
