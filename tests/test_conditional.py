@@ -11,7 +11,7 @@ import torch
 from ebmplan.conditional import branches_at, score
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
 from ebmplan.energy.losses import get_loss
-from ebmplan.energy.models import EnergyModel
+from ebmplan.energy.models import EnergyModel, FiLMEnergy
 from ebmplan.energy.negatives import HardBuffer, Mismatched, parse_negatives
 from ebmplan.energy.predict import predict
 from ebmplan.errors import ConfigError
@@ -153,3 +153,13 @@ def test_conditional_cli_rejects_an_unknown_task(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ebmplan", "conditional", "--task", "moons", "--out",
                            str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "unknown task" in done.stderr
+
+
+def test_film_energy_depends_on_its_context_and_works_with_prediction():
+    torch.manual_seed(0)
+    energy = FiLMEnergy(1, context_dim=1, width=16, depth=2)
+    y = torch.zeros(4, 1)
+    e1, e2 = energy(y, torch.zeros(4, 1)), energy(y, torch.ones(4, 1))
+    assert e1.shape == (4,) and not torch.allclose(e1, e2)
+    pred = predict(energy, torch.randn(3, 1), (torch.tensor([-1.0]), torch.tensor([1.0])), starts=2, steps=5)
+    assert pred.samples.shape == (3, 2, 1) and torch.isfinite(pred.samples).all()

@@ -25,7 +25,7 @@ from torch import nn
 from .data.toy2d import load_data
 from .energy.latent import LatentEnergy, latent_energies, predict_latent
 from .energy.losses import get_loss
-from .energy.models import ACTIVATIONS, EnergyModel, MLPEnergy
+from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
 from .energy.predict import predict
 from .errors import ConfigError, choose
@@ -40,6 +40,7 @@ from .runs import (
 )
 
 TASKS = ("spiral",)
+FUSIONS = ("concat", "film")
 
 
 @dataclass
@@ -58,6 +59,9 @@ class ConditionalConfig:
     """hidden layers (all three models)"""
     activation: str = "silu"
     """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
+    fusion: str = "concat"
+    """how the conditional energy joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts
+    every hidden layer of an MLP on y)"""
     loss: str = "log"
     """contrastive loss of both energies: margin, hinge, log, square-square, square-exp, infonce or cd"""
     margin: float = 1.0
@@ -118,6 +122,7 @@ class ConditionalConfig:
     def validate(self) -> None:
         choose("task", self.task, TASKS)
         choose("activation", self.activation, ACTIVATIONS)
+        choose("fusion", self.fusion, FUSIONS)
         get_loss(self.loss)
         for name in ("width", "depth", "n_negatives", "hard_size", "hard_pool", "latent_dim",
                      "latent_candidates", "steps", "batch_size", "n_eval", "starts", "latent_samples",
@@ -182,6 +187,13 @@ def regressor(width: int, depth: int, activation: str) -> nn.Module:
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(fan_in, fan_out), act()]
     return nn.Sequential(*layers, nn.Linear(width, 1))
+
+
+def conditional_energy(cfg: ConditionalConfig) -> EnergyModel:
+    """F(y | x) with the configured fusion of x and y."""
+    if cfg.fusion == "film":
+        return FiLMEnergy(1, context_dim=1, width=cfg.width, depth=cfg.depth, activation=cfg.activation)
+    return MLPEnergy(1, width=cfg.width, depth=cfg.depth, activation=cfg.activation, context_dim=1)
 
 
 def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: str) -> list[float]:
@@ -275,8 +287,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
                   box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
     seed_everything(cfg.seed)
     models: dict[str, nn.Module] = {
-        "conditional": MLPEnergy(1, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
-                                 context_dim=1),
+        "conditional": conditional_energy(cfg),
         "latent": LatentEnergy(1, context_dim=1, latent_dim=cfg.latent_dim, width=cfg.width, depth=cfg.depth,
                                activation=cfg.activation, candidates=cfg.latent_candidates,
                                latent_steps=cfg.latent_steps),
