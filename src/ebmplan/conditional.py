@@ -82,13 +82,13 @@ class ConditionalConfig:
     """each row scores pool x n buffer points under its own x and keeps the hardest n"""
     latent_dim: int = 1
     """size of the latent z (prior: uniform on [-1, 1]^L)"""
-    latent_candidates: int = 16
+    latent_candidates: int = 8
     """prior samples searched for the best latent z* of each pair"""
     latent_steps: int = 0
     """projected gradient steps refining z* after the search"""
     latent_own_negatives: bool = True
     """also push up each negative under its own best latent (no z may make a wrong y fit)"""
-    steps: int = 2000
+    steps: int = 3000
     """training steps of each model"""
     batch_size: int = 128
     """pairs per step"""
