@@ -38,6 +38,7 @@ from .runs import (
     system_info,
     write_json,
 )
+from .train import Divergence
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")
@@ -222,7 +223,8 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
                 e_seen = e_neg
             loss = loss_fn(e_pos, e_neg, margin=cfg.margin)
         if not torch.isfinite(loss):
-            raise RuntimeError(f"training the {kind} model diverged at step {step + 1}; try a lower --lr")
+            raise Divergence(f"training the {kind} model diverged at step {step + 1}: its loss is not finite; "
+                             f"try a lower --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
@@ -255,7 +257,9 @@ def predictions(kind: str, model: nn.Module, x: torch.Tensor, box: Box,
 
 
 def score(x: torch.Tensor, answers: list[torch.Tensor], curve: np.ndarray, radius: float) -> dict[str, float]:
-    """precision, mode_coverage and modes found per x, on held-out x [E, 1]."""
+    """Scores of the answers at held-out x [E, 1]: `precision`, the mean distance of every answer (x, y) to
+    the curve; `mode_coverage`, the fraction of all (x, branch) pairs with an answer within `radius` in y;
+    `modes_found`, the mean number of branches so reached per x (x with no branch are left out)."""
     xs = x[:, 0].cpu().numpy()
     points = np.concatenate([np.stack([np.full(len(a), xi), a.numpy()], 1)
                              for xi, a in zip(xs, answers, strict=True)])  # [P, 2]
