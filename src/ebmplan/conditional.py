@@ -223,7 +223,7 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
                 e_seen = e_neg
             loss = loss_fn(e_pos, e_neg, margin=cfg.margin)
         if not torch.isfinite(loss):
-            raise Divergence(f"training the {kind} model diverged at step {step + 1}: the loss is not finite; "
+            raise Divergence(f"training the {kind} model diverged at step {step + 1} (loss not finite); "
                              "try a lower --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
