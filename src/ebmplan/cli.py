@@ -110,6 +110,26 @@ def _lazy(module: str, name: str):
     return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
+def _conditional_config():
+    from .conditional import ConditionalConfig
+
+    return ConditionalConfig()
+
+
+def _conditional(cfg):
+    from .conditional import run_conditional
+    from .runs import read_json
+
+    path = run_conditional(cfg)
+    m = read_json(path / "metrics.json")
+    print(f"run folder: {path}")
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        r = m[kind]
+        print(f"  {kind:<13} precision {r['precision']:.4f}  mode_coverage {r['mode_coverage']:.3f}  "
+              f"modes_found {r['modes_found']:.2f}  answers/x {r['answers_per_x']:.1f}")
+    return path
+
+
 COMMANDS: dict[str, Command] = {
     "spiral": Command(_train_config(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
@@ -127,6 +147,8 @@ COMMANDS: dict[str, Command] = {
                         "the capacity study: spiral landscapes and metrics against network width"),
     "video": Command(_video_config, _video,
                      "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
+    "conditional": Command(_conditional_config, _conditional,
+                           "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
 }
 
 
