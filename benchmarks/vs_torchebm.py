@@ -40,7 +40,7 @@ from ebmplan.energy.losses import get_loss
 from ebmplan.energy.models import MLPEnergy
 from ebmplan.energy.negatives import parse_negatives, uniform_in
 from ebmplan.runs import resolve_device
-from ebmplan.train import TrainConfig
+from ebmplan.train import TrainConfig, infer_samples
 
 try:
     from torchebm.core import BaseModel
@@ -212,10 +212,7 @@ def sample_quality(energy: MLPEnergy, data: PointData, n: int, seed: int, sample
     cfg = TrainConfig()
     if samples is None:
         torch.manual_seed(seed)
-        box = (data.low.to(_device(energy)), data.high.to(_device(energy)))
-        samples = descend(energy, uniform_in(box, (n,)), steps=cfg.infer_steps, step_size=cfg.infer_step_size,
-                          final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
-                          max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box).samples
+        samples = infer_samples(energy, data, cfg, n).samples
     samples = samples.detach().cpu()
     out = {"precision": metrics.precision(samples, data.reference),
            "coverage": metrics.coverage(samples, data.reference)}

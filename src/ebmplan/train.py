@@ -94,10 +94,11 @@ class TrainConfig:
     """samples drawn by inference at the end, from uniform noise over the padded box"""
     infer_steps: int = 300
     """inference: gradient-descent step cap"""
-    infer_step_size: float = 0.002
-    """inference: initial step size"""
-    infer_final_step_size: float = 0.002
-    """inference: final step size of the schedule"""
+    infer_step_size: float | None = None
+    """inference: initial step size (default: 0.002 for contrastive energies, whose slopes are steep; 0.1 for
+    the architectural ones, whose energies are squared distances)"""
+    infer_final_step_size: float | None = None
+    """inference: final step size of the schedule (default: the initial one)"""
     infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
     infer_max_move: float = 0.05
@@ -139,6 +140,8 @@ class TrainConfig:
         for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_final_step_size",
                      "infer_max_move"):
             value = getattr(self, name)
+            if value is None:  # a default chosen at inference time
+                continue
             if not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps", "sparsity"):
@@ -296,7 +299,8 @@ def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int
     """Gradient descent from uniform noise over the padded box: the model's own samples."""
     box = (data.low.to(_device_of(energy)), data.high.to(_device_of(energy)))
     x0 = uniform_in(box, (n,))
-    return descend(energy, x0, steps=cfg.infer_steps, step_size=cfg.infer_step_size,
+    step_size = cfg.infer_step_size or (0.002 if cfg.method == "contrastive" else 0.1)
+    return descend(energy, x0, steps=cfg.infer_steps, step_size=step_size,
                    final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
                    max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box)
 
