@@ -33,9 +33,8 @@ def test_waypoint_rule_on_a_hand_built_graph():
     # Nodes 0, 1, 2 on a corridor; the goal is reachable from node 2 only.
     d = np.full((3, 3), INF)
     d[0, 1], d[1, 2] = 3.0, 3.0
-    costs, _ = shortest_paths(edges(d, 5.0))
     to_goal = np.array([[INF, INF, 2.0]])  # [B=1, N]
-    h = goal_costs(costs, to_goal, 5.0)
+    h = goal_costs(edges(d, 5.0), to_goal, 5.0)
     np.testing.assert_allclose(h, [[8.0, 5.0, 2.0]])
     # A state near node 0 whose goal is beyond the cutoff: head for node 0 (the start of the shortest route).
     use, w, planned = choose_waypoints(np.array([[1.0, 4.0, INF]]), h, np.array([20.0]), 5.0)

@@ -89,6 +89,14 @@ def _maze_config(name: str):
     return make
 
 
+def _plan_eval(cfg):
+    from .plan.evaluate import evaluate_plans
+
+    path = evaluate_plans(cfg)
+    print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
+    return path
+
+
 def _compare_config():
     from .compare import CompareConfig
 
@@ -138,6 +146,8 @@ COMMANDS: dict[str, Command] = {
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "maze eval": Command(_maze_config("eval"), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
+    "plan eval": Command(lambda: _lazy("plan.evaluate", "PlanEvalConfig")(), _plan_eval,
+                         "plan over candidate states from each source and node budget, against the policy"),
     "compare": Command(_compare_config, _compare,
                        "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
     "sweep": Command(lambda: _lazy("sweep", "SweepConfig")(), lambda cfg: _lazy("sweep", "run_sweep")(cfg),

@@ -44,18 +44,27 @@ def path_to(predecessors: np.ndarray, source: int, target: int) -> list[int]:
     return out[::-1]
 
 
-def goal_costs(costs: np.ndarray, to_goal: np.ndarray, max_dist: float) -> np.ndarray:
-    """Cost from every node to the goal through the graph: [N, N] (or [B, N, N]) node-to-node path costs and
-    [B, N] node-to-goal distances -> [B, N] with `H[b, w] = min_w' costs[w, w'] + to_goal[b, w']` over the
-    nodes w' whose distance to the goal is under the cutoff (inf where no such path)."""
+def goal_costs(graphs: csr_matrix | list[csr_matrix], to_goal: np.ndarray, max_dist: float) -> np.ndarray:
+    """Cost from every node to the goal through the graph, [B, N].
+
+    `graphs`: the node graph (shared) or one per episode; `to_goal` [B, N]: each node's distance to the
+    episode's goal. The goal joins as node N with edges w -> goal where that distance is under the cutoff,
+    and one Dijkstra on the reversed graph from the goal gives every node's cost (inf where no path).
+    """
     B, N = to_goal.shape
     out = np.full((B, N), np.inf)
     for b in range(B):
+        graph = graphs if isinstance(graphs, csr_matrix) else graphs[b]
         last = np.flatnonzero(to_goal[b] < max_dist)  # nodes that can step to the goal
         if len(last) == 0:
             continue
-        c = costs if costs.ndim == 2 else costs[b]
-        out[b] = (c[:, last] + to_goal[b, last]).min(1)  # [N]
+        coo = graph.tocoo()
+        # reversed edges: goal -> w for the last hops, and j -> i for every node edge i -> j
+        rows = np.r_[coo.col, np.full(len(last), N)]
+        cols = np.r_[coo.row, last]
+        weights = np.r_[coo.data, np.maximum(to_goal[b, last], 1e-6)]
+        reverse = csr_matrix((weights, (rows, cols)), shape=(N + 1, N + 1))
+        out[b] = dijkstra(reverse, directed=True, indices=N)[:N]
     return out
 
 
