@@ -12,7 +12,7 @@ import tyro
 
 from . import capacity, compare, conditional, sweep, video
 from .errors import ConfigError
-from .plan import train_agent
+from .plan import evaluate, train_agent
 from .runs import read_json
 from .train import Divergence, TrainConfig, train
 
@@ -58,6 +58,12 @@ def _video(cfg: video.VideoConfig) -> Path:
     return path
 
 
+def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
+    path = evaluate.evaluate_plans(cfg)
+    print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
+    return path
+
+
 def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
     result = train_agent.evaluate_run(cfg)
     print((Path(cfg.run) / "eval.md").read_text())
@@ -82,6 +88,8 @@ COMMANDS: dict[str, Command] = {
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "maze eval": Command(lambda: train_agent.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
+    "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
+                         "plan over candidate states from each source and node budget, against the policy"),
 }
 
 
