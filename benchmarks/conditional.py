@@ -4,7 +4,7 @@ Runs `ebmplan conditional` (the library call behind it) once per seed and prints
 precision, mode coverage and modes found per x, with training and prediction times. Issue #3's targets for
 the conditional EBM: mode_coverage >= 0.9 and precision <= 0.05, the regressor's precision visibly worse.
 
-    python benchmarks/conditional.py [--seeds 0 1 2] [--steps N]
+    python benchmarks/conditional.py [--seeds 0 1 2] [--steps N] [--keep runs/bench-conditional]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=ConditionalConfig.steps)
+    parser.add_argument("--keep", help="keep each seed's run folder (with its figure) under this folder")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the figures below are per-core; the machine is shared
     print(f"# {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, {platform.machine()}, 1 thread")
@@ -35,8 +36,9 @@ def main() -> None:
     rows = {k: [] for k in KINDS}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
+            out = f"{args.keep}/seed-{seed}" if args.keep else f"{tmp}/run"
             t0 = time.perf_counter()
-            run = run_conditional(ConditionalConfig(seed=seed, steps=args.steps, out=f"{tmp}/run"))
+            run = run_conditional(ConditionalConfig(seed=seed, steps=args.steps, out=out, overwrite=True))
             wall = time.perf_counter() - t0
             m = read_json(run / "metrics.json")
         print(f"seed {seed}: wall {wall:.0f} s")
