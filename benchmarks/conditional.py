@@ -51,8 +51,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = f"{args.keep}/seed-{seed}" if args.keep else f"{tmp}/run"
             t0 = time.perf_counter()
-            run = run_conditional(ConditionalConfig(seed=seed, steps=args.steps, out=out, overwrite=True,
-                                                    **overrides(args.set)))
+            fields = {"seed": seed, "steps": args.steps, "out": out, "overwrite": True, **overrides(args.set)}
+            run = run_conditional(ConditionalConfig(**fields))
             wall = time.perf_counter() - t0
             m = read_json(run / "metrics.json")
         print(f"seed {seed}: wall {wall:.0f} s")
