@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebmplan.conditional import branches_at, score
+from ebmplan.conditional import ConditionalConfig, branches_at, run_conditional, score
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
 from ebmplan.energy.losses import get_loss
 from ebmplan.energy.models import EnergyModel, FiLMEnergy
@@ -163,3 +163,13 @@ def test_film_energy_depends_on_its_context_and_works_with_prediction():
     assert e1.shape == (4,) and not torch.allclose(e1, e2)
     pred = predict(energy, torch.randn(3, 1), (torch.tensor([-1.0]), torch.tensor([1.0])), starts=2, steps=5)
     assert pred.samples.shape == (3, 2, 1) and torch.isfinite(pred.samples).all()
+
+
+def test_one_seed_gives_one_result(tmp_path):
+    tiny = dict(steps=15, width=16, batch_size=32, n_eval=6, starts=3, latent_samples=2, latent_starts=2,
+                infer_steps=10, hard_size=128)
+    runs = [run_conditional(ConditionalConfig(out=str(tmp_path / name), **tiny)) for name in ("a", "b")]
+    first, second = (json.loads((r / "metrics.json").read_text()) for r in runs)
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        assert first[kind]["precision"] == second[kind]["precision"]
+        assert first[kind]["mode_coverage"] == second[kind]["mode_coverage"]

@@ -61,8 +61,7 @@ class ConditionalConfig:
     activation: str = "silu"
     """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
     fusion: str = "concat"
-    """how the conditional energy joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts
-    every hidden layer of an MLP on y)"""
+    """how F(y | x) joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts each layer)"""
     loss: str = "log"
     """contrastive loss of both energies: margin, hinge, log, square-square, square-exp, infonce or cd"""
     margin: float = 1.0
