@@ -67,6 +67,7 @@ def test_help_lists_commands_and_options(cli):
     (["spiral", "--lr", "nan"], "--lr must be a positive number"),
     (["spiral", "--negatives", "unifrom:1"], "unknown negative kind 'unifrom'"),
     (["spiral", "--activation", "sigmoidish"], "unknown activation"),
+    (["spiral", "--negatives", "mismatched"], "need a conditional task"),
     (["spiral", "--infer-schedule", "linear"], "unknown step-size schedule"),
     (["spiral", "--hard-alpha", "-1"], "hard-negative buffer needs"),
     (["spiral", "--device", "tpu"], "unknown device 'tpu'"),

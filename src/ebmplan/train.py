@@ -151,7 +151,10 @@ class TrainConfig:
         choose("step-size schedule", self.infer_schedule, SCHEDULES)
         MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
         choose("method", self.method, METHODS)
-        self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
+        negatives = self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
+        if "mismatched" in negatives.parts:
+            raise ConfigError("mismatched negatives pair an input with another example's output, so they need a "
+                              "conditional task (ebmplan conditional); unconditional training cannot use them")
 
     def make_negatives(self, box):
         return parse_negatives(self.negatives, box, perturb_sigma=self.perturb_sigma, hard_size=self.hard_size,
