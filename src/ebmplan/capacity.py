@@ -1,8 +1,8 @@
 """The capacity study: the spiral's energy landscape as a depth-3 network widens (the seed's headline figure).
 
 A preset sweep of `ebmplan spiral` over widths and seeds, then two figures in the sweep folder:
-- `capacity.png`: one landscape per width in a row, each from one chosen seed (`--panel-seed`, default 0, not
-  the best one); a width whose run failed is an empty panel saying so;
+- `capacity.png`: one landscape per width in a row with the model's own samples on it, each from one chosen
+  seed (`--panel-seed`, default 0, not the best one); a width whose run failed is an empty panel saying so;
 - `capacity_metrics.png`: precision, coverage and held-out NLL against width, each seed a dot and the mean ±
   std over seeds a line, failed widths marked.
 """
@@ -68,6 +68,8 @@ def _widths(result: SweepResult) -> list[int]:
 def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
     """One landscape per width in a row, from run `seed` of each width; a failed run is a marked panel."""
     import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
 
     from .plots import draw_landscape
     from .train import load_energy_run
@@ -78,8 +80,9 @@ def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
         row = next(r for r in result.rows if r["width"] == width and r["seed"] == seed)
         if row["status"] == "ok":
             run = load_energy_run(result.path / row["run"])
+            samples = torch.from_numpy(np.load(result.path / row["run"] / "samples.npy"))[:1000]  # [n, 2]
             title = f"width {width}\nprecision {row['precision']:.3f}, coverage {row['coverage']:.2f}"
-            draw_landscape(ax, run.energy, run.data.low, run.data.high, title=title)
+            draw_landscape(ax, run.energy, run.data.low, run.data.high, samples=samples, title=title)
         else:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -89,8 +92,8 @@ def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
             ax.set_title(f"width {width}\nFAILED", fontsize=9, color="#c0392b")
             ax.text(0.5, 0.5, _wrap(row["error"].split(";")[0], 28), ha="center", va="center", fontsize=7,
                     color="#c0392b", transform=ax.transAxes)
-    fig.suptitle(f"energy of a depth-3 MLP on the spiral by width (dark = low; seed {seed} of each width)",
-                 fontsize=10)
+    fig.suptitle(f"energy of a depth-3 MLP on the spiral by width (dark = low; green: the model's samples; "
+                 f"seed {seed} of each width)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
