@@ -5,52 +5,91 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tyro
 
+from . import capacity, compare, conditional, sweep, video
 from .errors import ConfigError
+from .plan import evaluate, train_agent
+from .runs import read_json
+from .train import Divergence, TrainConfig, train
 
 
 @dataclass(frozen=True)
 class Command:
     config: Callable[[], Any]  # builds the default config (a dataclass whose field docstrings are --help)
-    run: Callable[[Any], Any]  # runs it
+    run: Callable[[Any], Any]  # runs it and prints what it measured
     summary: str
 
 
-def _train(command: str) -> Callable[[Any], Any]:
-    def run(cfg):
-        from .train import train
-
-        path = train(cfg, command=command)
-        _print_metrics(path)
-        return path
-
-    return run
-
-
-def _print_metrics(path) -> None:
-    from .runs import read_json
-
+def _report(path: Path) -> Path:
+    """Print the run folder and its final metrics (the numbers of metrics.json)."""
     m = read_json(path / "metrics.json")
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float))
-    print(f"run folder: {path}\n{shown}")
+    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
+    return path
 
 
-def _train_config(**defaults):
-    def make():
-        from .train import TrainConfig
+def _train(command: str) -> Callable[[TrainConfig], Path]:
+    return lambda cfg: _report(train(cfg, command=command))
 
-        return TrainConfig(**defaults)
 
-    return make
+def _compare(cfg: compare.CompareConfig) -> Path:
+    path = compare.compare(cfg)
+    print(f"compare folder: {path}")
+    return path
+
+
+def _conditional(cfg: conditional.ConditionalConfig) -> Path:
+    path = conditional.run_conditional(cfg)
+    m = read_json(path / "metrics.json")
+    print(f"run folder: {path}")
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        r = m[kind]
+        print(f"  {kind:<13} precision {r['precision']:.4f}  mode_coverage {r['mode_coverage']:.3f}  "
+              f"modes_found {r['modes_found']:.2f}  answers/x {r['answers_per_x']:.1f}")
+    return path
+
+
+def _video(cfg: video.VideoConfig) -> Path:
+    path = video.run_video(cfg)
+    print(f"run folder: {path}\n{video.summary(read_json(path / 'metrics.json'))}")
+    return path
+
+
+def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
+    path = evaluate.evaluate_plans(cfg)
+    print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
+    return path
+
+
+def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
+    result = train_agent.evaluate_run(cfg)
+    print((Path(cfg.run) / "eval.md").read_text())
+    return result
 
 
 COMMANDS: dict[str, Command] = {
-    "spiral": Command(_train_config(data="spiral"), _train("spiral"),
+    "spiral": Command(lambda: TrainConfig(data="spiral"), _train("spiral"),
                       "train the energy model on the seed's spiral (the main job)"),
-    "train": Command(_train_config(), _train("train"), "train an energy model on any point data set or file"),
+    "train": Command(TrainConfig, _train("train"), "train an energy model on any point data set or file"),
+    "compare": Command(compare.CompareConfig, _compare,
+                       "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
+    "conditional": Command(conditional.ConditionalConfig, _conditional,
+                           "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
+    "video": Command(video.VideoConfig, _video,
+                     "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
+    "sweep": Command(sweep.SweepConfig, sweep.run_sweep,
+                     "run a training command over a grid of settings and seeds (local processes or Ray)"),
+    "capacity": Command(capacity.CapacityConfig, capacity.run_capacity,
+                        "the capacity study: spiral landscapes and metrics against network width"),
+    "maze train": Command(train_agent.MazeTrainConfig, lambda cfg: _report(train_agent.train_agent(cfg)),
+                          "train the goal-conditioned agent whose value is a distance, in a point maze"),
+    "maze eval": Command(lambda: train_agent.MazeEvalConfig(run=""), _maze_eval,
+                         "measure a maze agent: policy success per difficulty and distance quality"),
+    "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
+                         "plan over candidate states from each source and node budget, against the policy"),
 }
 
 
@@ -86,13 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ebmplan {name}: interrupted; the last checkpoint in the run folder is kept", file=sys.stderr)
         return 130
-    except RuntimeError as err:
-        from .train import Divergence
-
-        if isinstance(err, Divergence):
-            print(f"ebmplan {name}: error: {err}", file=sys.stderr)
-            return 1
-        raise
+    except Divergence as err:
+        print(f"ebmplan {name}: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,15 +15,16 @@ from .metrics import grid_energies  # noqa: E402
 
 def draw_landscape(ax, energy, low: torch.Tensor, high: torch.Tensor, *, resolution: int = 200,
                    data: torch.Tensor | None = None, samples: torch.Tensor | None = None, title: str = "") -> None:
-    """Energy as a heat map (dark = low energy), clipped to its 1st-99th percentile so the data shows."""
+    """Energy as a heat map (dark = low energy), clipped to its 1st-70th percentile: the low-energy valleys
+    get the whole colour range, the far corners saturate."""
     e, _ = grid_energies(energy, low, high, resolution)
-    lo_e, hi_e = torch.quantile(e.flatten(), torch.tensor([0.01, 0.99])).tolist()
+    lo_e, hi_e = torch.quantile(e.flatten(), torch.tensor([0.01, 0.7])).tolist()
     extent = (low[0].item(), high[0].item(), low[1].item(), high[1].item())
     ax.imshow(e.clamp(lo_e, hi_e).numpy(), origin="lower", extent=extent, cmap="magma", aspect="equal")
     if data is not None:
-        ax.scatter(*data[:1000].T.numpy(), s=1, c="#1f77b4", alpha=0.5, label="data", linewidths=0)
+        ax.scatter(*data[:1000].T.numpy(), s=1, c="#8ecae6", alpha=0.7, label="data", linewidths=0)
     if samples is not None:
-        ax.scatter(*samples.T.numpy(), s=1.5, c="#2ca02c", alpha=0.8, label="samples", linewidths=0)
+        ax.scatter(*samples.T.numpy(), s=1.5, c="#39ff14", alpha=0.9, label="samples", linewidths=0)
     ax.set_xlim(extent[:2])
     ax.set_ylim(extent[2:])
     ax.set_xticks([])
@@ -33,11 +34,11 @@ def draw_landscape(ax, energy, low: torch.Tensor, high: torch.Tensor, *, resolut
 
 
 def save_landscape(path: Path, energy, low, high, *, data=None, samples=None, title: str = "") -> None:
-    """Two panels: the bare landscape, and the same with the data (blue) and inferred samples (green)."""
+    """Two panels: the bare landscape, and the same with the data (light blue) and inferred samples (green)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
     draw_landscape(axes[0], energy, low, high, title="energy F(x) (dark = low)")
     draw_landscape(axes[1], energy, low, high, data=data, samples=samples,
-                   title="data (blue) and gradient-descent samples (green)")
+                   title="data (light blue) and gradient-descent samples (green)")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

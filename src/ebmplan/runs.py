@@ -192,4 +192,8 @@ def load_run(path: str | Path):
         from .train import load_energy_run
 
         return load_energy_run(path)
+    if kind == "maze-agent":
+        from .plan.train_agent import load_agent
+
+        return load_agent(path)
     raise ConfigError(f"{path} holds a run of kind {kind!r}, which load_run does not know")

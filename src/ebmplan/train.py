@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -17,13 +16,26 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .data.toy2d import PointData, load_data
-from .energy.inference import descend
+from .energy.architectural import METHODS, KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
+from .energy.inference import SCHEDULES, descend
 from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
-from .errors import ConfigError
-from .runs import (load_checkpoint, load_weights, prepare_run_dir, read_json, resolve_device, rng_state,
-                   save_checkpoint, save_weights, seed_everything, set_rng_state, system_info, write_json)
+from .errors import ConfigError, choose
+from .runs import (
+    load_checkpoint,
+    load_weights,
+    prepare_run_dir,
+    read_json,
+    resolve_device,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+    set_rng_state,
+    system_info,
+    write_json,
+)
 
 
 @dataclass
@@ -58,7 +70,7 @@ class TrainConfig:
     """negatives per positive"""
     perturb_sigma: float = 0.1
     """noise std of perturb negatives"""
-    hard_size: int = 20000
+    hard_size: int = 4096
     """capacity of the prioritized hard-negative buffer"""
     hard_alpha: float = 1.0
     """priority exponent of the hard-negative buffer (0 = uniform over the buffer)"""
@@ -80,17 +92,18 @@ class TrainConfig:
     """clip the global gradient norm to this (0 = off)"""
     n_samples: int = 2000
     """samples drawn by inference at the end, from uniform noise over the padded box"""
-    infer_steps: int = 500
+    infer_steps: int = 300
     """inference: gradient-descent step cap"""
-    infer_step_size: float = 0.01
-    """inference: initial step size"""
-    infer_final_step_size: float = 0.001
-    """inference: final step size of the schedule"""
-    infer_schedule: str = "cosine"
+    infer_step_size: float | None = None
+    """inference: initial step size (default: 0.002 for contrastive energies, whose slopes are steep; 0.1 for
+    the architectural ones, whose energies are squared distances)"""
+    infer_final_step_size: float | None = None
+    """inference: final step size of the schedule (default: the initial one)"""
+    infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
     infer_max_move: float = 0.05
     """inference: longest move per step"""
-    infer_tol: float = 1e-4
+    infer_tol: float = 1e-3
     """inference: a sample has converged when it moves less than this"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
@@ -102,28 +115,61 @@ class TrainConfig:
     """replace an existing run folder"""
     resume: str | None = None
     """continue the run in this folder from its last checkpoint (its saved config is used)"""
+    method: str = "contrastive"
+    """contrastive, or an architectural energy fitted its own way, without negatives: pca (SVD), kmeans
+    (Lloyd's algorithm, at most --steps iterations) or sparse-ae (Adam, --steps steps of --batch-size)"""
+    n_components: int = 1
+    """pca: principal components kept (in 2D, 1 makes a straight line of low energy)"""
+    n_clusters: int = 64
+    """kmeans: centroids"""
+    code_dim: int = 64
+    """sparse-ae: code units (its encoder and decoder have --depth layers of --width units)"""
+    sparsity: float = 0.1
+    """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
 
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
         positive = {"width": self.width, "depth": self.depth, "n_negatives": self.n_negatives,
                     "steps": self.steps, "batch_size": self.batch_size, "n_samples": self.n_samples,
-                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every}
+                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
+                    "n_components": self.n_components, "n_clusters": self.n_clusters,
+                    "code_dim": self.code_dim}
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_final_step_size",
                      "infer_max_move"):
             value = getattr(self, name)
+            if value is None:  # a default chosen at inference time
+                continue
             if not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol"):
+        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps", "sparsity"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         get_loss(self.loss)
+        choose("step-size schedule", self.infer_schedule, SCHEDULES)
         MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
+        choose("method", self.method, METHODS)
+        negatives = self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
+        if "mismatched" in negatives.parts:
+            raise ConfigError("mismatched negatives pair an input with another example's output, so they need a "
+                              "conditional task (ebmplan conditional); unconditional training cannot use them")
+
+    def make_negatives(self, box):
+        return parse_negatives(self.negatives, box, perturb_sigma=self.perturb_sigma, hard_size=self.hard_size,
+                               hard_alpha=self.hard_alpha, hard_refresh=self.hard_refresh,
+                               model_steps=self.model_steps, model_step_size=self.model_step_size,
+                               model_noise=self.model_noise)
 
 
 def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
+    if cfg.method == "pca":
+        return PCAEnergy(dim, cfg.n_components)
+    if cfg.method == "kmeans":
+        return KMeansEnergy(dim, cfg.n_clusters)
+    if cfg.method == "sparse-ae":
+        return SparseAutoencoderEnergy(dim, cfg.code_dim, cfg.sparsity, width=cfg.width, depth=cfg.depth)
     return MLPEnergy(dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
                      spectral_norm=cfg.spectral_norm)
 
@@ -150,12 +196,11 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
 
     seed_everything(cfg.seed)
     energy = build_energy(cfg, data.dim).to(device)
+    if cfg.method != "contrastive":
+        return _fit_architectural(energy, data, cfg, run, state)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     box = (data.low.to(device), data.high.to(device))
-    negatives = parse_negatives(cfg.negatives, box, perturb_sigma=cfg.perturb_sigma, hard_size=cfg.hard_size,
-                                hard_alpha=cfg.hard_alpha, hard_refresh=cfg.hard_refresh,
-                                model_steps=cfg.model_steps, model_step_size=cfg.model_step_size,
-                                model_noise=cfg.model_noise)
+    negatives = cfg.make_negatives(box)
     loss_fn = get_loss(cfg.loss)
     train_x = data.train.to(device)
     start, elapsed = 0, 0.0
@@ -193,6 +238,8 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         if not torch.isfinite(grad_norm):
             _diverged(run, step, "gradient")
         optimizer.step()
+        if not all(torch.isfinite(p).all() for p in energy.parameters()):  # e.g. an absurd learning rate
+            _diverged(run, step, "model weights")
         negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
@@ -202,6 +249,9 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
                         f"{gap:.6g},{time.perf_counter() - t0:.3f}\n")
             progress.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            with torch.no_grad():  # only a model that still gives finite energies is worth keeping
+                if not torch.isfinite(energy(torch.cat([pos, neg.reshape(-1, data.dim)]))).all():
+                    _diverged(run, step, "energy after the update")
             checkpoint(done, time.perf_counter() - t0)
     train_seconds = time.perf_counter() - t0
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
@@ -210,24 +260,50 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     return run
 
 
+def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Path, state: dict | None) -> Path:
+    """PCA, k-means or the sparse autoencoder: fitted by its own method, then evaluated like any run."""
+    if state is not None:  # resuming a finished fit: evaluate it again
+        energy.load_state_dict(state["model"])
+        seconds = state["train_seconds"]
+    else:
+        t0 = time.perf_counter()
+        try:
+            history = energy.fit(data.train.to(_device_of(energy)), steps=cfg.steps,
+                                 batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+        except FloatingPointError as err:
+            raise Divergence(f"{err}; try a lower --lr") from None
+        seconds = time.perf_counter() - t0
+        rows = "".join(f"{i + 1},{v:.6g}\n" for i, v in enumerate(history))
+        (run / "metrics.csv").write_text("step,loss\n" + rows)
+        save_checkpoint(run / "checkpoint.pt", {"model": energy.state_dict(), "step": len(history),
+                                                "train_seconds": seconds})
+        save_weights(run / "model.safetensors", energy)
+    energy.eval()
+    evaluate(energy, data, cfg, run, seconds)
+    return run
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """On resume, drop log rows written after the checkpoint, so the log matches an uninterrupted run."""
     rows = path.read_text().splitlines()
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
+    width = len(rows[0].split(","))  # a row cut short by a crash has fewer fields
+    kept = [rows[0]] + [r for r in rows[1:] if len(r.split(",")) == width and int(r.split(",")[0]) <= step]
     path.write_text("\n".join(kept) + "\n")
 
 
 def _diverged(run: Path, step: int, what: str) -> None:
-    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; the last good "
-                     f"checkpoint is kept in {run}; try a lower --lr, --grad-clip, --spectral-norm, or the cd "
-                     f"loss with a larger --l2")
+    kept = (f"the last good checkpoint is kept in {run / 'checkpoint.pt'}" if (run / "checkpoint.pt").exists()
+            else "no checkpoint had been written yet")
+    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; {kept}; try a lower --lr, "
+                     f"a smaller --grad-clip, --spectral-norm, or the cd loss with a larger --l2")
 
 
 def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int):
     """Gradient descent from uniform noise over the padded box: the model's own samples."""
     box = (data.low.to(_device_of(energy)), data.high.to(_device_of(energy)))
     x0 = uniform_in(box, (n,))
-    return descend(energy, x0, steps=cfg.infer_steps, step_size=cfg.infer_step_size,
+    step_size = cfg.infer_step_size or (0.002 if cfg.method == "contrastive" else 0.1)
+    return descend(energy, x0, steps=cfg.infer_steps, step_size=step_size,
                    final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
                    max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box)
 

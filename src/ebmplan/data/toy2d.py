@@ -7,6 +7,7 @@ against which sample precision and coverage are measured (GUIDE.md §5).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,13 +141,15 @@ def load_data(source: str, *, seed: int = 0, n: int = 14000, noise: float = SPIR
 def read_points(path: Path) -> np.ndarray:
     """Read an N x D array of finite floats from .npy or .csv, or raise a ConfigError saying what is wrong."""
     try:
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file is reported below, not as a warning
+            if path.suffix == ".npy":
+                arr = np.load(path, allow_pickle=False)
+            else:
+                arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
     except FileNotFoundError:
         raise ConfigError(f"data file {path} does not exist") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:
         raise ConfigError(f"data file {path} could not be read as {path.suffix[1:]} numbers ({err})") from None
     if arr.ndim != 2 or arr.shape[1] < 1:
         raise ConfigError(f"data file {path} must hold an N x D array of points; it holds shape {arr.shape}")

@@ -53,7 +53,7 @@ class MLPEnergy(EnergyModel):
         self.width, self.depth, self.activation, self.spectral_norm = width, depth, activation, spectral_norm
         sizes = [dim + context_dim] + [width] * depth
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [_linear(fan_in, fan_out, spectral_norm), act()]
         layers.append(_linear(width, 1, spectral_norm))
         self.net = nn.Sequential(*layers)
@@ -163,3 +163,32 @@ def _mlp_gradient_fn(energy: MLPEnergy) -> GradientFn:
         return torch.cat([block_gradient(part) for part in x.split(block)])
 
     return mlp_gradient
+
+
+class FiLMEnergy(EnergyModel):
+    """F(x | c) where the context scales and shifts every hidden layer (FiLM): h <- act((1 + g) W h + b).
+
+    The context passes through its own small MLP (one hidden layer of `width`) that outputs a scale and a
+    shift per unit and layer; x alone flows through the main MLP.
+    """
+
+    def __init__(self, dim: int, *, context_dim: int, width: int = 128, depth: int = 3,
+                 activation: str = "silu"):
+        super().__init__()
+        if dim < 1 or width < 1 or depth < 1 or context_dim < 1:
+            raise ConfigError(f"a FiLM energy needs dim, width, depth and context_dim >= 1 (got dim={dim}, "
+                              f"width={width}, depth={depth}, context_dim={context_dim})")
+        act = ACTIVATIONS[choose("activation", activation, ACTIVATIONS)]
+        self.dim, self.context_dim, self.width, self.depth = dim, context_dim, width, depth
+        self.layers = nn.ModuleList(nn.Linear(dim if i == 0 else width, width) for i in range(depth))
+        self.film = nn.Sequential(nn.Linear(context_dim, width), act(), nn.Linear(width, 2 * width * depth))
+        self.act = act()
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        film = self.film(context).reshape(-1, self.depth, 2, self.width)
+        scale, shift = film.unbind(2)  # [B, depth, W] each
+        h = x
+        for i, layer in enumerate(self.layers):
+            h = self.act(layer(h) * (1 + scale[:, i]) + shift[:, i])  # [B, W]
+        return self.out(h).squeeze(-1)  # [B]

@@ -2,6 +2,10 @@
 
 A sampler draws `n` negatives per positive, `[B, n, D]`, and may learn from the energies it sees
 (`observe`). `parse_negatives("uniform:0.5,hard:0.5", ...)` builds a weighted mixture by name.
+
+For a conditional energy F(x | c) every sampler works per row: row b's negatives are free variables to be
+paired with row b's own context (`mismatched` takes them from other rows; `model` and `hard` score them
+under that row's context).
 """
 
 from __future__ import annotations
@@ -59,6 +63,21 @@ class Perturb(Negatives):
         return pos[:, None, :] + self.sigma * torch.randn(pos.shape[0], n, pos.shape[1], device=pos.device)
 
 
+class Mismatched(Negatives):
+    """For pairs only: each row's negatives are the free variables of other rows of the batch, so the
+    model learns that a y which is right for another context is wrong for this one."""
+
+    def sample(self, pos, n, energy, context=None):
+        if context is None:
+            raise ConfigError("mismatched negatives need a conditional energy (pairs of a context and a free "
+                              "variable)")
+        B = pos.shape[0]
+        if B == 1:  # no other row to take from
+            return pos[:, None, :].expand(1, n, pos.shape[1]).clone()
+        shift = torch.randint(1, B, (B, n), device=pos.device)  # never 0: never the row's own y
+        return pos[(torch.arange(B, device=pos.device)[:, None] + shift) % B]  # [B, n, D]
+
+
 class ModelSamples(Negatives):
     """The model's own samples: a short run of gradient descent (Langevin if `noise` > 0) from uniform noise
     or, with `persistent`, from a buffer of earlier samples (persistent contrastive divergence)."""
@@ -98,36 +117,59 @@ class HardBuffer(Negatives):
 
     Every negative the trainer uses is stored in a ring buffer of `size`. Each step the energies of a
     `refresh` fraction of the buffer are recomputed with the current model, and negatives are drawn with
-    probability proportional to `(max(0, mean E+ + margin - E) + eps) ** alpha`: the further a negative sits
-    inside the margin of the positives, the more often it is shown again. `alpha = 0` samples uniformly.
+    probability proportional to `(gap / max gap + eps) ** alpha`, where `gap = max(0, mean E+ + margin - E)`:
+    the further a negative sits inside the margin of the positives, the more often it is shown again.
+    `alpha = 0` samples uniformly.
+
+    With a context (a conditional energy) hardness depends on the row: each row draws a pool of `pool * n`
+    buffer points, scores them under its own context, and picks its n negatives from that pool by the same
+    rule, with the row's own positive energy E+_b in place of mean E+.
     """
 
-    def __init__(self, box: Box, *, size: int = 20000, alpha: float = 1.0, refresh: float = 0.25,
-                 eps: float = 1e-3):
-        if size < 1 or alpha < 0 or not 0 < refresh <= 1:
-            raise ConfigError(f"the hard-negative buffer needs size >= 1, alpha >= 0 and 0 < refresh <= 1 "
-                              f"(got size={size}, alpha={alpha}, refresh={refresh})")
-        self.alpha, self.refresh, self.eps = alpha, refresh, eps
+    def __init__(self, box: Box, *, size: int = 4096, alpha: float = 1.0, refresh: float = 0.25,
+                 eps: float = 1e-3, pool: int = 4):
+        if size < 1 or alpha < 0 or not 0 < refresh <= 1 or pool < 1:
+            raise ConfigError(f"the hard-negative buffer needs size >= 1, alpha >= 0, 0 < refresh <= 1 and "
+                              f"pool >= 1 (got size={size}, alpha={alpha}, refresh={refresh}, pool={pool})")
+        self.alpha, self.refresh, self.eps, self.pool = alpha, refresh, eps, pool
+        self.margin = 1.0
         self.points = uniform_in(box, (size,))  # [S, D]: seeded with uniform noise so it is never empty
         self.energy = torch.full((size,), float("inf"), device=box[0].device)  # inf: not yet scored
         self.threshold = torch.tensor(0.0, device=box[0].device)
         self.cursor = torch.tensor(0)
 
     def priorities(self) -> torch.Tensor:
-        return (torch.relu(self.threshold - self.energy) + self.eps).pow(self.alpha)  # [S]
+        return self._priority(self.threshold - self.energy)  # [S]
+
+    def _priority(self, gap: torch.Tensor) -> torch.Tensor:
+        gap = torch.relu(gap)
+        # Relative to the most offending negative (per row), so huge energy scales cannot overflow the sampler.
+        return (gap / gap.amax(-1, keepdim=True).clamp_min(1e-12) + self.eps).pow(self.alpha)
 
     @torch.no_grad()
     def sample(self, pos, n, energy, context=None):
+        if context is not None:
+            return self._sample_per_context(pos, n, energy, context)
         S = len(self.points)
         stale = torch.randperm(S, device=self.points.device)[: max(1, int(self.refresh * S))]
-        ctx = None if context is None else context[:1].expand(len(stale), -1)
-        self.energy[stale] = energy(self.points[stale], ctx)
+        # A non-finite energy means the model diverged; the trainer stops on it, the sampler must not crash first.
+        self.energy[stale] = torch.nan_to_num(energy(self.points[stale]), nan=float("inf"))
         idx = torch.multinomial(self.priorities(), pos.shape[0] * n, replacement=True)
         return self.points[idx].reshape(pos.shape[0], n, -1)
+
+    def _sample_per_context(self, pos, n, energy, context):
+        B, D = pos.shape
+        idx = torch.randint(len(self.points), (B, self.pool * n), device=self.points.device)
+        pool = self.points[idx]  # [B, m, D]
+        e_pool = energy.energies(pool, context)  # [B, m]: each row's pool under its own context
+        threshold = energy(pos, context)[:, None] + self.margin  # [B, 1]
+        pick = torch.multinomial(self._priority(threshold - e_pool), n, replacement=True)  # [B, n]
+        return pool.gather(1, pick[..., None].expand(B, n, D))  # [B, n, D]
 
     @torch.no_grad()
     def observe(self, neg, e_neg, e_pos, margin):
         self.threshold = e_pos.mean() + margin
+        self.margin = margin
         neg, e_neg = neg.reshape(-1, neg.shape[-1]), e_neg.reshape(-1)
         S, k = len(self.points), min(len(neg), len(self.points))
         slots = (self.cursor + torch.arange(k)) % S
@@ -172,14 +214,14 @@ class Mixture(Negatives):
             part.load_state_dict({key[len(prefix):]: v for key, v in state.items() if key.startswith(prefix)})
 
 
-NEGATIVES = ("uniform", "perturb", "model", "hard")
+NEGATIVES = ("uniform", "perturb", "model", "hard", "mismatched")
 
 
 def parse_negatives(spec: str, box: Box, **options) -> Mixture:
     """Build a mixture from a spec like "uniform:0.5,perturb:0.25,hard:0.25" (a bare name has weight 1).
 
     `options` holds per-kind settings: perturb_sigma, model_steps, model_step_size, model_noise,
-    hard_size, hard_alpha, hard_refresh.
+    hard_size, hard_alpha, hard_refresh, hard_pool. `mismatched` works only for conditional energies.
     """
     parts: dict[str, tuple[float, Negatives]] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
@@ -202,8 +244,10 @@ def _make(name: str, box: Box, o: dict) -> Negatives:
         return Uniform(box)
     if name == "perturb":
         return Perturb(o.get("perturb_sigma", 0.1))
+    if name == "mismatched":
+        return Mismatched()
     if name == "model":
         return ModelSamples(box, steps=o.get("model_steps", 10), step_size=o.get("model_step_size", 0.01),
                             noise=o.get("model_noise", 0.005))
-    return HardBuffer(box, size=o.get("hard_size", 20000), alpha=o.get("hard_alpha", 1.0),
-                      refresh=o.get("hard_refresh", 0.25))
+    return HardBuffer(box, size=o.get("hard_size", 4096), alpha=o.get("hard_alpha", 1.0),
+                      refresh=o.get("hard_refresh", 0.25), pool=o.get("hard_pool", 4))

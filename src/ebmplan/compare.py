@@ -1,0 +1,119 @@
+"""Compare every kind of energy on one data set: one sub-run per method, one table, one figure.
+
+`compare(cfg)` trains the contrastive model (default recipe) and fits PCA, k-means and the sparse autoencoder
+(`energy/architectural.py`) into `<out>/<method>/` run folders, each evaluated the same way (`train.evaluate`:
+gradient descent from uniform noise, then GUIDE.md §5 metrics). It writes `compare.md` (the table),
+`compare.json` (every method's metrics) and `compare.png` (the landscapes side by side).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .energy.architectural import METHODS
+from .errors import ConfigError, choose
+from .runs import prepare_run_dir, resolve_device, system_info, write_json
+from .train import TrainConfig, load_energy_run, train
+
+COLUMNS = ("precision", "coverage", "nll", "nll_uniform", "mmd", "mmd_floor", "train_seconds")
+
+
+@dataclass
+class CompareConfig:
+    """Train a contrastive energy and fit PCA, k-means and a sparse autoencoder on one data set; compare."""
+
+    data: str = "spiral"
+    """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a point file"""
+    out: str | None = None
+    """compare folder, holding one run folder per method (default: runs/compare-<time>)"""
+    methods: str = ",".join(METHODS)
+    """comma-separated methods to compare: contrastive, pca, kmeans, sparse-ae"""
+    seed: int = 0
+    """seed of every sub-run"""
+    steps: int | None = None
+    """training steps of contrastive and sparse-ae, Lloyd iteration cap of kmeans (default: train's)"""
+    n_samples: int = 2000
+    """samples drawn by inference for each method's metrics"""
+    device: str = "cpu"
+    """auto, cpu or cuda"""
+    overwrite: bool = False
+    """replace an existing compare folder"""
+
+    def method_list(self) -> list[str]:
+        names = [m.strip() for m in self.methods.split(",") if m.strip()]
+        if not names:
+            raise ConfigError(f"--methods names no method; use some of: {', '.join(METHODS)}")
+        for name in names:
+            choose("method", name, METHODS)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"--methods names a method twice: {self.methods!r}")
+        return names
+
+    def train_config(self, method: str, out: Path | None = None) -> TrainConfig:
+        """The sub-run's config: train's defaults, with this comparison's data, seed and budget."""
+        cfg = TrainConfig(data=self.data, out=None if out is None else str(out), seed=self.seed,
+                          method=method, n_samples=self.n_samples, device=self.device)
+        if self.steps is not None:
+            cfg.steps = self.steps
+        return cfg
+
+
+def compare(cfg: CompareConfig, *, command: str = "compare") -> Path:
+    """Run every method into `<out>/<method>/`, then write compare.md, compare.json and compare.png."""
+    methods = cfg.method_list()
+    for method in methods:
+        cfg.train_config(method).validate()  # every bad value is reported before any work starts
+    device = resolve_device(cfg.device)
+    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+    write_json(run / "config.json", {"kind": "compare", "command": command, "config": cfg})
+    write_json(run / "system.json", system_info(str(device)))
+    results = {}
+    for method in methods:
+        sub = cfg.train_config(method, run / method)
+        train(sub, command=f"{command} {method}")
+        results[method] = load_energy_run(run / method).metrics
+    table = markdown_table(results)
+    write_json(run / "compare.json", results)
+    (run / "compare.md").write_text(f"# Energies compared on {cfg.data} (seed {cfg.seed})\n\n{table}\n\n"
+                                    f"![landscapes](compare.png)\n")
+    save_compare_figure(run / "compare.png", run, methods)
+    print(table)
+    return run
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    """One row per method, the GUIDE.md §5 metrics as columns ('-' where a metric does not apply)."""
+    rows = ["| method | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for method, m in results.items():
+        cells = [_cell(m.get(c)) for c in COLUMNS]
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _cell(value) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "-"
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def save_compare_figure(path: Path, run: Path, methods: list[str]) -> None:
+    """Every method's landscape side by side, with the data (blue) and gradient-descent samples (green)."""
+    from . import plots
+
+    loaded = [load_energy_run(run / m) for m in methods]
+    if loaded[0].data.dim != 2:
+        return  # landscapes are drawn over the plane only
+    fig, axes = plots.plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.9), squeeze=False)
+    for ax, method, r in zip(axes[0], methods, loaded, strict=True):
+        samples = torch.from_numpy(np.load(r.path / "samples.npy"))
+        plots.draw_landscape(ax, r.energy, r.data.low, r.data.high, data=r.data.train, samples=samples,
+                             title=f"{method}\nprecision {r.metrics['precision']:.3f}, "
+                                   f"coverage {r.metrics['coverage']:.2f}, nll {r.metrics['nll']:.2f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plots.plt.close(fig)

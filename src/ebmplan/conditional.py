@@ -1,0 +1,369 @@
+"""Multi-valued regression: predict y from x where several y are right, by energy and by least squares.
+
+On the spiral (GUIDE.md §5) the condition x is a point's first coordinate and the free variable y its second;
+a vertical line crosses the curve up to four times, so most x have several right answers. Three models with
+the same network budget are trained on the same pairs:
+- `conditional`: a contrastive energy F(y | x), predicting every converged minimum from several random starts;
+- `latent`: a latent-variable energy F(y | x, z) (energy/latent.py), predicting one answer per prior sample z;
+- `regressor`: an MLP x -> y trained by mean squared error, which predicts the mean of the branches.
+On held-out x each is scored by `precision` (mean distance of its predicted (x, y) points to the clean curve)
+and `mode_coverage` (fraction of the true y-branches at x that some prediction reaches within `radius`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import nn
+
+from .data.toy2d import load_data
+from .energy.latent import LatentEnergy, latent_energies, predict_latent
+from .energy.losses import get_loss
+from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
+from .energy.negatives import Box, parse_negatives
+from .energy.predict import predict
+from .errors import ConfigError, choose
+from .runs import (
+    prepare_run_dir,
+    resolve_device,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+    system_info,
+    write_json,
+)
+from .train import Divergence
+
+TASKS = ("spiral",)
+FUSIONS = ("concat", "film")
+
+
+@dataclass
+class ConditionalConfig:
+    """Multi-valued regression on the spiral: conditional and latent EBMs against an MSE regressor."""
+
+    task: str = "spiral"
+    """the task: spiral (x = first coordinate, y = second)"""
+    out: str | None = None
+    """run folder (default: runs/conditional-<time>)"""
+    seed: int = 0
+    """seed for data, initialisation, negatives and inference"""
+    width: int = 64
+    """hidden units per layer (all three models)"""
+    depth: int = 3
+    """hidden layers (all three models)"""
+    activation: str = "silu"
+    """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
+    fusion: str = "concat"
+    """how F(y | x) joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts each layer)"""
+    loss: str = "log"
+    """contrastive loss of both energies: margin, hinge, log, square-square, square-exp, infonce or cd"""
+    margin: float = 1.0
+    """margin of the margin-type losses; also the hard-negative threshold"""
+    negatives: str = "uniform:0.5,mismatched:0.25,hard:0.25"
+    """negatives of the conditional energy: uniform, mismatched, perturb, model, hard (weighted mixture)"""
+    latent_negatives: str = "uniform:0.5,mismatched:0.5"
+    """negatives of the latent energy (same kinds)"""
+    n_negatives: int = 8
+    """negatives per positive"""
+    perturb_sigma: float = 0.1
+    """noise std of perturb negatives"""
+    hard_size: int = 20000
+    """capacity of the hard-negative buffer"""
+    hard_alpha: float = 1.0
+    """priority exponent of the hard-negative buffer"""
+    hard_pool: int = 4
+    """each row scores pool x n buffer points under its own x and keeps the hardest n"""
+    latent_dim: int = 1
+    """size of the latent z (prior: uniform on [-1, 1]^L)"""
+    latent_candidates: int = 8
+    """prior samples searched for the best latent z* of each pair"""
+    latent_steps: int = 0
+    """projected gradient steps refining z* after the search"""
+    latent_own_negatives: bool = True
+    """also push up each negative under its own best latent (no z may make a wrong y fit)"""
+    steps: int = 3000
+    """training steps of each model"""
+    batch_size: int = 128
+    """pairs per step"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    grad_clip: float = 10.0
+    """clip the global gradient norm to this (0 = off)"""
+    n_eval: int = 300
+    """held-out x (from the test split) to predict at"""
+    starts: int = 16
+    """conditional EBM: random starts per x; every distinct converged minimum is an answer"""
+    latent_samples: int = 8
+    """latent EBM: prior samples of z per x (one answer each)"""
+    latent_starts: int = 4
+    """latent EBM: random starts per (x, z); the lowest-energy end point is the answer"""
+    infer_steps: int = 300
+    """inference: gradient-descent step cap"""
+    infer_step_size: float = 0.02
+    """inference: initial step size"""
+    infer_final_step_size: float = 0.002
+    """inference: final step size (cosine schedule)"""
+    infer_max_move: float = 0.05
+    """inference: longest move per step"""
+    radius: float = 0.1
+    """a true branch counts as reached when a prediction lies within this distance in y"""
+    device: str = "cpu"
+    """auto, cpu or cuda"""
+    overwrite: bool = False
+    """replace an existing run folder"""
+
+    def validate(self) -> None:
+        choose("task", self.task, TASKS)
+        choose("activation", self.activation, ACTIVATIONS)
+        choose("fusion", self.fusion, FUSIONS)
+        get_loss(self.loss)
+        for name in ("width", "depth", "n_negatives", "hard_size", "hard_pool", "latent_dim",
+                     "latent_candidates", "steps", "batch_size", "n_eval", "starts", "latent_samples",
+                     "latent_starts", "infer_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "perturb_sigma", "infer_step_size", "infer_final_step_size", "infer_max_move",
+                     "radius"):
+            value = getattr(self, name)
+            if not value > 0 or not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        for name in ("margin", "hard_alpha", "latent_steps", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+
+
+# ----- the task: pairs, held-out x, and the true branches at each x -----
+
+def spiral_curve(n: int = 20000) -> np.ndarray:
+    """The clean spiral (GUIDE.md §5) as n points in order along the curve: [n, 2]."""
+    theta = np.linspace(math.pi / 2, math.pi / 2 + 4 * math.pi, n)
+    r = 1.5 * theta / (math.pi / 2 + 4 * math.pi)
+    return np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+
+
+def branches_at(x: np.ndarray, curve: np.ndarray) -> list[np.ndarray]:
+    """The y of every crossing of the vertical line at each x with the ordered curve [n, 2]."""
+    out = []
+    cx, cy = curve[:-1], curve[1:]
+    for xi in x:
+        a, b = cx[:, 0] - xi, cy[:, 0] - xi
+        hit = np.nonzero((a <= 0) & (b > 0) | (a > 0) & (b <= 0))[0]  # segments that cross the line
+        t = a[hit] / (a[hit] - b[hit])
+        out.append(cx[hit, 1] + t * (cy[hit, 1] - cx[hit, 1]))
+    return out
+
+
+@dataclass
+class Pairs:
+    x: torch.Tensor  # [N, 1] condition (first coordinate)
+    y: torch.Tensor  # [N, 1] free variable (second coordinate)
+    x_eval: torch.Tensor  # [E, 1] held-out x, from the test split
+    box: Box  # the padded y range
+    curve: np.ndarray  # [n, 2] the clean curve in order
+
+
+def spiral_pairs(seed: int, n_eval: int) -> Pairs:
+    data = load_data("spiral", seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    test = data.test[torch.randperm(len(data.test), generator=g)[:n_eval]]
+    return Pairs(x=data.train[:, :1], y=data.train[:, 1:], x_eval=test[:, :1],
+                 box=(data.low[1:], data.high[1:]), curve=spiral_curve())
+
+
+# ----- training -----
+
+def regressor(width: int, depth: int, activation: str) -> nn.Module:
+    """An MLP x [B, 1] -> y [B, 1] with the energies' layer sizes (one input fewer)."""
+    act = ACTIVATIONS[activation]
+    sizes = [1] + [width] * depth
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out), act()]
+    return nn.Sequential(*layers, nn.Linear(width, 1))
+
+
+def conditional_energy(cfg: ConditionalConfig) -> EnergyModel:
+    """F(y | x) with the configured fusion of x and y."""
+    if cfg.fusion == "film":
+        return FiLMEnergy(1, context_dim=1, width=cfg.width, depth=cfg.depth, activation=cfg.activation)
+    return MLPEnergy(1, width=cfg.width, depth=cfg.depth, activation=cfg.activation, context_dim=1)
+
+
+def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: str) -> list[float]:
+    """Train one model (`kind`: conditional, latent or regressor) in place; return the loss per 100 steps."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    loss_fn = get_loss(cfg.loss)
+    negatives = None
+    if kind != "regressor":
+        spec = cfg.negatives if kind == "conditional" else cfg.latent_negatives
+        negatives = parse_negatives(spec, pairs.box, perturb_sigma=cfg.perturb_sigma, hard_size=cfg.hard_size,
+                                    hard_alpha=cfg.hard_alpha, hard_pool=cfg.hard_pool)
+    device = pairs.x.device
+    history = []
+    for step in range(cfg.steps):
+        idx = torch.randint(len(pairs.x), (cfg.batch_size,), device=device)
+        x, y = pairs.x[idx], pairs.y[idx]  # [B, 1], [B, 1]
+        if negatives is None:
+            loss = (model(x) - y).pow(2).mean()
+        else:
+            neg = negatives.sample(y, cfg.n_negatives, model, x)  # [B, n, 1]
+            if kind == "latent":
+                # [B], [B, 2n] (or [B, n]), [B, n]
+                e_pos, e_neg, e_seen = latent_energies(model, y, x, neg, own_latent=cfg.latent_own_negatives)
+            else:
+                e_pos, e_neg = model(y, x), model.energies(neg, x)  # [B], [B, n]
+                e_seen = e_neg
+            loss = loss_fn(e_pos, e_neg, margin=cfg.margin)
+        if not torch.isfinite(loss):
+            raise Divergence(f"training the {kind} model diverged at step {step + 1} (loss not finite); "
+                             "try a lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
+        optimizer.step()
+        if negatives is not None:
+            negatives.observe(neg, e_seen.detach(), e_pos.detach(), cfg.margin)
+        if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
+            history.append(loss.item())
+    return history
+
+
+# ----- prediction and scoring -----
+
+def predictions(kind: str, model: nn.Module, x: torch.Tensor, box: Box,
+                cfg: ConditionalConfig) -> list[torch.Tensor]:
+    """Each held-out x's answers: a list of [M_i] y values."""
+    descent = dict(steps=cfg.infer_steps, step_size=cfg.infer_step_size,
+                   final_step_size=cfg.infer_final_step_size, max_move=cfg.infer_max_move)
+    if kind == "regressor":
+        with torch.no_grad():
+            return list(model(x).cpu())
+    if kind == "latent":
+        pred = predict_latent(model, x, box, samples=cfg.latent_samples, starts=cfg.latent_starts, **descent)
+        return [s[:, 0] for s in pred.samples.cpu()]
+    pred = predict(model, x, box, starts=cfg.starts, **descent)
+    if kind == "deterministic":  # the single lowest-energy answer per x
+        best = pred.energy.argmin(1)
+        return list(pred.samples[torch.arange(len(x)), best].cpu())
+    return [pred.answers(i)[:, 0].cpu() for i in range(len(x))]
+
+
+def score(x: torch.Tensor, answers: list[torch.Tensor], curve: np.ndarray, radius: float) -> dict[str, float]:
+    """Scores of the answers at held-out x [E, 1]: `precision`, the mean distance of every answer (x, y) to
+    the curve; `mode_coverage`, the fraction of all (x, branch) pairs with an answer within `radius` in y;
+    `modes_found`, the mean number of branches so reached per x (x with no branch are left out)."""
+    xs = x[:, 0].cpu().numpy()
+    points = np.concatenate([np.stack([np.full(len(a), xi), a.numpy()], 1)
+                             for xi, a in zip(xs, answers, strict=True)])  # [P, 2]
+    precision = float(cKDTree(curve).query(points)[0].mean())
+    reached = total = 0
+    found = []
+    for branches, a in zip(branches_at(xs, curve), answers, strict=True):
+        if len(branches) == 0:
+            continue
+        hit = (np.abs(branches[:, None] - a.numpy()[None, :]) <= radius).any(1)  # [n_branches]
+        reached, total = reached + int(hit.sum()), total + len(branches)
+        found.append(int(hit.sum()))
+    return {"precision": precision, "mode_coverage": reached / max(total, 1),
+            "modes_found": float(np.mean(found)) if found else 0.0,
+            "branches_per_x": total / max(len(found), 1), "answers_per_x": len(points) / len(answers)}
+
+
+# ----- the run -----
+
+def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> Path:
+    """Train the three models, score them on held-out x, and write the run folder."""
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+    write_json(run / "config.json", {"kind": "conditional", "command": command, "config": cfg})
+    write_json(run / "system.json", system_info(str(device)))
+    pairs = spiral_pairs(cfg.seed, cfg.n_eval)
+    pairs = Pairs(x=pairs.x.to(device), y=pairs.y.to(device), x_eval=pairs.x_eval.to(device),
+                  box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
+    seed_everything(cfg.seed)
+    models: dict[str, nn.Module] = {
+        "conditional": conditional_energy(cfg),
+        "latent": LatentEnergy(1, context_dim=1, latent_dim=cfg.latent_dim, width=cfg.width, depth=cfg.depth,
+                               activation=cfg.activation, candidates=cfg.latent_candidates,
+                               latent_steps=cfg.latent_steps),
+        "regressor": regressor(cfg.width, cfg.depth, cfg.activation),
+    }
+    results: dict[str, dict] = {}
+    answers: dict[str, list[torch.Tensor]] = {}
+    for kind, model in models.items():
+        model.to(device)
+        t0 = time.perf_counter()
+        history = train_model(model, pairs, cfg, kind)
+        train_seconds = time.perf_counter() - t0
+        model.eval()
+        torch.manual_seed(cfg.seed + 1)  # inference noise independent of training length
+        t0 = time.perf_counter()
+        answers[kind] = predictions(kind, model, pairs.x_eval, pairs.box, cfg)
+        results[kind] = {**score(pairs.x_eval, answers[kind], pairs.curve, cfg.radius),
+                         "train_seconds": train_seconds, "predict_seconds": time.perf_counter() - t0,
+                         "final_loss": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
+        save_weights(run / f"{kind}.safetensors", model)
+    torch.manual_seed(cfg.seed + 1)
+    answers["deterministic"] = predictions("deterministic", models["conditional"], pairs.x_eval, pairs.box,
+                                           cfg)
+    results["deterministic"] = score(pairs.x_eval, answers["deterministic"], pairs.curve, cfg.radius)
+    save_checkpoint(run / "checkpoint.pt", {k: m.state_dict() for k, m in models.items()})
+    write_json(run / "metrics.json", {**results, "held_out_x": len(pairs.x_eval), "radius": cfg.radius})
+    save_figure(run / "predictions.png", models["conditional"], pairs, answers, results)
+    return run
+
+
+@torch.no_grad()
+def energy_grid(energy: EnergyModel, low: torch.Tensor, high: torch.Tensor,
+                resolution: int = 160) -> torch.Tensor:
+    """F(y | x) on a grid over the plane, shifted so each column (each x) has minimum 0: [R_y, R_x]."""
+    device = next(energy.parameters()).device
+    xs = torch.linspace(low[0].item(), high[0].item(), resolution, device=device)
+    ys = torch.linspace(low[1].item(), high[1].item(), resolution, device=device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    e = energy(gy.reshape(-1, 1), gx.reshape(-1, 1)).reshape(resolution, resolution)
+    return (e - e.min(0, keepdim=True).values).cpu()  # p(y | x) is what a column shows
+
+
+def save_figure(path: Path, energy: EnergyModel, pairs: Pairs, answers: dict[str, list[torch.Tensor]],
+                results: dict[str, dict]) -> None:
+    """One panel per model: its predictions at held-out x over the true curve; the energy F(y | x) behind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    low = torch.tensor([pairs.curve[:, 0].min() - 0.2, pairs.box[0][0].item()])
+    high = torch.tensor([pairs.curve[:, 0].max() + 0.2, pairs.box[1][0].item()])
+    e = energy_grid(energy, low, high)
+    extent = (low[0].item(), high[0].item(), low[1].item(), high[1].item())
+    titles = {"conditional": "conditional EBM F(y | x), all minima",
+              "latent": "latent EBM F(y | x, z), one per z",
+              "deterministic": "conditional EBM, lowest minimum only", "regressor": "MSE regressor"}
+    fig, axes = plt.subplots(1, len(titles), figsize=(4.2 * len(titles), 4.4))
+    xs = pairs.x_eval[:, 0].cpu()
+    for ax, (kind, title) in zip(axes, titles.items(), strict=True):
+        ax.imshow(e.clamp(max=float(torch.quantile(e, 0.9))).numpy(), origin="lower", extent=extent,
+                  cmap="magma", aspect="auto", alpha=0.9)
+        ax.plot(*pairs.curve.T, c="#1f77b4", lw=0.8, label="true curve")
+        px = torch.cat([xi.expand(len(a)) for xi, a in zip(xs, answers[kind], strict=True)])
+        py = torch.cat([a.reshape(-1) for a in answers[kind]])
+        ax.scatter(px.numpy(), py.numpy(), s=4, c="#2ca02c", linewidths=0, label="predictions")
+        m = results[kind]
+        ax.set_title(f"{title}\nprecision {m['precision']:.3f}, mode coverage {m['mode_coverage']:.2f}",
+                     fontsize=9)
+        ax.set_xlim(extent[:2])
+        ax.set_ylim(extent[2:])
+        ax.set_xlabel("x (condition)")
+    axes[0].set_ylabel("y (predicted)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

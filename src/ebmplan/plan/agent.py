@@ -1,0 +1,127 @@
+"""SORB's goal-conditioned agent: a DDPG-style actor and a distributional critic ensemble measuring distance.
+
+The critic predicts, for state s, goal g and action a, a distribution over the number of steps to reach g:
+bin k means "k + 1 steps", the last bin "`bins` steps or more". With reward -1 per step and discount 1, the
+Bellman target shifts the next state's distribution one bin right (the last bin absorbs the overflow), and a
+step that reaches the goal targets bin 0. The distance between s and g is the expected step count under the
+actor's action, taken pessimistically (the largest) over the ensemble.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class EnsembleMLP(nn.Module):
+    """`n` independent ReLU MLPs run as one chain of batched matmuls: [B, in] or [n, B, in] -> [n, B, out]."""
+
+    def __init__(self, n: int, inp: int, width: int, depth: int, out: int):
+        super().__init__()
+        sizes = [inp] + [width] * depth + [out]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1 / math.sqrt(a)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(n, a, b).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, b).uniform_(-bound, bound)))
+        self.n = n
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Run layers from `start` on (start > 0 takes the pre-activation of layer `start - 1`)."""
+        if x.dim() == 2:
+            x = x.expand(self.n, *x.shape)
+        last = len(self.weights) - 1
+        for i in range(start, last + 1):
+            if i > 0:
+                x = F.relu(x)
+            x = torch.baddbmm(self.biases[i], x, self.weights[i])
+        return x
+
+
+class DistanceAgent(nn.Module):
+    """Actor pi(s, g) in [-1, 1]^2 and an ensemble of distributional critics over `bins` distance bins."""
+
+    def __init__(self, high, *, width: int = 256, depth: int = 2, ensemble: int = 3, bins: int = 20):
+        super().__init__()
+        self.register_buffer("high", torch.as_tensor(np.asarray(high, dtype=np.float32)))  # map size [2]
+        self.actor = EnsembleMLP(1, 4, width, depth, 2)
+        self.critic = EnsembleMLP(ensemble, 6, width, depth, bins)
+        self.register_buffer("steps", torch.arange(1, bins + 1, dtype=torch.float32))  # bin k = k + 1 steps
+        self.bins = bins
+
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        return x / self.high * 2 - 1  # map coordinates -> [-1, 1]
+
+    def act(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """[B, 2], [B, 2] (map coordinates) -> [B, 2] actions."""
+        return torch.tanh(self.actor(torch.cat([self.norm(states), self.norm(goals)], -1))[0])
+
+    def logits(self, states: torch.Tensor, goals: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """-> [E, B, bins] distance logits of every critic."""
+        return self.critic(torch.cat([self.norm(states), self.norm(goals), actions], -1))
+
+    def expected_steps(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.softmax(logits, -1) @ self.steps  # [E, B]
+
+    @torch.no_grad()
+    def distance(self, states, goals):
+        """Expected steps from each state to its goal, [B, 2] x [B, 2] -> [B] (max over the ensemble).
+
+        Accepts numpy arrays or tensors and returns the same kind.
+        """
+        (s, g), to_numpy = self._tensors(states, goals)
+        out = torch.cat([self.expected_steps(self.logits(a, b, self.act(a, b))).amax(0)
+                         for a, b in zip(s.split(65536), g.split(65536), strict=True)])
+        return out.cpu().numpy().astype(np.float64) if to_numpy else out
+
+    @torch.no_grad()
+    def pairwise_distance(self, states, *, cutoff: float | None = None, chunk: int = 16384):
+        """[N, 2] states -> [N, N] distances, entry (i, j) from state i to state j.
+
+        The first layers act on [s, g] linearly, so their state and goal parts are computed once per state and
+        summed per pair. With `cutoff`, pairs whose Chebyshev distance exceeds `cutoff + 1` are skipped and
+        set to inf: a step moves at most 1 along each axis, so those cannot be reached within `cutoff` steps.
+        """
+        (s,), to_numpy = self._tensors(states)
+        n, x = len(s), self.norm(s)
+        wa, ba = self.actor.weights[0][0], self.actor.biases[0][0]  # [4, H], [1, H]
+        wc, bc = self.critic.weights[0], self.critic.biases[0]  # [E, 6, H], [E, 1, H]
+        a_s, a_g = x @ wa[:2] + ba, x @ wa[2:4]  # [N, H] each
+        c_s, c_g = torch.einsum("nd,edh->enh", x, wc[:, :2]) + bc, torch.einsum("nd,edh->enh", x, wc[:, 2:4])
+        if cutoff is None:
+            pairs = torch.arange(n * n, device=s.device)
+        else:
+            near = (s[:, None] - s[None]).abs().amax(-1) <= cutoff + 1  # [N, N]
+            pairs = near.flatten().nonzero().squeeze(1)
+        out = torch.full((n * n,), math.inf, device=s.device)
+        for p in pairs.split(chunk):
+            i, j = p // n, p % n
+            act = torch.tanh(self.actor(a_s[i] + a_g[j], start=1)[0])  # [P, 2]
+            h = c_s[:, i] + c_g[:, j] + act @ wc[:, 4:6]  # [E, P, H]
+            out[p] = self.expected_steps(self.critic(h, start=1)).amax(0)
+        out = out.reshape(n, n)
+        return out.cpu().numpy().astype(np.float64) if to_numpy else out
+
+    def _tensors(self, *arrays) -> tuple[list[torch.Tensor], bool]:
+        """Arrays or tensors -> [N, 2] float32 tensors on the agent's device, and whether input was numpy."""
+        to_numpy = not isinstance(arrays[0], torch.Tensor)
+        device = self.high.device
+        out = [torch.as_tensor(a, dtype=torch.float32, device=device).reshape(-1, 2) for a in arrays]
+        return out, to_numpy
+
+
+def shift_target(p_next: torch.Tensor, reached: torch.Tensor) -> torch.Tensor:
+    """Distributional Bellman target: [E, B, bins] next-state probabilities, [B] reached -> [E, B, bins].
+
+    One more step moves every bin one to the right; the last bin ("bins or more") keeps what overflows.
+    A transition that reached the goal took exactly one step: all mass on bin 0.
+    """
+    zero = torch.zeros_like(p_next[..., :1])
+    shifted = torch.cat([zero, p_next[..., :-2], p_next[..., -2:].sum(-1, keepdim=True)], -1)
+    done = F.one_hot(torch.zeros_like(reached, dtype=torch.long), p_next.shape[-1]).to(p_next)  # [B, bins]
+    return torch.where(reached[None, :, None], done, shifted)

@@ -1,0 +1,364 @@
+"""`ebmplan plan eval`: every candidate source and node budget on the same agent, under GUIDE.md §5.
+
+For each agent run (one per training seed), the same episodes are drawn for every planner: `episodes`
+(start, goal) pairs per difficulty d (true distance / longest shortest path, d ± 0.05), all run as one batch.
+Success means within 1 cell of the goal inside `max_steps`. The plain policy (no planner) is the floor.
+
+Each row of `results.csv` is one (agent seed, source, node budget, difficulty): successes with a Wilson 95%
+interval; mean path length / true shortest path over successes; the share of "wormhole" graph edges (predicted
+under the cutoff while the true distance exceeds `wormhole_factor * max_dist`); distance queries and planning
+wall-clock per episode (candidate generation + graph + every step's waypoint choice; the source's one-off
+training is reported apart, as `fit_seconds`); the share of generated candidates dropped inside walls.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..runs import prepare_run_dir, system_info, write_json
+from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
+from .maze import Maze, PointMazeVec
+from .subgoals import SOURCES, Candidates, Source, SourceSettings, make_source
+from .train_agent import AgentRun, load_agent, rollout, wilson
+
+ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass
+class PlanEvalConfig:
+    """Plan over candidate states from each source and node budget; compare with the plain policy."""
+
+    agent: tuple[str, ...] = ()
+    """run folder(s) of `ebmplan maze train`; several runs (one per training seed) repeat everything"""
+    map: str | None = None
+    """expected map name (checked against the agents' own map; default: whatever the agents used)"""
+    sources: tuple[str, ...] = SOURCES
+    """candidate sources: uniform, replay, sgm, cvae, ebm (comma-separated or several words)"""
+    nodes: tuple[int, ...] = (25, 50, 100, 250, 1000)
+    """node budgets (candidates per graph)"""
+    difficulties: tuple[float, ...] = ALL_DIFFICULTIES
+    """difficulty buckets d, each d ± 0.05"""
+    episodes: int = 100
+    """episodes per difficulty bucket (all buckets run as one batch)"""
+    max_steps: int = 300
+    """step limit of an episode"""
+    max_dist: float = 5.0
+    """edge cutoff: an edge exists where the agent's distance is below this (SORB's MaxDist)"""
+    wormhole_factor: float = 2.0
+    """an edge is a wormhole when its true distance exceeds this times max_dist"""
+    seed: int = 12345
+    """seed of the episodes, the environment noise and the sources"""
+    tau: float = 2.0
+    """sgm: two-way consistency threshold (steps)"""
+    sgm_pool: int = 1500
+    """sgm: replay states considered at most"""
+    gen_steps: int = 3000
+    """cvae/ebm: training steps on the agent's trajectories"""
+    gen_batch: int = 256
+    """cvae/ebm: training triples per step"""
+    gen_width: int = 128
+    """cvae/ebm: hidden units per layer"""
+    per_call: int = 4
+    """cvae/ebm: samples per (start, goal) pair at each level of the recursion"""
+    ebm_negatives: str = "uniform:0.25,mismatched:0.5,hard:0.25"
+    """ebm: negatives (uniform, mismatched, hard, perturb; weighted)"""
+    ebm_infer_steps: int = 60
+    """ebm: gradient-descent steps per generated candidate"""
+    threads: int = 0
+    """torch threads (0 = leave torch's default)"""
+    out: str | None = None
+    """run folder (default: runs/plan-<time>)"""
+    overwrite: bool = False
+    """replace an existing run folder"""
+    draw: bool = True
+    """draw the figures"""
+    seeds: tuple[int, ...] = field(default_factory=tuple)
+    """(informational) the training seeds of the agent runs; read from the runs when empty"""
+
+    def validate(self) -> None:
+        if not self.agent:
+            raise ConfigError("give the agent run folder(s): ebmplan plan eval --agent RUN [RUN ...]")
+        self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
+        self.nodes = tuple(self.nodes)
+        for s in self.sources:
+            if s not in SOURCES:
+                raise ConfigError(f"unknown candidate source {s!r}; choose from: {', '.join(SOURCES)}")
+        if not self.sources:
+            raise ConfigError("--sources is empty; choose from: " + ", ".join(SOURCES))
+        for n in self.nodes:
+            if n < 1:
+                raise ConfigError(f"--nodes must be at least 1, got {n}")
+        for d in self.difficulties:
+            if not 0 < d <= 1:
+                raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
+        for name in ("episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
+                     "ebm_infer_steps", "sgm_pool"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_dist", "wormhole_factor", "tau"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    def source_settings(self) -> SourceSettings:
+        names = {f for f in SourceSettings.__dataclass_fields__}
+        return SourceSettings(**{k: v for k, v in asdict(self).items() if k in names})
+
+
+@dataclass
+class Episodes:
+    starts: np.ndarray  # [B, 2]
+    goals: np.ndarray  # [B, 2]
+    bucket: np.ndarray  # [B] index into difficulties
+
+
+def draw_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
+    rng = np.random.default_rng(cfg.seed)
+    parts = [maze.sample_pairs(rng, cfg.episodes, d) for d in cfg.difficulties]
+    return Episodes(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                    np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
+
+
+def near_pairs(a: np.ndarray, b: np.ndarray, mask: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
+    """Index pairs (row, col) with mask[row, col] and Chebyshev |a[row] - b[row, col]| <= reach: a step moves
+    at most 1 per axis, so farther pairs cannot be within `reach - 1` steps and are not queried."""
+    close = (np.abs(a[:, None] - b).max(-1) <= reach) & mask  # [B, N]
+    return np.nonzero(close)
+
+
+@dataclass
+class Plan:
+    """The graph(s) of one planner and what they cost."""
+
+    nodes: np.ndarray  # [B, N, 2]
+    valid: np.ndarray  # [B, N]
+    graphs: object  # one csr_matrix (shared) or a list of B
+    to_goal_cost: np.ndarray  # [B, N]
+    queries: int
+    seconds: float
+    edges: int
+    wormholes: int
+
+
+def build_plan(run: AgentRun, cand: Candidates, goals: np.ndarray, cfg: PlanEvalConfig) -> Plan:
+    agent, maze, B = run.agent, run.maze, len(goals)
+    t0 = time.perf_counter()
+    reach = cfg.max_dist + 1
+    if cand.shared:
+        nodes = np.broadcast_to(cand.states, (B, *cand.states.shape))
+        valid = np.broadcast_to(cand.valid, (B, len(cand.valid)))
+        d = agent.pairwise_distance(cand.states, cutoff=cfg.max_dist)  # [N, N]
+        queries = int(np.isfinite(d).sum())
+        graphs = edges(d, cfg.max_dist)
+        i, j = graphs.nonzero()
+        true = maze.true_distance(cand.states[i], cand.states[j])
+        n_edges, n_worm = len(i), int((true > cfg.wormhole_factor * cfg.max_dist).sum())
+    else:
+        nodes, valid = cand.states, cand.valid
+        N = nodes.shape[1]
+        close = (np.abs(nodes[:, :, None] - nodes[:, None]).max(-1) <= reach)  # [B, N, N]
+        close &= valid[:, :, None] & valid[:, None, :] & ~np.eye(N, dtype=bool)
+        b, i, j = np.nonzero(close)
+        dist = agent.distance(nodes[b, i], nodes[b, j])
+        queries = len(b)
+        keep = dist < cfg.max_dist
+        b, i, j, dist = b[keep], i[keep], j[keep], dist[keep]
+        split = np.searchsorted(b, np.arange(B + 1))
+        graphs = []
+        for e in range(B):
+            rows = slice(split[e], split[e + 1])
+            dm = np.full((N, N), np.inf)
+            dm[i[rows], j[rows]] = dist[rows]
+            graphs.append(edges(dm, cfg.max_dist))
+        true = maze.true_distance(nodes[b, i], nodes[b, j])
+        n_edges, n_worm = len(b), int((true > cfg.wormhole_factor * cfg.max_dist).sum())
+    rb, wb = near_pairs(goals, nodes, valid, reach)  # node -> goal distances
+    to_goal = np.full(valid.shape, np.inf)
+    to_goal[rb, wb] = agent.distance(nodes[rb, wb], goals[rb])
+    queries += len(rb)
+    cost = goal_costs(graphs, to_goal, cfg.max_dist)
+    return Plan(nodes, valid, graphs, cost, queries, time.perf_counter() - t0, n_edges, n_worm)
+
+
+@torch.no_grad()
+def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig) -> dict:
+    """Closed-loop episodes: every step, re-choose the waypoint by SORB's rule. -> reached, steps, paths,
+    queries and waypoint-choice seconds."""
+    agent, B = run.agent, len(ep.starts)
+    envs = PointMazeVec(run.maze, B, seed=cfg.seed + 1)
+    envs.reset(states=ep.starts, goals=ep.goals)
+    reached = np.linalg.norm(ep.starts - ep.goals, axis=1) < 1
+    steps = np.where(reached, 0, cfg.max_steps)
+    paths, queries, seconds = [ep.starts.copy()], 0, 0.0
+    reach = cfg.max_dist + 1
+    for t in range(cfg.max_steps):
+        if reached.all():
+            break
+        t0 = time.perf_counter()
+        act = np.flatnonzero(~reached)
+        s = envs.states[act]
+        direct = agent.distance(s, ep.goals[act])  # [A]
+        rb, wb = near_pairs(s, plan.nodes[act], plan.valid[act], reach)
+        to_nodes = np.full((len(act), plan.nodes.shape[1]), np.inf)
+        to_nodes[rb, wb] = agent.distance(s[rb], plan.nodes[act][rb, wb])
+        queries += len(act) + len(rb)
+        use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, cfg.max_dist)
+        target = ep.goals[act].copy()
+        target[use] = plan.nodes[act[use], w[use]]
+        seconds += time.perf_counter() - t0
+        a = np.zeros((B, 2))
+        a[act] = agent.act(torch.as_tensor(s, dtype=torch.float32),
+                           torch.as_tensor(target, dtype=torch.float32)).numpy()
+        before = envs.states.copy()
+        states, hit = envs.step(a)
+        envs.states[reached] = before[reached]  # finished episodes stay where they ended
+        new = hit & ~reached
+        steps[new] = t + 1
+        reached |= hit
+        paths.append(envs.states.copy())
+    return {"reached": reached, "steps": steps, "paths": np.stack(paths), "queries": queries,
+            "seconds": seconds}
+
+
+def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, maze: Maze,
+             cfg: PlanEvalConfig, extra: dict) -> list[dict]:
+    true = np.maximum(maze.true_distance(ep.starts, ep.goals), 1.0)
+    out = []
+    for k, d in enumerate(cfg.difficulties):
+        m = ep.bucket == k
+        hits = reached[m]
+        low, high = wilson(int(hits.sum()), int(m.sum()))
+        ratio = float((steps[m][hits] / true[m][hits]).mean()) if hits.any() else float("nan")
+        out.append({**label, "difficulty": d, "episodes": int(m.sum()), "successes": int(hits.sum()),
+                    "success": float(hits.mean()), "low": low, "high": high, "path_ratio": ratio, **extra})
+    return out
+
+
+FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes", "success", "low", "high",
+          "path_ratio", "wormhole_share", "edges_per_graph", "queries_per_episode", "plan_seconds_per_episode",
+          "dropped_share", "fit_seconds"]
+
+
+def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
+    """Run the protocol and write config.json, system.json, results.csv, results.md and figures."""
+    cfg.validate()
+    runs = [load_agent(p) for p in cfg.agent]
+    for r in runs:
+        if cfg.map is not None and r.config.map != cfg.map:
+            raise ConfigError(f"agent {r.path} was trained on map {r.config.map!r}, not --map {cfg.map!r}")
+        if r.maze.walls.shape != runs[0].maze.walls.shape or (r.maze.walls != runs[0].maze.walls).any():
+            raise ConfigError(f"agents {runs[0].path} and {r.path} were trained on different maps")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)
+    write_json(out / "config.json", {"kind": "plan-eval", "command": command, "config": cfg})
+    write_json(out / "system.json", system_info("cpu"))
+    rows: list[dict] = []
+    drawings: dict[str, dict] = {}
+    for run in runs:
+        seed = run.config.seed
+        maze = run.maze
+        maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
+        ep = draw_episodes(maze, cfg)
+        B = len(ep.starts)
+        t0 = time.perf_counter()
+        reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+        rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                         {"wormhole_share": float("nan"), "edges_per_graph": 0,
+                          "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
+                          "dropped_share": 0.0, "fit_seconds": 0.0})
+        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        for name in cfg.sources:
+            source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
+            for n in cfg.nodes:
+                t0 = time.perf_counter()
+                cand = source.candidates(ep.starts, ep.goals, n)
+                plan = build_plan(run, cand, ep.goals, cfg)
+                res = run_planner(run, plan, ep, cfg)
+                generated = cand.valid.size if not cand.shared else 0
+                graphs = 1 if cand.shared else B
+                extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
+                         "edges_per_graph": plan.edges / graphs,
+                         "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
+                         "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
+                         "dropped_share": cand.dropped / generated if generated else 0.0,
+                         "fit_seconds": source.fit_seconds}
+                new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
+                                    res["steps"], maze, cfg, extra)
+                rows += new_rows
+                hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
+                rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
+                print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
+                      f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+                      f"{extra['queries_per_episode']:.0f} queries per episode "
+                      f"({time.perf_counter() - t0:.1f} s)", flush=True)
+                if run is runs[0]:
+                    drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
+                                      "ep": ep, "nodes": n, "maze": maze}
+    with (out / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "results.md").write_text(results_markdown(rows, cfg, runs))
+    if cfg.draw:
+        from .plan_plots import save_figures
+
+        save_figures(out, rows, cfg, drawings)
+    return out
+
+
+def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
+    """Rows pooled over agent seeds (and over difficulties >= `hard` when given), keyed (source, nodes[, d])."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        if hard is not None and r["difficulty"] < hard - 1e-9:
+            continue
+        key = (r["source"], r["nodes"]) if hard is not None else (r["source"], r["nodes"], r["difficulty"])
+        p = out.setdefault(key, {"successes": 0, "episodes": 0, "ratio": [], "plan": [], "queries": [],
+                                 "worm": [], "dropped": []})
+        p["successes"] += r["successes"]
+        p["episodes"] += r["episodes"]
+        p["ratio"] += [r["path_ratio"]] * r["successes"] if r["successes"] else []
+        p["plan"].append(r["plan_seconds_per_episode"])
+        p["queries"].append(r["queries_per_episode"])
+        p["worm"].append(r["wormhole_share"])
+        p["dropped"].append(r["dropped_share"])
+    return out
+
+
+def results_markdown(rows: list[dict], cfg: PlanEvalConfig, runs: list[AgentRun]) -> str:
+    seeds = ", ".join(str(r.config.seed) for r in runs)
+    m = runs[0].maze
+    lines = [f"## Planning on {m.name} ({m.height}x{m.width}), agent seeds {seeds}", "",
+             f"{cfg.episodes} episodes per difficulty bucket per seed, success within {cfg.max_steps} steps and "
+             f"1 cell, Wilson 95% intervals; max_dist {cfg.max_dist:g}; wormhole = true distance > "
+             f"{cfg.wormhole_factor * cfg.max_dist:g}.", "",
+             "### Success at difficulty >= 0.7 (pooled over seeds) and cost per episode", "",
+             "| source | nodes | success | 95% interval | episodes | path / shortest | wormhole edges | "
+             "distance queries | planning ms | dropped in walls |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (src, n), p in pooled(rows, hard=0.7).items():
+        low, high = wilson(p["successes"], p["episodes"])
+        ratio = f"{np.mean(p['ratio']):.2f}" if p["ratio"] else "-"
+        worm = np.nanmean(p["worm"]) if src != "policy" else float("nan")
+        lines.append(f"| {src} | {n or '-'} | {p['successes'] / max(p['episodes'], 1):.2f} | "
+                     f"[{low:.2f}, {high:.2f}] | {p['episodes']} | {ratio} | "
+                     f"{'-' if np.isnan(worm) else f'{worm:.3f}'} | {np.mean(p['queries']):.0f} | "
+                     f"{np.mean(p['plan']) * 1e3:.1f} | {np.mean(p['dropped']):.1%} |")
+    lines += ["", "### Success per difficulty (pooled over seeds)", "",
+              "| source | nodes | " + " | ".join(f"{d:g}" for d in cfg.difficulties) + " |",
+              "|---|---|" + "---|" * len(cfg.difficulties)]
+    table = pooled(rows)
+    for key in dict.fromkeys((r["source"], r["nodes"]) for r in rows):
+        cells = [table[(*key, d)] for d in cfg.difficulties]
+        lines.append(f"| {key[0]} | {key[1] or '-'} | " + " | ".join(
+            f"{c['successes'] / max(c['episodes'], 1):.2f}" for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["PlanEvalConfig", "evaluate_plans", "path_to", "shortest_paths"]

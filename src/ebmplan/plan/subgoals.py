@@ -1,0 +1,299 @@
+"""Candidate states for the planner's graph, from five sources behind one interface (chosen by name).
+
+- `uniform`: uniform free states (SORB's evaluation setting); one set shared by every episode.
+- `replay`: states from the agent's own exploration trajectories (SORB); shared.
+- `sgm`: replay states sparsified by two-way consistency (SGM): a state is kept only if no kept state is
+  interchangeable with it, i.e. differs by at most `tau` in its distance to and from every pool state; shared.
+- `cvae`: a conditional VAE that, given (start, goal), samples states between them, trained on the same
+  trajectories (HTM's generative baseline); per episode.
+- `ebm`: a conditional energy F((start, goal), m), low where m lies between start and goal on a trajectory,
+  trained contrastively on the same trajectories; candidates by gradient descent from noise; per episode.
+
+Both generators run recursively: `per_call` samples for (start, goal), then for (start, mid) and
+(mid, goal), and so on to the depth that yields the node budget. Generated states inside walls (or outside
+the map) are counted and dropped: they are marked invalid, never repaired.
+
+Training triples (start, middle, goal) come from one exploration episode, `start` before `middle` before
+`goal`, with the middle drawn from a Beta(3, 3) over the span (weighted toward the middle).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..energy.inference import descend
+from ..energy.losses import get_loss
+from ..energy.models import MLPEnergy
+from ..energy.negatives import parse_negatives
+from ..errors import ConfigError, choose
+from .train_agent import AgentRun
+
+SOURCES = ("uniform", "replay", "sgm", "cvae", "ebm")
+
+
+@dataclass
+class Candidates:
+    """A source's states: `[n, 2]` shared by every episode, or `[B, n, 2]` per episode, in map coordinates."""
+
+    states: np.ndarray
+    valid: np.ndarray  # same leading shape, bool: False for generated states dropped inside walls
+    dropped: int  # generated states that fell inside walls or off the map
+    seconds: float  # wall-clock to produce them
+    queries: int = 0  # agent distance queries spent producing them (sgm)
+
+    @property
+    def shared(self) -> bool:
+        return self.states.ndim == 2
+
+
+@dataclass
+class SourceSettings:
+    """Settings of the learned and sparsified sources (fields of PlanEvalConfig by the same names)."""
+
+    tau: float = 2.0  # sgm: two-way consistency threshold (steps)
+    sgm_pool: int = 1500  # sgm: replay states considered (at most)
+    gen_steps: int = 3000  # cvae / ebm: training steps
+    gen_batch: int = 256  # cvae / ebm: triples per step
+    gen_width: int = 128  # cvae / ebm: hidden units
+    per_call: int = 4  # cvae / ebm: samples per (start, goal) pair at each recursion level
+    ebm_negatives: str = "uniform:0.25,mismatched:0.5,hard:0.25"
+    ebm_infer_steps: int = 60  # ebm: gradient steps of candidate generation
+    seed: int = 0
+
+
+# ----- trajectories and training triples -----
+
+def load_trajectories(run: AgentRun) -> dict[str, np.ndarray]:
+    path = run.path / "trajectories.npz"
+    if not path.is_file():
+        raise ConfigError(f"{run.path} has no trajectories.npz; train the agent with this ebmplan's "
+                          f"`maze train`, which saves its exploration trajectories")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def triples(traj: dict[str, np.ndarray], rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """n (start, middle, goal) [n, 2] each: three states of one episode in order, the middle Beta(3,3)."""
+    offsets = traj["offsets"]
+    lengths = np.diff(offsets)
+    usable = np.flatnonzero(lengths >= 3)
+    if len(usable) == 0:
+        raise ConfigError("the agent's trajectories hold no episode of 3 or more states to learn from")
+    ep = usable[rng.integers(len(usable), size=n)]
+    length = lengths[ep]
+    i = (rng.random(n) * (length - 2)).astype(np.int64)  # start index, leaving room for middle and goal
+    j = i + 2 + (rng.random(n) * (length - i - 2)).astype(np.int64)  # goal index >= i + 2
+    k = i + 1 + np.minimum((rng.beta(3, 3, n) * (j - i - 1)).astype(np.int64), j - i - 2)  # i < k < j
+    s = traj["states"]
+    return s[offsets[ep] + i], s[offsets[ep] + k], s[offsets[ep] + j]
+
+
+# ----- sources -----
+
+class Source:
+    """`fit` once per agent run, then `candidates(starts [B, 2], goals [B, 2], n)` per batch of episodes."""
+
+    name = ""
+
+    def __init__(self, run: AgentRun, settings: SourceSettings, max_dist: float):
+        self.run, self.maze, self.settings, self.max_dist = run, run.maze, settings, max_dist
+        self.rng = np.random.default_rng(settings.seed)
+        self.fit_seconds = 0.0
+
+    def fit(self) -> None:
+        pass
+
+    def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates:
+        raise NotImplementedError  # every source defines it
+
+
+class UniformSource(Source):
+    name = "uniform"
+
+    def candidates(self, starts, goals, n):
+        t0 = time.perf_counter()
+        states = self.maze.sample_free(self.rng, n)
+        return Candidates(states, np.ones(n, bool), 0, time.perf_counter() - t0)
+
+
+class ReplaySource(Source):
+    name = "replay"
+
+    def fit(self):
+        self.pool = load_trajectories(self.run)["states"].astype(np.float64)
+
+    def candidates(self, starts, goals, n):
+        t0 = time.perf_counter()
+        states = self.pool[self.rng.choice(len(self.pool), size=n, replace=n > len(self.pool))]
+        return Candidates(states, np.ones(n, bool), 0, time.perf_counter() - t0)
+
+
+class SGMSource(ReplaySource):
+    """Replay states kept greedily, in random order, unless two-way consistent with a kept one (SGM)."""
+
+    name = "sgm"
+
+    def candidates(self, starts, goals, n):
+        t0 = time.perf_counter()
+        s = self.settings
+        m = min(max(3 * n, 300), s.sgm_pool, len(self.pool))
+        pool = self.pool[self.rng.choice(len(self.pool), size=m, replace=False)]  # [M, 2]
+        cap = 2 * self.max_dist  # distances are clipped here: beyond it only "far" matters
+        d = self.run.agent.pairwise_distance(pool, cutoff=cap)  # [M, M], inf where skipped
+        queries = int(np.isfinite(d).sum())
+        d = np.minimum(d, cap)
+        kept: list[int] = []
+        for i in range(m):
+            if len(kept) == n:
+                break
+            k = np.array(kept, dtype=np.int64)
+            # Only kept states within tau both ways can be interchangeable: d(i,i) = 0 bounds the consistency.
+            near = k[(d[i, k] <= s.tau) & (d[k, i] <= s.tau)] if len(k) else k
+            if len(near):
+                out = np.abs(d[i][None] - d[near]).max(1)  # [K]: outgoing distances differ by at most
+                inc = np.abs(d[:, i][:, None] - d[:, near]).max(0)  # [K]: incoming
+                if (np.maximum(out, inc) <= s.tau).any():
+                    continue
+            kept.append(i)
+        states = pool[kept]
+        return Candidates(states, np.ones(len(states), bool), 0, time.perf_counter() - t0, queries)
+
+
+class Generator(Source):
+    """A learned (start, goal) -> middle sampler, run recursively to the node budget."""
+
+    def norm(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x / self.maze.high * 2 - 1, dtype=torch.float32)
+
+    def denorm(self, x: torch.Tensor) -> np.ndarray:
+        return (x.detach().cpu().numpy().astype(np.float64) + 1) / 2 * self.maze.high
+
+    def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised [P, 2] pairs -> (k samples [P, k, 2], the point to recurse on [P, 2])."""
+        raise NotImplementedError  # each generator defines it
+
+    @torch.no_grad()
+    def candidates(self, starts, goals, n):
+        t0 = time.perf_counter()
+        k = self.settings.per_call
+        depth = max(1, math.ceil(math.log2(n / k + 1)))  # k * (2^depth - 1) >= n
+        s, g = self.norm(starts), self.norm(goals)  # [B, 2]
+        B = len(s)
+        found = []
+        for _ in range(depth):
+            samples, mid = self.sample(s, g, k)  # [P, k, 2], [P, 2] with P = B * 2^level
+            found.append(samples.reshape(B, -1, 2))
+            # next level: (s, mid) and (mid, g) for every pair, grouped by episode
+            s = torch.stack([s.reshape(B, -1, 2), mid.reshape(B, -1, 2)], 2).reshape(-1, 2)
+            g = torch.stack([mid.reshape(B, -1, 2), g.reshape(B, -1, 2)], 2).reshape(-1, 2)
+        states = self.denorm(torch.cat(found, 1)[:, :n])  # [B, n, 2]: earlier levels first
+        valid = ~self.maze.blocked(states.reshape(-1, 2)).reshape(B, -1)
+        return Candidates(states, valid, int((~valid).sum()), time.perf_counter() - t0)
+
+    def training_data(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        s, m, g = triples(load_trajectories(self.run), self.rng, n)
+        return self.norm(s), self.norm(m), self.norm(g)
+
+
+def mlp(inp: int, width: int, out: int, depth: int = 3) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a in [inp] + [width] * (depth - 1):
+        layers += [nn.Linear(a, width), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Linear(width, out))
+
+
+class CVAESource(Generator):
+    """q(z | m, s, g) and p(m | z, s, g) with a 2-D Gaussian latent; samples decode prior z."""
+
+    name = "cvae"
+    latent = 2
+
+    def fit(self):
+        t0 = time.perf_counter()
+        torch.manual_seed(self.settings.seed)
+        w = self.settings.gen_width
+        self.encoder, self.decoder = mlp(6, w, 2 * self.latent), mlp(4 + self.latent, w, 2)
+        params = [*self.encoder.parameters(), *self.decoder.parameters()]
+        opt = torch.optim.Adam(params, lr=1e-3)
+        s, m, g = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
+        for step in range(self.settings.gen_steps):
+            rows = slice(step * self.settings.gen_batch, (step + 1) * self.settings.gen_batch)
+            c = torch.cat([s[rows], g[rows]], 1)  # [b, 4]
+            mu, logvar = self.encoder(torch.cat([m[rows], c], 1)).chunk(2, 1)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            recon = (self.decoder(torch.cat([z, c], 1)) - m[rows]).pow(2).sum(1)  # [b]
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+            # Gaussian decoder with std 0.05 in normalised units (~1.4 cells on a 55-cell map).
+            loss = (recon / (2 * 0.05**2) + kl).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        self.fit_seconds = time.perf_counter() - t0
+
+    def sample(self, s, g, k):
+        c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
+        z = torch.randn(len(c), self.latent)
+        samples = self.decoder(torch.cat([z, c], 1)).clamp(-1, 1).reshape(len(s), k, 2)
+        mid = self.decoder(torch.cat([torch.zeros(len(s), self.latent), s, g], 1)).clamp(-1, 1)
+        return samples, mid
+
+
+class EBMSource(Generator):
+    """F(m | (s, g)): an MLP energy over the middle state with the pair as context."""
+
+    name = "ebm"
+
+    def fit(self):
+        t0 = time.perf_counter()
+        st = self.settings
+        torch.manual_seed(st.seed)
+        self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4)
+        self.box = (torch.full((2,), -1.0), torch.full((2,), 1.0))
+        negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
+        loss_fn = get_loss("log")
+        opt = torch.optim.Adam(self.energy.parameters(), lr=1e-3)
+        s, m, g = self.training_data(st.gen_steps * st.gen_batch)
+        for step in range(st.gen_steps):
+            rows = slice(step * st.gen_batch, (step + 1) * st.gen_batch)
+            c = torch.cat([s[rows], g[rows]], 1)  # [b, 4]
+            neg = negatives.sample(m[rows], 8, self.energy, c)  # [b, 8, 2]
+            e_pos, e_neg = self.energy(m[rows], c), self.energy.energies(neg, c)  # [b], [b, 8]
+            loss = loss_fn(e_pos, e_neg)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"the ebm subgoal energy diverged at step {step + 1}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            negatives.observe(neg, e_neg.detach(), e_pos.detach(), 1.0)
+        self.energy.eval()
+        self.fit_seconds = time.perf_counter() - t0
+
+    def sample(self, s, g, k):
+        P = len(s)
+        c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
+        x0 = torch.rand(P * k, 2) * 2 - 1
+        out = descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
+                      final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
+        e = self.energy(out, c).reshape(P, k)
+        samples = out.reshape(P, k, 2)
+        return samples, samples[torch.arange(P), e.argmin(1)]
+
+
+REGISTRY: dict[str, type[Source]] = {"uniform": UniformSource, "replay": ReplaySource, "sgm": SGMSource,
+                                     "cvae": CVAESource, "ebm": EBMSource}
+
+
+def make_source(name: str, run: AgentRun, settings: SourceSettings, max_dist: float) -> Source:
+    """A fitted source by name (a ConfigError lists the names)."""
+    source = REGISTRY[choose("candidate source", name, REGISTRY)](run, settings, max_dist)
+    source.fit()
+    return source
+
+
+__all__ = ["SOURCES", "Candidates", "SourceSettings", "make_source", "triples"]

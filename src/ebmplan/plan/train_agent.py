@@ -1,0 +1,463 @@
+"""Train SORB's distance agent on a point maze (`ebmplan maze train`) and evaluate it (`ebmplan maze eval`).
+
+The run folder holds `config.json` (kind "maze-agent"), `system.json`, `metrics.csv` (training curves),
+`metrics.json`, `model.safetensors` (actor and critics), `checkpoint.pt` (adds target networks, optimizers,
+step and RNG states), `distance.png` (learned vs true distance to one goal), `rollouts.png`, and
+`trajectories.npz`, the exploration data:
+
+- `states`  float32 [T, 2]: every episode's states in order, start state included, episodes one after another;
+- `offsets` int64 [E + 1]: episode e is `states[offsets[e]:offsets[e + 1]]`;
+- `goals`   float32 [E, 2]: the goal each episode was given;
+- `reached` bool [E]: whether it reached that goal (episodes cut by the end of training count as not);
+- `walls`   bool [H, W]: the scaled map they were collected in.
+
+`ebmplan maze eval RUN` adds `eval.json` and `eval.md`: the plain policy's success per difficulty
+(GUIDE.md §5) and the distance's Spearman correlation and mean absolute error against the truth on
+fresh pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import tyro
+from scipy.stats import spearmanr
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from ..errors import ConfigError
+from ..runs import (
+    load_weights,
+    prepare_run_dir,
+    read_json,
+    resolve_device,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    seed_everything,
+    system_info,
+    write_json,
+)
+from .agent import DistanceAgent, shift_target
+from .maze import Maze, PointMazeVec, load_maze
+
+
+@dataclass
+class MazeTrainConfig:
+    """Train SORB's goal-conditioned agent, whose value is a distance, in a point maze."""
+
+    map: str = "FourRooms"
+    """bundled map name (FourRooms, Spiral7x7, Maze11x11, ...) or a text file of '#' and '.' rows"""
+    resize: int = 5
+    """scale the map: each cell becomes resize x resize cells"""
+    thin: bool = False
+    """keep walls one cell thick when scaling (only free space widens)"""
+    steps: int = 30000
+    """gradient updates (each on one batch, for the critics and the actor)"""
+    seed: int = 0
+    """seed for the environments, initialisation and sampling"""
+    out: str | None = None
+    """run folder (default: runs/maze-<time>)"""
+    overwrite: bool = False
+    """replace an existing run folder"""
+    n_envs: int = 64
+    """environments stepped together (one batch step of all of them every `updates_per_collect` updates)"""
+    updates_per_collect: int = 16
+    """gradient updates per batch step of all environments"""
+    warmup: int = 16
+    """batch steps of random actions collected before the first update"""
+    batch_size: int = 64
+    """transitions per update"""
+    lr: float = 3e-4
+    """Adam learning rate of actor and critics"""
+    width: int = 128
+    """hidden units per layer of actor and critics (SORB: 256; 128 is ~1.7x faster to train on a CPU)"""
+    depth: int = 2
+    """hidden layers of actor and critics"""
+    ensemble: int = 3
+    """critics in the ensemble (distances take the largest)"""
+    bins: int = 20
+    """distance bins; the last one means 'this many steps or more'"""
+    tau: float = 0.05
+    """soft target update rate"""
+    target_every: int = 5
+    """updates between soft target updates"""
+    episode_steps: int = 20
+    """training episode length (a timeout does not end the bootstrap)"""
+    near_prob: float = 0.8
+    """share of training goals drawn close to the start (SORB's curriculum); the rest are uniform"""
+    near_dist: float = 4.0
+    """'close' for the curriculum, in cells of the scaled map"""
+    relabel: float = 0.0
+    """share of sampled transitions whose goal is replaced by a state the episode reached later (hindsight)"""
+    explore_noise: float = 0.1
+    """std of Gaussian noise added to the actor's action while collecting (the env adds its own)"""
+    goal: tuple[float, float] | None = None
+    """goal (row, col) of the distance figure (default: the free cell nearest the map centre)"""
+    log_every: int = 500
+    """updates between rows of metrics.csv"""
+    device: str = "cpu"
+    """auto, cpu or cuda"""
+
+    def validate(self) -> None:
+        for name in ("resize", "steps", "n_envs", "updates_per_collect", "batch_size", "width", "depth",
+                     "ensemble", "episode_steps", "log_every", "target_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.bins < 2:
+            raise ConfigError(f"--bins must be at least 2, got {self.bins}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
+        for name in ("near_prob", "relabel", "tau"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("lr", "near_dist"):
+            if not getattr(self, name) > 0 or not math.isfinite(getattr(self, name)):
+                value = getattr(self, name)
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        if self.explore_noise < 0:
+            raise ConfigError(f"--explore-noise must be >= 0, got {self.explore_noise}")
+
+
+def build_agent(cfg: MazeTrainConfig, maze: Maze) -> DistanceAgent:
+    return DistanceAgent(maze.high, width=cfg.width, depth=cfg.depth, ensemble=cfg.ensemble, bins=cfg.bins)
+
+
+def figure_goal(cfg: MazeTrainConfig, maze: Maze) -> np.ndarray:
+    if cfg.goal is not None:
+        return maze.check_free(cfg.goal, "--goal")[0]
+    centre = maze.high / 2
+    return maze.cells[np.argmin(np.abs(maze.cells + 0.5 - centre).sum(1))] + 0.5
+
+
+class Replay:
+    """All collected transitions, time-major (row = batch step * n_envs + env), so later states of the same
+    episode sit `n_envs` rows apart: hindsight relabelling needs no per-episode bookkeeping."""
+
+    def __init__(self, capacity: int, n_envs: int):
+        self.obs = np.zeros((capacity, 2), np.float32)
+        self.next = np.zeros((capacity, 2), np.float32)
+        self.act = np.zeros((capacity, 2), np.float32)
+        self.goal = np.zeros((capacity, 2), np.float32)
+        self.reached = np.zeros(capacity, bool)
+        self.episode = np.zeros(capacity, np.int64)
+        self.size, self.n_envs = 0, n_envs
+
+    def add(self, obs, act, nxt, goal, reached, episode) -> None:
+        rows = slice(self.size, self.size + len(obs))
+        self.obs[rows], self.act[rows], self.next[rows] = obs, act, nxt
+        self.goal[rows], self.reached[rows], self.episode[rows] = goal, reached, episode
+        self.size += len(obs)
+
+    def sample(self, rng: np.random.Generator, n: int, relabel: float, horizon: int):
+        idx = rng.integers(self.size, size=n)
+        goal, reached = self.goal[idx], self.reached[idx]
+        swap = rng.random(n) < relabel
+        if swap.any():  # a later state of the same episode becomes the goal
+            ahead = idx[swap] + self.n_envs * rng.integers(horizon, size=int(swap.sum()))
+            ahead = np.where((ahead < self.size) & (self.episode[np.minimum(ahead, self.size - 1)]
+                                                    == self.episode[idx[swap]]), ahead, idx[swap])
+            goal = goal.copy()
+            goal[swap] = self.next[ahead]
+            reached = reached.copy()
+            reached[swap] = np.linalg.norm(self.next[idx[swap]] - goal[swap], axis=1) < 1
+        return [torch.from_numpy(a) for a in (self.obs[idx], self.act[idx], self.next[idx], goal, reached)]
+
+    def trajectories(self, walls: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-episode state sequences in the `trajectories.npz` format of the module docstring."""
+        n = self.size
+        order = np.argsort(self.episode[:n], kind="stable")  # rows of one episode are already in time order
+        ep = self.episode[:n][order]
+        last = np.flatnonzero(np.r_[ep[1:] != ep[:-1], True])  # last row of each episode
+        first = np.r_[0, last[:-1] + 1]
+        lengths = last - first + 2  # transitions + the start state
+        offsets = np.r_[0, np.cumsum(lengths)]
+        states = np.zeros((offsets[-1], 2), np.float32)
+        pos = np.arange(n) + np.repeat(np.arange(len(first)), last - first + 1)  # leave one slot per episode
+        states[pos] = self.obs[:n][order]
+        states[offsets[1:] - 1] = self.next[:n][order][last]
+        return {"states": states, "offsets": offsets.astype(np.int64), "goals": self.goal[:n][order][first],
+                "reached": self.reached[:n][order][last], "walls": walls}
+
+
+def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
+    """Train per `cfg` and return the run folder."""
+    cfg.validate()
+    maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
+    goal_for_figure = figure_goal(cfg, maze)
+    device = resolve_device(cfg.device)
+    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+    write_json(run / "config.json", {"kind": "maze-agent", "command": command, "config": cfg})
+    write_json(run / "system.json", system_info(str(device)))
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    maze.distances  # noqa: B018  (ground truth for the goal curriculum: computed before the clock starts)
+
+    agent = build_agent(cfg, maze).to(device)
+    target = build_agent(cfg, maze).to(device)
+    target.load_state_dict(agent.state_dict())
+    actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr, fused=True)
+    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr, fused=True)
+
+    envs = PointMazeVec(maze, cfg.n_envs, seed=cfg.seed)
+    collects = cfg.warmup + math.ceil(cfg.steps / cfg.updates_per_collect)
+    replay = Replay(collects * cfg.n_envs, cfg.n_envs)
+    episode = np.arange(cfg.n_envs)  # global episode id of each env
+    next_episode, t_in_episode = cfg.n_envs, np.zeros(cfg.n_envs, np.int64)
+
+    def new_goals(mask: np.ndarray) -> None:
+        near = mask & (rng.random(cfg.n_envs) < cfg.near_prob)
+        envs.goals[near] = maze.sample_near(rng, envs.states[near], cfg.near_dist)
+        far = mask & ~near
+        envs.goals[far] = maze.sample_free(rng, int(far.sum()))
+
+    new_goals(np.ones(cfg.n_envs, bool))
+    episodes_done = successes = 0
+
+    def collect(random: bool) -> None:
+        nonlocal next_episode, episodes_done, successes
+        obs = envs.states.copy()
+        if random:
+            act = rng.uniform(-1, 1, size=(cfg.n_envs, 2))
+        else:
+            with torch.no_grad():
+                a = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=device),
+                              torch.as_tensor(envs.goals, dtype=torch.float32, device=device)).cpu().numpy()
+            act = np.clip(a + cfg.explore_noise * rng.standard_normal(a.shape), -1, 1)
+        nxt, reached = envs.step(act)
+        replay.add(obs, act, nxt, envs.goals, reached, episode)
+        t_in_episode[:] += 1
+        end = reached | (t_in_episode >= cfg.episode_steps)
+        if end.any():
+            episodes_done += int(end.sum())
+            successes += int(reached.sum())
+            k = int(end.sum())
+            episode[end] = np.arange(next_episode, next_episode + k)
+            next_episode += k
+            t_in_episode[end] = 0
+            envs.reset(end, goals=envs.goals[end])  # new start states; goals drawn next from the curriculum
+            new_goals(end)
+
+    def update() -> tuple[float, float]:
+        s, a, s2, g, reached = (x.to(device) for x in replay.sample(rng, cfg.batch_size, cfg.relabel,
+                                                                      cfg.episode_steps))
+        with torch.no_grad():
+            p_next = F.softmax(target.logits(s2, g, target.act(s2, g)), -1)  # [E, B, bins]
+            goal_dist = shift_target(p_next, reached)
+        logits = agent.logits(s, g, a)  # [E, B, bins]
+        critic_loss = -(goal_dist * F.log_softmax(logits, -1)).sum(-1).mean(1).sum()
+        critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_opt.step()
+        actor_loss = agent.expected_steps(agent.logits(s, g, agent.act(s, g))).mean()  # fewer expected steps
+        actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        actor_opt.step()
+        return critic_loss.item(), actor_loss.item()
+
+    log_path = run / "metrics.csv"
+    log_path.write_text("step,critic_loss,actor_loss,train_success,episodes,env_steps,seconds,cpu_seconds\n")
+    progress = tqdm(range(cfg.steps), desc=f"maze {maze.name}",
+                    disable=not sys.stderr.isatty() or "CI" in os.environ)
+    t0, cpu0 = time.perf_counter(), time.process_time()  # CPU time too: a shared machine's wall clock lies
+    for _ in range(cfg.warmup):
+        collect(random=True)
+    losses = []
+    for step in progress:
+        if step % cfg.updates_per_collect == 0:
+            collect(random=False)
+        c_loss, a_loss = update()
+        if not (math.isfinite(c_loss) and math.isfinite(a_loss)):
+            raise ConfigError(f"training diverged at update {step + 1}: a loss is not finite; try a lower "
+                              f"--lr")
+        losses.append((c_loss, a_loss))
+        if (step + 1) % cfg.target_every == 0:
+            with torch.no_grad():
+                for p, q in zip(target.parameters(), agent.parameters(), strict=True):
+                    p.lerp_(q, cfg.tau)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            c, a = np.mean(losses, axis=0)
+            rate = successes / max(episodes_done, 1)
+            with log_path.open("a") as f:
+                f.write(f"{step + 1},{c:.6g},{a:.6g},{rate:.4f},{episodes_done},{replay.size},"
+                        f"{time.perf_counter() - t0:.3f},{time.process_time() - cpu0:.3f}\n")
+            progress.set_postfix(critic=f"{c:.3f}", success=f"{rate:.2f}")
+            losses, episodes_done, successes = [], 0, 0
+    train_seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+
+    save_weights(run / "model.safetensors", agent)
+    save_checkpoint(run / "checkpoint.pt", {
+        "model": agent.state_dict(), "target": target.state_dict(), "actor_optimizer": actor_opt.state_dict(),
+        "critic_optimizer": critic_opt.state_dict(), "step": cfg.steps, "rng": rng_state(),
+        "numpy_rng": str(rng.bit_generator.state), "train_seconds": train_seconds})
+    np.savez_compressed(run / "trajectories.npz", **replay.trajectories(maze.walls))
+    agent.eval()
+    from . import plots
+
+    plots.save_distance_map(run / "distance.png", agent.cpu(), maze, goal_for_figure)
+    plots.save_rollouts(run / "rollouts.png", agent, maze, seed=cfg.seed)
+    write_json(run / "metrics.json", {"train_seconds": train_seconds, "cpu_seconds": cpu_seconds,
+                                      "torch_threads": torch.get_num_threads(), "env_steps": replay.size,
+                                      "updates": cfg.steps, "final_critic_loss": float(c)})
+    return run
+
+
+@dataclass
+class AgentRun:
+    """A trained maze agent, rebuilt from its run folder."""
+
+    path: Path
+    config: MazeTrainConfig
+    agent: DistanceAgent
+    maze: Maze
+    metrics: dict = field(default_factory=dict)
+
+
+def load_agent(path: str | Path) -> AgentRun:
+    """Rebuild a `maze train` run: `load_agent(run).agent.distance(states, goals)`."""
+    path = Path(path)
+    saved = read_json(path / "config.json")
+    if saved.get("kind") != "maze-agent":
+        raise ConfigError(f"{path} holds a run of kind {saved.get('kind', 'energy')!r}, not a maze agent")
+    fields = {f.name for f in dataclasses.fields(MazeTrainConfig)}
+    unknown = set(saved["config"]) - fields
+    if unknown:
+        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: "
+                          f"{', '.join(sorted(unknown))}")
+    values = dict(saved["config"])
+    if values.get("goal") is not None:
+        values["goal"] = tuple(values["goal"])
+    cfg = MazeTrainConfig(**values)
+    maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
+    agent = build_agent(cfg, maze)
+    load_weights(path / "model.safetensors", agent)
+    agent.eval()
+    metrics_path = path / "metrics.json"
+    return AgentRun(path, cfg, agent, maze, read_json(metrics_path) if metrics_path.exists() else {})
+
+
+@dataclass
+class MazeEvalConfig:
+    """Measure a trained maze agent: plain-policy success per difficulty and distance quality."""
+
+    run: Annotated[str, tyro.conf.Positional]
+    """run folder written by `ebmplan maze train`"""
+    difficulties: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    """difficulty buckets d (true distance / longest shortest path), each d ± 0.05"""
+    episodes: int = 100
+    """episodes per difficulty, all run as one batch"""
+    max_steps: int = 300
+    """step limit of an episode"""
+    pairs: int = 2000
+    """fresh (start, goal) pairs for the distance quality"""
+    max_true: float = 15.0
+    """only pairs whose true distance is at most this count for the distance quality"""
+    seed: int = 12345
+    """seed of the evaluation episodes and pairs (distinct from training seeds)"""
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score 95% interval of a success rate."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@torch.no_grad()
+def rollout(agent: DistanceAgent, maze: Maze, starts: np.ndarray, goals: np.ndarray, max_steps: int,
+            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The deterministic actor from each start to its goal -> reached [N], steps [N], paths [T+1, N, 2]."""
+    envs = PointMazeVec(maze, len(starts), seed=seed)
+    envs.reset(states=starts, goals=goals)
+    reached = np.linalg.norm(starts - goals, axis=1) < 1
+    steps = np.where(reached, 0, max_steps)
+    paths = [starts.copy()]
+    g = torch.as_tensor(goals, dtype=torch.float32)
+    for t in range(max_steps):
+        if reached.all():
+            break
+        a = agent.act(torch.as_tensor(envs.states, dtype=torch.float32), g).numpy()
+        states, hit = envs.step(a)
+        envs.states[reached] = paths[-1][reached]  # finished episodes stay where they ended
+        new = hit & ~reached
+        steps[new] = t + 1
+        reached |= hit
+        paths.append(envs.states.copy())
+    return reached, steps, np.stack(paths)
+
+
+def evaluate_agent(agent: DistanceAgent, maze: Maze, cfg: MazeEvalConfig) -> dict:
+    """Plain-policy success per difficulty (Wilson 95%) and distance Spearman/MAE on fresh pairs."""
+    rng = np.random.default_rng(cfg.seed)
+    starts, goals, bucket = [], [], []
+    for k, d in enumerate(cfg.difficulties):
+        s, g = maze.sample_pairs(rng, cfg.episodes, d)
+        starts.append(s)
+        goals.append(g)
+        bucket.append(np.full(cfg.episodes, k))
+    starts, goals, bucket = np.concatenate(starts), np.concatenate(goals), np.concatenate(bucket)
+    t0 = time.perf_counter()
+    reached, steps, _ = rollout(agent, maze, starts, goals, cfg.max_steps, cfg.seed)
+    rollout_seconds = time.perf_counter() - t0
+    table = []
+    for k, d in enumerate(cfg.difficulties):
+        hits = reached[bucket == k]
+        low, high = wilson(int(hits.sum()), len(hits))
+        table.append({"difficulty": d, "success": float(hits.mean()), "low": low, "high": high,
+                      "episodes": len(hits), "mean_steps_success": float(steps[bucket == k][hits].mean())
+                      if hits.any() else None})
+    # Distance quality: fresh uniform pairs, kept if the true distance is within max_true.
+    a, b = np.zeros((0, 2)), np.zeros((0, 2))
+    while len(a) < cfg.pairs:
+        s, g = maze.sample_free(rng, 20 * cfg.pairs), maze.sample_free(rng, 20 * cfg.pairs)
+        keep = maze.true_distance(s, g) <= cfg.max_true
+        a, b = np.concatenate([a, s[keep]]), np.concatenate([b, g[keep]])
+    a, b = a[: cfg.pairs], b[: cfg.pairs]
+    true, predicted = maze.true_distance(a, b), agent.distance(a, b)
+    return {"success": table, "spearman": float(spearmanr(predicted, true).statistic),
+            "mae": float(np.abs(predicted - true).mean()), "pairs": cfg.pairs, "max_true": cfg.max_true,
+            "max_distance": maze.max_distance, "rollout_seconds": rollout_seconds}
+
+
+def success_table(result: dict, title: str) -> str:
+    rows = [f"### {title}", "", "| difficulty | success | 95% interval | episodes | mean steps (successes) |",
+            "|---|---|---|---|---|"]
+    for r in result["success"]:
+        steps = f"{r['mean_steps_success']:.1f}" if r["mean_steps_success"] is not None else "-"
+        rows.append(f"| {r['difficulty']:.1f} | {r['success']:.2f} | [{r['low']:.2f}, {r['high']:.2f}] | "
+                    f"{r['episodes']} | {steps} |")
+    rows += ["", f"Distance quality on {result['pairs']} fresh pairs with true distance <= "
+             f"{result['max_true']:g}: Spearman {result['spearman']:.3f}, MAE {result['mae']:.2f} "
+             f"(predicted steps vs true cells).", ""]
+    return "\n".join(rows)
+
+
+def evaluate_run(cfg: MazeEvalConfig) -> dict:
+    """`ebmplan maze eval RUN`: write eval.json and eval.md into the run folder and return the result."""
+    if not cfg.run:
+        raise ConfigError("give the run folder to evaluate: ebmplan maze eval RUN")
+    for name in ("episodes", "max_steps", "pairs"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    for d in cfg.difficulties:
+        if not 0 < d <= 1:
+            raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
+    loaded = load_agent(cfg.run)
+    result = evaluate_agent(loaded.agent, loaded.maze, cfg)
+    write_json(loaded.path / "eval.json", {"config": cfg, **result})
+    c = loaded.config
+    title = f"{loaded.maze.name} x{c.resize}{' thin' if c.thin else ''}, seed {c.seed}, {c.steps} updates"
+    (loaded.path / "eval.md").write_text(success_table(result, title))
+    return result

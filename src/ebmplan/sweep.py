@@ -1,0 +1,405 @@
+"""Sweeps: one training command over a grid of settings and seeds, in local processes or as Ray tasks.
+
+A sweep folder holds one run folder per (setting, seed), named like `width=32-seed=1`, and:
+- `results.csv`: one row per run (settings, seed, status, error, node, wall time, every final metric);
+- `results.md`: every numeric final metric as mean ± std over the seeds of each setting, failures listed;
+- `sweep.json`: what was asked for; `records/<run>.json`: where and how each run went.
+
+A run is complete when its `metrics.json` exists; running the same sweep again skips complete runs and retries
+the others. Every run is single-threaded (`torch.set_num_threads(1)`), so one seed gives one result on either
+backend.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import socket
+import time
+import typing
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import tyro
+
+from .errors import ConfigError, choose
+from .runs import atomic_path, read_json, write_json
+
+BACKENDS = ("local", "ray")
+_OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself
+
+
+@dataclass
+class SweepConfig:
+    """Run a training command over a grid of settings and seeds; write results.csv and results.md."""
+
+    command: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="COMMAND")] = "spiral"
+    """the command to sweep: any training command of `ebmplan` (quote a name of several words)"""
+    grid: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
+    """a setting and its values, e.g. width=8,16,32; repeat for a product (separate values with | if they
+    hold commas)"""
+    seeds: str = "0,1,2"
+    """seeds, comma-separated; every setting runs once per seed"""
+    set: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
+    """a fixed setting for every run, e.g. steps=500; repeatable"""
+    out: str | None = None
+    """sweep folder (default: runs/sweep-<command>-<grid keys>-<hash of grid and fixed settings>, so the same
+    sweep run again finds its folder and skips complete runs)"""
+    backend: str = "local"
+    """local (a pool of processes on this machine) or ray (one Ray task per run)"""
+    address: str | None = None
+    """Ray cluster address, e.g. ray://head:10001 or auto (default: start a local Ray on this machine)"""
+    workers: int = 0
+    """runs at once (0 = one per CPU core); with ray and no --address, the CPUs of the local Ray it starts"""
+
+
+@dataclass
+class Run:
+    """One planned run: its folder name, grid settings, seed and the full config of the command."""
+
+    name: str
+    settings: dict[str, Any]
+    seed: int
+    config: Any
+
+
+@dataclass
+class SweepResult:
+    path: Path
+    keys: list[str]  # grid keys, in order
+    rows: list[dict[str, Any]]  # one per run, in plan order
+    wall_seconds: float
+
+
+def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
+    """Plan the runs, skip complete ones, run the rest on the chosen backend, and write the results."""
+    command, keys, runs, path = plan(cfg)
+    choose("backend", cfg.backend, BACKENDS)
+    if cfg.workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {cfg.workers}")
+    if cfg.backend == "ray":
+        _import_ray()  # fail before any work when the extra is missing
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "records").mkdir(exist_ok=True)
+    write_json(path / "sweep.json", {"command": command, "grid": cfg.grid, "seeds": cfg.seeds, "set": cfg.set,
+                                     "backend": cfg.backend, "runs": [r.name for r in runs]})
+    t0 = time.perf_counter()
+    records: dict[str, dict] = {}
+    todo = []
+    for r in runs:
+        if _complete(path / r.name, r.config):
+            records[r.name] = {**_read_record(path, r.name), "status": "ok", "error": "", "reused": True}
+        else:
+            todo.append(r)
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, flush=True)
+
+    say(f"sweep {path}: {len(runs)} runs, {len(runs) - len(todo)} already complete, {len(todo)} to run "
+        f"({cfg.backend})")
+    _write_results(path, keys, runs, records)
+    workers = min(cfg.workers or os.cpu_count() or 1, max(len(todo), 1))
+    if cfg.backend == "local":
+        backend, options = _run_local, {"workers": workers}
+    else:
+        backend, options = _run_ray, {"workers": cfg.workers or os.cpu_count() or 1, "address": cfg.address}
+    for i, (r, record) in enumerate(backend(command, todo, **options), 1):
+        record["reused"] = False
+        write_json(path / "records" / f"{r.name}.json", record)
+        records[r.name] = record
+        _write_results(path, keys, runs, records)
+        error = f": {record['error']}" if record["error"] else ""
+        say(f"[{i}/{len(todo)}] {r.name} {record['status']} ({record['wall_seconds']:.0f} s){error}")
+    wall = time.perf_counter() - t0
+    rows = _write_results(path, keys, runs, records)
+    failed = sum(row["status"] != "ok" for row in rows)
+    say(f"sweep done in {wall:.0f} s: {len(rows) - failed} ok, {failed} failed; {path / 'results.md'}")
+    return SweepResult(path=path, keys=keys, rows=rows, wall_seconds=wall)
+
+
+# --------------------------------------------------------------------------------------------------- planning
+
+def plan(cfg: SweepConfig) -> tuple[str, list[str], list[Run], Path]:
+    """Check every setting against the command's config; return (command, grid keys, runs, sweep folder)."""
+    from .cli import COMMANDS
+
+    command = " ".join(cfg.command.split())
+    trainable = [name for name, c in COMMANDS.items() if _is_trainable(c.config())]
+    choose("command to sweep", command, trainable)
+    default = COMMANDS[command].config()
+    hints = typing.get_type_hints(type(default))
+    grid = {}
+    for spec in cfg.grid:
+        key, text = _split_setting(spec, "--grid")
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice; give all its values in one --grid {key}=v1,v2")
+        values = text.split("|") if "|" in text else text.split(",")
+        grid[key] = [(_convert(default, hints, key, v.strip(), "--grid"), v.strip()) for v in values]
+    fixed = {}
+    for spec in cfg.set:
+        key, text = _split_setting(spec, "--set")
+        if key in grid:
+            raise ConfigError(f"{key} is both in --grid and in --set; give it in one of them")
+        fixed[key] = _convert(default, hints, key, text.strip(), "--set")
+    seeds = parse_seeds(cfg.seeds)
+    spec_hash = hashlib.sha1(json.dumps([command, [(k, [v for v, _ in vs]) for k, vs in grid.items()],
+                                         sorted(fixed.items())],
+                                        default=str).encode()).hexdigest()[:8]
+    path = Path(cfg.out) if cfg.out else Path("runs") / "-".join(
+        ["sweep", command.replace(" ", "-"), *grid, spec_hash])
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"sweep folder {path} exists and is not a folder")
+    path = path.resolve()  # workers (Ray's included) may start in another working directory
+    runs = []
+    for combo in itertools.product(*grid.values()):  # each value is (typed, as written)
+        settings = {k: v for k, (v, _) in zip(grid, combo, strict=True)}
+        label = [f"{k}={_label(text)}" for k, (_, text) in zip(grid, combo, strict=True)]
+        for seed in seeds:
+            name = "-".join([*label, f"seed={seed}"])
+            owned = {"seed": seed, "out": str(path / name)}
+            if hasattr(default, "overwrite"):
+                owned["overwrite"] = True  # only incomplete runs are run, and those start afresh
+            runs.append(Run(name, settings, seed, dataclasses.replace(default, **fixed, **settings, **owned)))
+    return command, list(grid), runs, path
+
+
+def _is_trainable(config: Any) -> bool:
+    return dataclasses.is_dataclass(config) and all(hasattr(config, k) for k in ("seed", "out"))
+
+
+def _split_setting(spec: str, flag: str) -> tuple[str, str]:
+    key, sep, text = spec.partition("=")
+    if not sep or not key.strip() or not text.strip():
+        raise ConfigError(f"{flag} {spec!r} is not of the form name=value (e.g. {flag} width=32)")
+    return key.strip().replace("-", "_"), text
+
+
+def _convert(default: Any, hints: dict[str, Any], key: str, text: str, flag: str) -> Any:
+    """Turn `text` into the type of the config field `key`, or say which fields and values are accepted."""
+    fields = [f.name for f in dataclasses.fields(default) if f.name not in _OWNED]
+    if key in _OWNED:
+        raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
+    if key not in fields:
+        raise ConfigError(f"{flag} {key}: {type(default).__name__} has no setting {key!r}; choose one of: "
+                          f"{', '.join(fields)}")
+    hint = hints[key]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if text.lower() in ("none", "null"):
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() not in words:
+            raise ConfigError(f"{flag} {key}={text}: expected true or false")
+        return words[text.lower()]
+    if hint in (int, float, str):
+        try:
+            return hint(text)
+        except ValueError:
+            raise ConfigError(f"{flag} {key}={text}: expected a number of type {hint.__name__}") from None
+    raise ConfigError(f"{flag} {key}: settings of type {hint} cannot be given on the command line of a sweep")
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r} must be whole numbers separated by commas, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r} must list at least one seed, each once")
+    return seeds
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("/", "_").replace(" ", "_")
+
+
+def _comparable(config: Any) -> dict[str, Any]:
+    d = json.loads(json.dumps(config, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o)
+                              else str(o)))
+    return {k: v for k, v in d.items() if k not in _OWNED}
+
+
+def _complete(run: Path, config: Any) -> bool:
+    """A run is complete when its metrics.json exists; one made with other settings is an error."""
+    if not (run / "metrics.json").exists():
+        return False
+    saved = read_json(run / "config.json").get("config", {}) if (run / "config.json").exists() else {}
+    planned = _comparable(config)
+    for key, value in planned.items():
+        if key in saved and saved[key] != value:
+            raise ConfigError(f"run folder {run} was made with {key}={saved[key]}, but this sweep asks for "
+                              f"{key}={value}; use another --out for a different sweep")
+    return True
+
+
+def _read_record(path: Path, name: str) -> dict:
+    record_path = path / "records" / f"{name}.json"
+    record = read_json(record_path) if record_path.exists() else {}
+    return {"node": record.get("node", ""), "wall_seconds": record.get("wall_seconds", math.nan)}
+
+
+# --------------------------------------------------------------------------------------------------- running
+
+def execute(command: str, config: Any, backend: str = "local") -> dict[str, Any]:
+    """Run one command single-threaded; never raises: a failure is returned as status and error."""
+    import torch
+
+    torch.set_num_threads(1)
+    from .cli import COMMANDS
+
+    t0 = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            COMMANDS[command].run(config)
+    except Exception as err:  # every failure of one run is reported in the table; the others go on
+        status, error = "failed", f"{type(err).__name__}: {err}"
+    return {"status": status, "error": error, "node": _node(backend),
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def _node(backend: str) -> str:
+    if backend == "ray":
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    return socket.gethostname()
+
+
+def _run_local(command: str, runs: list[Run], *, workers: int) -> Iterator[tuple[Run, dict]]:
+    """A pool of fresh processes (spawn: no threads inherited from this one), one run per task."""
+    if not runs:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(execute, command, r.config, "local"): r for r in runs}
+        for future in as_completed(futures):
+            try:
+                record = future.result()
+            except Exception as err:  # the worker process itself died (e.g. out of memory)
+                record = _lost(err)
+            yield futures[future], record
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray, which is not installed; install the ray extra: "
+                          "pip install 'ebmplan[ray]'") from None
+    return ray
+
+
+def _run_ray(command: str, runs: list[Run], *, workers: int,
+             address: str | None) -> Iterator[tuple[Run, dict]]:
+    """One Ray task (1 CPU) per run, on an existing cluster (`address`) or on a local Ray started here."""
+    if not runs:
+        return
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(execute)
+        refs = {task.remote(command, r.config, "ray"): r for r in runs}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    record = ray.get(ref)
+                except Exception as err:  # the task's worker or node was lost
+                    record = _lost(err)
+                yield refs[ref], record
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _lost(err: Exception) -> dict:
+    reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return {"status": "failed", "error": f"{type(err).__name__}: {reason}", "node": "",
+            "wall_seconds": math.nan}
+
+
+# --------------------------------------------------------------------------------------------------- results
+
+def _write_results(path: Path, keys: list[str], runs: list[Run], records: dict[str, dict]) -> list[dict]:
+    """Write results.csv (every run so far) and results.md (mean ± std over seeds); return the rows."""
+    rows = []
+    for r in runs:
+        if r.name not in records:
+            continue
+        record = records[r.name]
+        metrics_path = path / r.name / "metrics.json"
+        metrics = read_json(metrics_path) if record["status"] == "ok" and metrics_path.exists() else {}
+        rows.append({"run": r.name, **r.settings, "seed": r.seed, "status": record["status"],
+                     "error": record["error"], "node": record["node"], "wall_seconds": record["wall_seconds"],
+                     "reused": record["reused"], **metrics})
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with atomic_path(path / "results.csv") as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_path(path / "results.md") as tmp:
+        tmp.write_text(results_table(keys, runs, rows))
+    return rows
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def results_table(keys: list[str], runs: list[Run], rows: list[dict]) -> str:
+    """Markdown: one row per setting, each numeric final metric as mean ± std over its seeds."""
+    skip = {"run", "seed", "reused", *keys}
+    metric_names = list(dict.fromkeys(k for row in rows for k, v in row.items()
+                                      if k not in skip and _numeric(v) and k != "wall_seconds"))
+    settings = list(dict.fromkeys(tuple(r.settings.values()) for r in runs))
+    header = [*keys, "runs ok", *metric_names, "failures"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for combo in settings:
+        mine = [row for row in rows if tuple(row[k] for k in keys) == combo]
+        planned = sum(tuple(r.settings.values()) == combo for r in runs)
+        ok = [row for row in mine if row["status"] == "ok"]
+        cells = [str(v) for v in combo] + [f"{len(ok)}/{planned}"]
+        for name in metric_names:
+            values = [row[name] for row in ok if _numeric(row.get(name))]
+            cells.append(_mean_std(values))
+        failures = [f"seed {row['seed']}: {_first_clause(row['error'])}"
+                    for row in mine if row["status"] != "ok"]
+        cells.append("; ".join(failures) or "")
+        lines.append("| " + " | ".join(cells) + " |")
+    note = "mean ± std over seeds (std with n-1); a failed run is listed, not averaged."
+    return "\n".join(lines) + f"\n\n{note}\n"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4g}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def _first_clause(error: str) -> str:
+    return error.split(";")[0].replace("|", "/").replace("\n", " ")[:160]

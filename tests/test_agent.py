@@ -1,0 +1,116 @@
+"""The distance agent: Bellman target, fast pairwise distances, and tiny real training runs via the CLI."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ebmplan.plan import load_maze
+from ebmplan.plan.agent import DistanceAgent, shift_target
+from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent, wilson
+from ebmplan.runs import load_run
+
+TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8", "--updates-per-collect", "2",
+        "--warmup", "4", "--log-every", "50", "--batch-size", "32"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_shift_target_moves_mass_one_bin_and_reaching_is_one_step():
+    p = torch.tensor([[[0.5, 0.2, 0.2, 0.1], [0.0, 0.0, 0.0, 1.0]]])  # [E=1, B=2, bins=4]
+    t = shift_target(p, torch.tensor([False, True]))
+    torch.testing.assert_close(t[0, 0], torch.tensor([0.0, 0.5, 0.2, 0.3]))  # last bin keeps the overflow
+    torch.testing.assert_close(t[0, 1], torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(t.sum(-1), torch.ones(1, 2))
+
+
+def test_pairwise_distance_matches_distance():
+    torch.manual_seed(0)
+    maze = load_maze("FourRooms", resize=5)
+    agent = DistanceAgent(maze.high, width=64)
+    states = maze.sample_free(np.random.default_rng(0), 120)
+    full = agent.pairwise_distance(states, chunk=1000)
+    i, j = np.meshgrid(np.arange(120), np.arange(120), indexing="ij")
+    direct = agent.distance(states[i.ravel()], states[j.ravel()]).reshape(120, 120)
+    np.testing.assert_allclose(full, direct, rtol=1e-4)
+    assert (direct >= 1).all() and (direct <= agent.bins).all()
+    cut = agent.pairwise_distance(states, cutoff=5)
+    cheb = np.abs(states[:, None] - states[None]).max(-1)
+    np.testing.assert_allclose(cut[cheb <= 6], direct[cheb <= 6], rtol=1e-4)
+    assert np.isinf(cut[cheb > 6]).all()
+    as_tensor = agent.pairwise_distance(torch.as_tensor(states, dtype=torch.float32))
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape == (120, 120)
+
+
+def test_wilson_interval():
+    low, high = wilson(90, 100)
+    assert 0.82 < low < 0.83 and 0.94 < high < 0.95
+    assert wilson(0, 100)[0] == 0.0 and wilson(100, 100)[1] == pytest.approx(1.0)
+
+
+def test_tiny_cli_run_lowers_critic_loss_writes_folder_and_evaluates(tmp_path):
+    run = tmp_path / "run"
+    done = cli("maze", "train", *TINY, "--steps", "250", "--lr", "3e-3", "--out", str(run))
+    assert done.returncode == 0, done.stderr
+    for name in ("config.json", "system.json", "metrics.csv", "metrics.json", "checkpoint.pt",
+                 "model.safetensors", "distance.png", "rollouts.png", "trajectories.npz"):
+        assert (run / name).is_file(), name
+    rows = np.genfromtxt(run / "metrics.csv", delimiter=",", names=True)
+    assert rows["critic_loss"][-1] < 0.97 * rows["critic_loss"][0]
+    traj = np.load(run / "trajectories.npz")
+    offsets, states = traj["offsets"], traj["states"]
+    assert offsets[0] == 0 and offsets[-1] == len(states) and (np.diff(offsets) >= 2).all()
+    assert len(traj["goals"]) == len(offsets) - 1 == len(traj["reached"])
+    maze = load_maze("Spiral5x5", resize=2)
+    assert not maze.blocked(states.astype(np.float64)).any()
+    steps = np.abs(np.diff(states, axis=0)).max(1)
+    inside = np.ones(len(states) - 1, bool)
+    inside[offsets[1:-1] - 1] = False  # jumps between episodes are not steps
+    assert (steps[inside] <= 1.0 + 1e-5).all()  # a step moves at most 1 along each axis
+    loaded = load_run(run)
+    assert loaded.agent.distance(np.array([[0.5, 0.5]]), np.array([[9.5, 0.5]])).shape == (1,)
+    done = cli("maze", "eval", str(run), "--episodes", "20", "--pairs", "100", "--difficulties", "0.1", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert "| 0.1 |" in done.stdout and "Spearman" in done.stdout
+    assert (run / "eval.json").is_file() and (run / "eval.md").is_file()
+
+
+def test_one_seed_gives_one_result_and_relabelling_runs(tmp_path):
+    def run(name: str, relabel: float):
+        cfg = MazeTrainConfig(map="Spiral5x5", resize=2, width=16, n_envs=4, updates_per_collect=2, warmup=2,
+                              steps=60, log_every=30, batch_size=16, relabel=relabel,
+                              out=str(tmp_path / name))
+        return load_file(str(train_agent(cfg) / "model.safetensors"))
+
+    a, b = run("a", 0.0), run("b", 0.0)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = run("c", 0.5)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert load_agent(tmp_path / "c").config.relabel == 0.5
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--goal", "25.5", "2.5", "--map", "FourRooms"], "inside a wall"),
+    (["--map", "NoSuchMap"], "unknown map"),
+    (["--steps", "0"], "--steps must be at least 1"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, words):
+    done = cli("maze", "train", *args, "--out", str(tmp_path / "x"))
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_user_map_trains(tmp_path):
+    path = tmp_path / "corridor.txt"
+    path.write_text("......\n.####.\n......\n")
+    done = cli("maze", "train", "--map", str(path), "--resize", "2", *TINY[4:], "--steps", "20",
+               "--log-every", "10", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert load_agent(tmp_path / "run").maze.walls.shape == (6, 12)

@@ -1,0 +1,108 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from ebmplan import load_run
+from ebmplan.cli import main
+
+RUN_FILES = ["config.json", "system.json", "metrics.csv", "metrics.json", "model.safetensors", "checkpoint.pt",
+             "samples.npy", "landscape.png"]
+
+
+def test_spiral_smoke_run_writes_the_whole_run_folder(cli, tmp_path):
+    out = tmp_path / "run"
+    res = cli("spiral", "--out", str(out), *TINY)
+    assert res.returncode == 0, res.stderr
+    for name in RUN_FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("precision", "coverage", "nll", "nll_uniform", "mmd", "mmd_floor", "train_seconds"):
+        assert np.isfinite(m[key]), key
+    assert np.load(out / "samples.npy").shape == (200, 2)  # every sample, converged or not
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss") and len(rows) == 1 + 3
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["seed"] == 0 and config["command"] == "spiral"
+    assert json.loads((out / "system.json").read_text())["torch"]
+    run = load_run(out)
+    assert run.energy(run.data.test[:5]).shape == (5,)
+    assert run.sample(7).shape == (7, 2)
+    assert "precision" in res.stdout and str(out) in res.stdout
+
+
+def test_train_on_a_user_file(cli, tmp_path):
+    pts = np.random.default_rng(0).normal(size=(300, 2))
+    np.savetxt(tmp_path / "pts.csv", pts, delimiter=",")
+    res = cli("train", "--data", str(tmp_path / "pts.csv"), "--out", str(tmp_path / "run"), *TINY)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["reference"] == "test split"
+
+
+def test_an_existing_run_folder_is_not_silently_overwritten(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("spiral", "--out", str(out), *TINY).returncode == 0
+    before = (out / "model.safetensors").read_bytes()
+    res = cli("spiral", "--out", str(out), *TINY, "--seed", "1")
+    assert res.returncode == 2 and "already exists" in res.stderr and "--overwrite" in res.stderr
+    assert (out / "model.safetensors").read_bytes() == before
+    assert cli("spiral", "--out", str(out), *TINY, "--seed", "1", "--overwrite").returncode == 0
+    assert (out / "model.safetensors").read_bytes() != before
+
+
+def test_help_lists_commands_and_options(cli):
+    res = cli("--help")
+    assert res.returncode == 0 and "spiral" in res.stdout and "train" in res.stdout
+    res = cli("spiral", "--help")
+    assert res.returncode == 0 and "--negatives" in res.stdout and "hidden units per layer" in res.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["spiral", "--loss", "hinj"], "unknown loss 'hinj'"),
+    (["spiral", "--width", "-4"], "--width must be at least 1"),
+    (["spiral", "--depth", "0"], "--depth must be at least 1"),
+    (["spiral", "--lr", "-1"], "--lr must be a positive number"),
+    (["spiral", "--lr", "nan"], "--lr must be a positive number"),
+    (["spiral", "--negatives", "unifrom:1"], "unknown negative kind 'unifrom'"),
+    (["spiral", "--activation", "sigmoidish"], "unknown activation"),
+    (["spiral", "--negatives", "mismatched"], "need a conditional task"),
+    (["spiral", "--infer-schedule", "linear"], "unknown step-size schedule"),
+    (["spiral", "--hard-alpha", "-1"], "hard-negative buffer needs"),
+    (["spiral", "--device", "tpu"], "unknown device 'tpu'"),
+    (["spiral", "--device", "cuda"], "no CUDA GPU is available"),
+    (["train", "--data", "nosuchset"], "unknown data set 'nosuchset'"),
+    (["train", "--data", "missing.csv"], "does not exist"),
+    (["spiral", "--resume", "no/such/run"], "does not exist"),
+    (["spiral", "--width", "abc"], "--width"),
+    (["nosuchcommand"], "unknown command"),
+])
+def test_bad_input_exits_2_with_one_clear_sentence(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main_code([*args, "--out", "run"] if args[0] != "nosuchcommand" else args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # nothing was trained
+
+
+def main_code(args):
+    """The CLI entry point in-process (tyro exits by SystemExit on a parse error)."""
+    try:
+        return main(args)
+    except SystemExit as stop:
+        return stop.code
+
+
+def test_wrong_shape_and_unwritable_outputs(tmp_path, capsys):
+    np.save(tmp_path / "flat.npy", np.zeros(100))
+    assert main_code(["train", "--data", str(tmp_path / "flat.npy"), "--out", str(tmp_path / "r")]) == 2
+    assert "N x D" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main_code(["spiral", "--out", str(tmp_path / "file")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root can write into a read-only folder
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main_code(["spiral", "--out", str(locked / "run")]) == 2
+        assert "cannot be written" in capsys.readouterr().err

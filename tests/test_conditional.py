@@ -1,0 +1,175 @@
+"""Conditional and latent-variable energies: pair negatives, multi-start prediction, the spiral task."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ebmplan.conditional import ConditionalConfig, branches_at, run_conditional, score
+from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
+from ebmplan.energy.losses import get_loss
+from ebmplan.energy.models import EnergyModel, FiLMEnergy
+from ebmplan.energy.negatives import HardBuffer, Mismatched, parse_negatives
+from ebmplan.energy.predict import predict
+from ebmplan.errors import ConfigError
+
+
+class TwoWells(EnergyModel):
+    """F(y | c) = ((y - c)^2 - 1)^2: two minima per context, at c - 1 and c + 1."""
+
+    dim, context_dim = 1, 1
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))  # a parameter so device lookups work
+
+    def forward(self, y, context=None):
+        return ((y - context).pow(2) - 1).pow(2).sum(-1) + 0 * self.dummy
+
+
+class Bowl(EnergyModel):
+    """F(y | c) = 10 (y - c)^2: low energy only near y = c."""
+
+    dim, context_dim = 1, 1
+
+    def forward(self, y, context=None):
+        return 10 * (y - context).pow(2).sum(-1)
+
+
+def test_mismatched_never_pairs_a_row_with_its_own_y():
+    torch.manual_seed(0)
+    pos = torch.arange(32.0)[:, None]  # distinct y per row
+    neg = Mismatched().sample(pos, 50, Bowl(), context=pos)  # [B, n, 1]
+    assert neg.shape == (32, 50, 1)
+    assert not (neg[..., 0] == pos).any()
+    assert len(neg.unique()) > 16  # drawn from many other rows, not one
+
+
+def test_mismatched_needs_a_context():
+    with pytest.raises(ConfigError, match="conditional"):
+        Mismatched().sample(torch.zeros(4, 1), 2, Bowl(), context=None)
+
+
+def test_hard_buffer_prefers_negatives_of_low_energy_under_each_rows_own_context():
+    torch.manual_seed(0)
+    box = (torch.tensor([-2.0]), torch.tensor([2.0]))
+    buffer = HardBuffer(box, size=4000, pool=16)
+    context = torch.tensor([[-1.0], [1.0]]).repeat(32, 1)  # rows alternate between two contexts
+    pos = context + 0.5  # positives with energy 2.5 each, so the threshold is 3.5
+    buffer.observe(torch.zeros(1, 1, 1), torch.zeros(1, 1), torch.zeros(1), margin=1.0)
+    neg = buffer.sample(pos, 8, Bowl(), context)  # [64, 8, 1]
+    distance = (neg[..., 0] - context).abs()  # [64, 8]
+    # A uniform draw over [-2, 2] lies ~1.25 from either context on average; the prioritized draw lies near
+    # the row's own context, for both contexts (a single shared context would serve only one of them).
+    assert distance[0::2].mean() < 0.6 and distance[1::2].mean() < 0.6
+    uniform = HardBuffer(box, size=4000, pool=16, alpha=0.0).sample(pos, 8, Bowl(), context)
+    assert (uniform[..., 0] - context).abs().mean() > 1.0
+
+
+def test_parse_negatives_knows_mismatched_and_pairs_work_for_every_kind():
+    torch.manual_seed(0)
+    box = (torch.tensor([-2.0]), torch.tensor([2.0]))
+    spec = "uniform:1,perturb:1,mismatched:1,model:1,hard:1"
+    mix = parse_negatives(spec, box, hard_size=100, model_steps=2)
+    y, context = torch.randn(16, 1), torch.randn(16, 1)
+    neg = mix.sample(y, 10, Bowl(), context)
+    assert neg.shape == (16, 10, 1) and torch.isfinite(neg).all()
+
+
+def test_multi_start_prediction_finds_both_minima_of_a_two_well_energy():
+    torch.manual_seed(0)
+    context = torch.tensor([[-0.5], [0.0], [0.7]])
+    box = (torch.tensor([-3.0]), torch.tensor([3.0]))
+    pred = predict(TwoWells(), context, box, starts=12, steps=400)
+    for row, c in enumerate(context[:, 0].tolist()):
+        answers = sorted(pred.answers(row)[:, 0].tolist())
+        assert len(answers) == 2
+        assert answers[0] == pytest.approx(c - 1, abs=0.02) and answers[1] == pytest.approx(c + 1, abs=0.02)
+
+
+def test_latent_energy_learns_to_choose_a_branch_with_z():
+    # Two answers for every x (y = +1 and y = -1); a trained latent model answers with both, depending on z.
+    torch.manual_seed(0)
+    model = LatentEnergy(1, context_dim=1, latent_dim=1, width=32, depth=2, candidates=8)
+    box = (torch.tensor([-2.0]), torch.tensor([2.0]))
+    negatives = parse_negatives("uniform", box)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(600):
+        x = torch.rand(64, 1) * 2 - 1
+        y = torch.where(torch.rand(64, 1) < 0.5, 1.0, -1.0)
+        e_pos, e_neg, _ = latent_energies(model, y, x, negatives.sample(y, 8, model, x))
+        loss = get_loss("log")(e_pos, e_neg)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    pred = predict_latent(model, torch.tensor([[-0.5], [0.0], [0.5]]), box, samples=16, starts=4, steps=200,
+                          step_size=0.05, final_step_size=0.005)
+    y = pred.samples[..., 0]  # [3, 16]
+    near_plus, near_minus = (y - 1).abs() < 0.2, (y + 1).abs() < 0.2
+    assert (near_plus | near_minus).float().mean() > 0.8  # sharp: answers sit on the branches
+    assert near_plus.any(1).all() and near_minus.any(1).all()  # different z, different answers
+
+
+def test_branches_at_finds_every_crossing_of_a_circle():
+    t = np.linspace(0, 2 * np.pi, 5001)
+    circle = np.stack([np.cos(t), np.sin(t)], 1)
+    (b0, b1, b2) = branches_at(np.array([0.0, 0.6, 1.5]), circle)
+    assert sorted(b0) == pytest.approx([-1, 1], abs=1e-3)
+    assert sorted(b1) == pytest.approx([-0.8, 0.8], abs=1e-3)
+    assert len(b2) == 0
+
+
+def test_score_counts_reached_branches():
+    t = np.linspace(0, 2 * np.pi, 5001)
+    circle = np.stack([np.cos(t), np.sin(t)], 1)
+    x = torch.tensor([[0.0], [0.6]])
+    both = score(x, [torch.tensor([1.0, -1.0]), torch.tensor([0.8, -0.8])], circle, radius=0.1)
+    assert both["mode_coverage"] == 1.0 and both["precision"] < 1e-3
+    mean = score(x, [torch.tensor([0.0]), torch.tensor([0.0])], circle, radius=0.1)  # the regressor's answer
+    assert mean["mode_coverage"] == 0.0 and mean["precision"] == pytest.approx(0.7, abs=1e-3)
+
+
+def test_conditional_cli_writes_its_run_folder(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ebmplan", "conditional", "--steps", "20", "--width", "16",
+           "--batch-size", "32", "--n-eval", "8", "--starts", "4", "--latent-samples", "2",
+           "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "predictions.png",
+                 "conditional.safetensors", "latent.safetensors", "regressor.safetensors"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        assert 0 <= metrics[kind]["mode_coverage"] <= 1 and metrics[kind]["precision"] >= 0
+    assert metrics["held_out_x"] == 8
+    assert "precision" in done.stdout
+
+
+def test_conditional_cli_rejects_an_unknown_task(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ebmplan", "conditional", "--task", "moons", "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown task" in done.stderr
+
+
+def test_film_energy_depends_on_its_context_and_works_with_prediction():
+    torch.manual_seed(0)
+    energy = FiLMEnergy(1, context_dim=1, width=16, depth=2)
+    y = torch.zeros(4, 1)
+    e1, e2 = energy(y, torch.zeros(4, 1)), energy(y, torch.ones(4, 1))
+    assert e1.shape == (4,) and not torch.allclose(e1, e2)
+    pred = predict(energy, torch.randn(3, 1), (torch.tensor([-1.0]), torch.tensor([1.0])), starts=2, steps=5)
+    assert pred.samples.shape == (3, 2, 1) and torch.isfinite(pred.samples).all()
+
+
+def test_one_seed_gives_one_result(tmp_path):
+    tiny = dict(steps=15, width=16, batch_size=32, n_eval=6, starts=3, latent_samples=2, latent_starts=2,
+                infer_steps=10, hard_size=128)
+    runs = [run_conditional(ConditionalConfig(out=str(tmp_path / name), **tiny)) for name in ("a", "b")]
+    first, second = (json.loads((r / "metrics.json").read_text()) for r in runs)
+    for kind in ("conditional", "latent", "deterministic", "regressor"):
+        assert first[kind]["precision"] == second[kind]["precision"]
+        assert first[kind]["mode_coverage"] == second[kind]["mode_coverage"]

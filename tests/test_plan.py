@@ -1,0 +1,120 @@
+"""Planning over candidate states: weighted search, the waypoint rule, candidate sources, `plan eval`."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.csgraph import shortest_path
+
+from ebmplan.plan.graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
+
+INF = np.inf
+
+
+def test_weighted_path_differs_from_fewest_hops():
+    # 0 -> 3 directly costs 4.5 (one hop); 0 -> 1 -> 2 -> 3 costs 3 (three hops).
+    d = np.full((4, 4), INF)
+    d[0, 3], d[0, 1], d[1, 2], d[2, 3] = 4.5, 1.0, 1.0, 1.0
+    g = edges(d, max_dist=5.0)
+    costs, pred = shortest_paths(g)
+    assert path_to(pred, 0, 3) == [0, 1, 2, 3]
+    assert costs[0, 3] == 3.0
+    hops = shortest_path(g, unweighted=True, return_predecessors=True)[1]
+    assert path_to(hops, 0, 3) == [0, 3]  # what an unweighted search would take
+
+
+def test_edges_respect_the_cutoff_and_direction():
+    d = np.array([[0.0, 4.0, 6.0], [9.0, 0.0, 2.0], [INF, 1.0, 0.0]])
+    g = edges(d, max_dist=5.0).toarray()
+    assert g[0, 1] == 4.0 and g[0, 2] == 0 and g[1, 0] == 0 and g[1, 2] == 2.0 and g[2, 1] == 1.0
+    assert np.all(np.diag(g) == 0)
+
+
+def test_waypoint_rule_on_a_hand_built_graph():
+    # Nodes 0, 1, 2 on a corridor; the goal is reachable from node 2 only.
+    d = np.full((3, 3), INF)
+    d[0, 1], d[1, 2] = 3.0, 3.0
+    to_goal = np.array([[INF, INF, 2.0]])  # [B=1, N]
+    h = goal_costs(edges(d, 5.0), to_goal, 5.0)
+    np.testing.assert_allclose(h, [[8.0, 5.0, 2.0]])
+    # A state near node 0 whose goal is beyond the cutoff: head for node 0 (the start of the shortest route).
+    use, w, planned = choose_waypoints(np.array([[1.0, 4.0, INF]]), h, np.array([20.0]), 5.0)
+    assert use[0] and w[0] == 0 and planned[0] == 9.0
+    # Via node 1 would be 4 + 5 = 9, via node 0 is 1 + 8 = 9: a tie picks the lower index; now make 1 cheaper.
+    use, w, _ = choose_waypoints(np.array([[1.0, 2.0, INF]]), h, np.array([20.0]), 5.0)
+    assert use[0] and w[0] == 1
+    # The goal within the cutoff and straight is shorter than any route: head for the goal.
+    use, _, _ = choose_waypoints(np.array([[1.0, 2.0, INF]]), h, np.array([4.0]), 5.0)
+    assert not use[0]
+    # Within the cutoff but the detour is shorter (a wall in between, say): keep the waypoint.
+    use, w, _ = choose_waypoints(np.array([[INF, INF, 1.0]]), h, np.array([4.5]), 5.0)
+    assert use[0] and w[0] == 2
+    # No node reachable: head for the goal.
+    use, _, _ = choose_waypoints(np.array([[INF, INF, INF]]), h, np.array([20.0]), 5.0)
+    assert not use[0]
+
+
+# ----- candidate sources and the end-to-end command, on a tiny agent trained through the CLI -----
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_agent(tmp_path_factory):
+    run = tmp_path_factory.mktemp("plan") / "agent"
+    subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", "--map", "FourRooms", "--resize", "2",
+                    "--steps", "200", "--log-every", "100", "--out", str(run)], check=True, capture_output=True)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm"])
+def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent, name):
+    from ebmplan.plan.subgoals import SourceSettings, make_source
+    from ebmplan.plan.train_agent import load_agent
+
+    run = load_agent(tiny_agent)
+    rng = np.random.default_rng(0)
+    starts, goals = run.maze.sample_pairs(rng, 3, 0.8)
+    source = make_source(name, run, SourceSettings(gen_steps=30, per_call=3), max_dist=5.0)
+    cand = source.candidates(starts, goals, 10)
+    shape = (10, 2) if name in ("uniform", "replay") else (3, 10, 2)
+    if name == "sgm":  # sparsification keeps at most the budget
+        assert cand.states.ndim == 2 and 1 <= len(cand.states) <= 10 and cand.states.shape[1] == 2
+    else:
+        assert cand.states.shape == shape
+    assert cand.valid.shape == cand.states.shape[:-1]
+    assert (cand.states >= 0).all() and (cand.states <= run.maze.high).all()
+    assert cand.dropped == int((~cand.valid).sum())
+    # every state marked valid is in free space; every dropped one is inside a wall
+    flat, ok = cand.states.reshape(-1, 2), cand.valid.reshape(-1)
+    assert not run.maze.blocked(flat[ok]).any() and run.maze.blocked(flat[~ok]).all()
+
+
+@pytest.mark.slow
+def test_unknown_source_is_a_config_error(tiny_agent):
+    out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent),
+                          "--sources", "astar"], capture_output=True, text=True)
+    assert out.returncode == 2 and "astar" in out.stderr and "uniform" in out.stderr
+
+
+@pytest.mark.slow
+def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
+    out = tmp_path / "plan"
+    subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent),
+                    "--sources", "uniform,ebm", "--nodes", "8", "16", "--episodes", "2",
+                    "--difficulties", "0.3", "0.8", "--max-steps", "30", "--gen-steps", "20",
+                    "--out", str(out)], check=True, capture_output=True)
+    import csv
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {(r["source"], r["nodes"]) for r in rows} == {("policy", "0"), ("uniform", "8"), ("uniform", "16"),
+                                                        ("ebm", "8"), ("ebm", "16")}
+    assert all(int(r["episodes"]) == 2 and 0 <= float(r["success"]) <= 1 for r in rows)
+    assert all(float(r["queries_per_episode"]) > 0 for r in rows if r["source"] != "policy")
+    assert "| uniform | 16 |" in (out / "results.md").read_text()
+    for name in ("config.json", "system.json", "success_vs_difficulty.png", "success_vs_nodes.png",
+                 "maze_uniform.png", "maze_ebm.png"):
+        assert (out / name).is_file()

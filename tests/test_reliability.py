@@ -1,0 +1,106 @@
+"""The reliability promises of the README, each proved end to end through the real CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import run_cli
+from ebmplan import load_run
+from ebmplan.errors import ConfigError
+from ebmplan.runs import load_checkpoint
+
+RUN = ["--width", "16", "--n-samples", "200", "--hard-size", "256", "--infer-steps", "30", "--log-every", "10"]
+TIME_KEYS = {"train_seconds", "infer_seconds"}
+
+
+def results(run):
+    """Everything a run measured, less wall-clock times."""
+    metrics = {k: v for k, v in json.loads((run / "metrics.json").read_text()).items() if k not in TIME_KEYS}
+    curve = [r.rsplit(",", 1)[0] for r in (run / "metrics.csv").read_text().splitlines()]  # drop 'seconds'
+    weights = load_checkpoint(run / "checkpoint.pt")["model"]
+    return metrics, curve, weights
+
+
+def checkpointed_step(run):
+    try:
+        return load_checkpoint(run / "checkpoint.pt")["step"]
+    except ConfigError:  # not written yet
+        return 0
+
+
+def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
+    steps = ["--steps", "1500", "--checkpoint-every", "50"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", "spiral", "--out", str(killed), *RUN, *steps],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while checkpointed_step(killed) < 100 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    at_kill = checkpointed_step(killed)
+    assert 100 <= at_kill < 1500, "the run was not killed mid-way"
+    assert not (killed / "metrics.json").exists()
+
+    resumed = run_cli("spiral", "--resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_cli("spiral", "--out", str(whole), *RUN, *steps).returncode == 0
+    (m1, c1, w1), (m2, c2, w2) = results(killed), results(whole)
+    assert m1 == m2 and c1 == c2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_a_crafted_checkpoint_is_refused_and_never_runs_code(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"version": 1, "model": Exploit()}, run / "checkpoint.pt")
+    res = run_cli("spiral", "--resume", str(run))
+    assert res.returncode == 2 and "cannot be loaded safely" in res.stderr and "Traceback" not in res.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "cannot be loaded safely"),
+    (lambda p: p.write_bytes(b"\x00garbage" * 100), "cannot be loaded safely"),
+    (lambda p: torch.save({"version": 99}, p), "format version 99"),
+])
+def test_damaged_checkpoints_give_one_sentence(tmp_path, damage, message):
+    run = tmp_path / "run"
+    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+    damage(run / "checkpoint.pt")
+    res = run_cli("spiral", "--resume", str(run))
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_corrupted_weights_fail_to_load_clearly(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+    (run / "model.safetensors").write_bytes(b"{}")
+    with pytest.raises(ConfigError, match="corrupted"):
+        load_run(run)
+
+
+def test_divergence_stops_training_and_keeps_a_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    res = run_cli("spiral", "--out", str(run), *RUN, "--steps", "500", "--checkpoint-every", "1", "--lr", "1e6",
+                  "--grad-clip", "0", "--loss", "cd", "--l2", "0")
+    assert res.returncode == 1
+    assert "training diverged at step" in res.stderr and "--lr" in res.stderr and "Traceback" not in res.stderr
+    state = load_checkpoint(run / "checkpoint.pt")  # the last good one loads ...
+    assert all(torch.isfinite(v).all() for v in state["model"].values())  # ... and is finite
+    assert torch.isfinite(load_run(run).energy(torch.zeros(3, 2))).all()
+    assert not (run / "metrics.json").exists()

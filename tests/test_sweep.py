@@ -1,0 +1,166 @@
+"""Sweeps: the local backend's tables, failures and re-runs; the Ray backend on one and on two nodes."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ebmplan.errors import ConfigError
+from ebmplan.sweep import SweepConfig, plan, run_sweep
+
+# ~30 training steps and a few samples per run: enough to produce every metric, fast on one thread.
+TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_size=256", "checkpoint_every=30",
+        "log_every=10"]
+TIMING = {"wall_seconds", "train_seconds", "infer_seconds", "node", "reused"}
+
+
+def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "sweep"
+    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds="0,1", set=TINY, out=str(out), workers=2)
+    return run_sweep(cfg, quiet=True)
+
+
+def test_local_sweep_writes_csv_and_mean_std_table(local_sweep):
+    rows = read_csv(local_sweep.path / "results.csv")
+    assert [r["run"] for r in rows] == [f"width={w}-seed={s}" for w in (8, 16) for s in (0, 1)]
+    assert all(r["status"] == "ok" and r["error"] == "" for r in rows)
+    for r in rows:  # every final metric of the run is in its row
+        assert (local_sweep.path / r["run"] / "metrics.json").exists()
+        for key in ("precision", "coverage", "nll", "nll_uniform", "mmd"):
+            assert math.isfinite(float(r[key]))
+    table = (local_sweep.path / "results.md").read_text()
+    for width in ("8", "16"):
+        line = next(ln for ln in table.splitlines() if ln.startswith(f"| {width} |"))
+        assert "2/2" in line and "±" in line
+        precisions = [float(r["precision"]) for r in rows if r["width"] == width]
+        mean = sum(precisions) / 2
+        std = abs(precisions[0] - precisions[1]) / math.sqrt(2)
+        assert f"{mean:.4g} ± {std:.2g}" in line
+    # different seeds really are different runs
+    assert rows[0]["precision"] != rows[1]["precision"]
+
+
+def test_failed_run_is_reported_others_finish_and_rerun_skips_complete(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "spiral", "--grid", "lr=1e-3,1e9", "--seeds", "0", "--out", str(out), "--workers", "2",
+            "--set", "negatives=uniform:1", *[a for s in TINY for a in ("--set", s)]]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    rows = {r["lr"]: r for r in read_csv(out / "results.csv")}
+    assert rows["0.001"]["status"] == "ok" and float(rows["0.001"]["precision"]) > 0
+    assert rows["1000000000.0"]["status"] == "failed"
+    assert "Divergence" in rows["1000000000.0"]["error"]
+    table = (out / "results.md").read_text()
+    assert "0/1" in table and "Divergence: training diverged" in table and "1/1" in table
+
+    done = out / "lr=1e-3-seed=0" / "metrics.json"
+    stamp = done.stat().st_mtime_ns
+    second = cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert "1 already complete, 1 to run" in second.stdout
+    assert done.stat().st_mtime_ns == stamp  # the complete run was not run again
+    again = {r["lr"]: r for r in read_csv(out / "results.csv")}
+    assert again["0.001"]["reused"] == "True" and again["0.001"]["precision"] == rows["0.001"]["precision"]
+    assert again["1000000000.0"]["status"] == "failed"  # the failed one was retried, and failed again
+
+
+def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
+    def cfg(**kw):
+        return SweepConfig(**{"command": "spiral", "out": str(tmp_path / "s"), **kw})
+
+    with pytest.raises(ConfigError, match="has no setting 'widht'"):
+        plan(cfg(grid=["widht=8,16"]))
+    with pytest.raises(ConfigError, match="expected a number of type int"):
+        plan(cfg(grid=["width=8,wide"]))
+    with pytest.raises(ConfigError, match="sweep sets it"):
+        plan(cfg(set=["seed=3"]))
+    with pytest.raises(ConfigError, match="--seeds"):
+        plan(cfg(seeds="0,x"))
+    with pytest.raises(ConfigError, match="unknown command to sweep 'nope'"):
+        plan(cfg(command="nope"))
+    with pytest.raises(ConfigError, match="unknown backend"):
+        run_sweep(cfg(backend="slurm"), quiet=True)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'ebmplan\[ray\]'"):
+        run_sweep(cfg(backend="ray"), quiet=True)
+    result = cli("sweep", "spiral", "--grid", "depth=3,x", "--out", str(tmp_path / "s"))
+    assert result.returncode == 2 and "depth=x" in result.stderr
+
+
+def test_capacity_marks_a_failed_width_and_draws_both_figures(tmp_path):
+    out = tmp_path / "capacity"
+    result = cli("capacity", "--widths", "0,8", "--seeds", "0", "--out", str(out),
+                 *[a for s in TINY for a in ("--set", s)])
+    assert result.returncode == 0, result.stderr
+    rows = {r["width"]: r for r in read_csv(out / "results.csv")}
+    assert rows["8"]["status"] == "ok"
+    assert json.loads((out / "width=8-seed=0" / "config.json").read_text())["config"]["depth"] == 3
+    assert rows["0"]["status"] == "failed" and "width must be at least 1" in rows["0"]["error"]
+    assert (out / "capacity.png").stat().st_size > 10_000
+    assert (out / "capacity_metrics.png").stat().st_size > 10_000
+    assert "| 0 | 0/1 |" in (out / "results.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- Ray backend
+
+def _same_results(a: list[dict], b: list[dict]) -> None:
+    assert [r["run"] for r in a] == [r["run"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert {k: ra[k] for k in ra if k not in TIMING} == {k: rb[k] for k in rb if k not in TIMING}
+
+
+@pytest.fixture
+def ray():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install '.[ray]')")
+    # Ray's workers start elsewhere: give them this checkout's sources by absolute path.
+    paths = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    # Ray runs its workers at nice 15 by default, which starves them on a busy shared test machine.
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds="0,1", set=TINY, out=str(tmp_path / "r"),
+                      backend="ray")
+    result = run_sweep(cfg, quiet=True)
+    nodes = {r["node"] for r in result.rows}
+    assert nodes == {ray.get_runtime_context().get_node_id()}
+    _same_results(read_csv(local_sweep.path / "results.csv"), read_csv(result.path / "results.csv"))
+
+
+def test_ray_runs_land_on_both_nodes_of_a_two_node_cluster(ray, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        result = run_sweep(SweepConfig("spiral", grid=["width=8"], seeds="0,1", set=TINY,
+                                       out=str(tmp_path / "c"), backend="ray", address=cluster.address),
+                           quiet=True)
+        assert all(r["status"] == "ok" for r in result.rows)
+        used = {r["node"] for r in result.rows}
+        assert used == {node.node_id for node in cluster.list_all_nodes()}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

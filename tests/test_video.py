@@ -1,0 +1,170 @@
+"""Bouncing-balls video, the frame energy and its negatives, and the `ebmplan video` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
+from ebmplan.energy.frames import FrameEnergy, FrameNegatives, LatentFrameEnergy, parse_frame_negatives
+from ebmplan.energy.inference import descend
+from ebmplan.errors import ConfigError
+from ebmplan.video import VideoConfig, modes, run_video
+
+TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20",
+        "--width", "32", "--n-eval", "8", "--infer-steps", "5"]
+
+
+def test_balls_stay_inside_the_frame():
+    v = bouncing_balls(40, 60, size=16, n_balls=2, radius=2.5, speed=(1.0, 3.0), seed=3)
+    assert v.positions.min() >= 2.5 and v.positions.max() <= 16 - 2.5
+    # The whole disc is drawn in every frame: one ball's total intensity never changes.
+    one = bouncing_balls(20, 60, size=16, radius=2.5, speed=(1.0, 3.0), seed=4)
+    mass = one.frames.sum(dim=(2, 3))  # [N, T]
+    assert (mass - mass[:, :1]).abs().max() < 0.5 and mass.min() > 15
+
+
+def test_bounces_conserve_speed():
+    v = bouncing_balls(30, 80, size=16, radius=2.0, speed=(1.0, 2.5), seed=5)
+    flips = (v.velocities[:, 1:] * v.velocities[:, :-1] < 0).sum()
+    assert flips > 30  # the walls were hit many times
+    speed = v.velocities.norm(dim=-1)
+    assert torch.allclose(speed, speed[:, :1].expand_as(speed), atol=1e-5)
+    # Between bounces a ball moves by exactly its velocity.
+    step = v.positions[:, 1:] - v.positions[:, :-1]
+    no_bounce = (v.velocities[:, 1:] == v.velocities[:, :-1]).all(-1)
+    assert torch.allclose(step[no_bounce], v.velocities[:, :-1][no_bounce], atol=1e-4)
+
+
+def test_generator_is_deterministic_per_seed():
+    a, b = bouncing_balls(5, 10, seed=7), bouncing_balls(5, 10, seed=7)
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.positions, b.positions)
+    assert not torch.equal(a.frames, bouncing_balls(5, 10, seed=8).frames)
+    data = load_videos(n_train=5, n_test=5, length=10, seed=7)
+    assert not torch.equal(data.train.frames, data.test.frames)
+
+
+def test_centre_of_mass_finds_the_ball():
+    pos = torch.tensor([[[4.3, 9.7]], [[12.0, 2.6]]])  # [N, K=1, 2]
+    frames = render(pos, 16, 2.0).reshape(2, -1)
+    assert (centre_of_mass(frames) - pos[:, 0]).norm(dim=1).max() < 0.05
+
+
+@pytest.mark.parametrize("bad", [dict(radius=9.0), dict(speed=(2.0, 1.0)), dict(size=2),
+                                 dict(speed=(0.5, 20.0))])
+def test_bad_generator_settings_are_config_errors(bad):
+    with pytest.raises(ConfigError):
+        bouncing_balls(2, 5, **bad)
+
+
+def test_next_positions_hold_the_true_one():
+    v = bouncing_balls(20, 15, speed=(2.0, 2.0), directions=4, seed=2)
+    possible = next_positions(v, 2.0, 4)  # [M, 4, 2]
+    true = v.positions[:, 1:, 0].reshape(-1, 2)
+    assert (possible - true[:, None]).norm(dim=-1).min(1).values.max() < 1e-4
+    assert (possible[:, :, None] - possible[:, None]).norm(dim=-1).sum() > 0  # the four really differ
+
+
+def test_mode_metric_tells_sharp_from_blurred():
+    v = bouncing_balls(6, 5, speed=(2.0, 2.0), directions=4, seed=3)
+    _, target, _ = examples(v, 1)
+    candidates = render(next_positions(v, 2.0, 4)[:, :, None, :], 16, 2.0).flatten(2)  # [M, 4, P]
+    sharp = modes(candidates, candidates, target)
+    assert sharp["modes_reached"] == 4 and sharp["predictions_on_a_mode"] == 1
+    blurred = modes(candidates.mean(1, keepdim=True), candidates, target)
+    assert blurred["modes_reached"] < 1 and blurred["mse_to_nearest_mode"] > sharp["mse_to_nearest_mode"]
+
+
+def test_latent_energy_minimum_is_its_decoded_frame():
+    torch.manual_seed(0)
+    latent = LatentFrameEnergy(16, frames=1, codes=3, width=8)
+    frames, z = torch.rand(4, 16), torch.tensor([0, 1, 2, 1])
+    context = latent.with_codes(frames, z)
+    best = latent.decode_all(frames)[torch.arange(4), z]  # [4, 16]
+    assert torch.allclose(latent(best, context), torch.zeros(4), atol=1e-8)
+    found = descend(latent, torch.rand(4, 16), context=context, steps=300, step_size=0.1, tol=1e-7).samples
+    assert torch.allclose(found, best, atol=1e-3)
+
+
+def test_energies_match_forward():
+    torch.manual_seed(0)
+    energy = FrameEnergy(16, width=8)
+    x, context = torch.rand(3, 5, 16), torch.rand(3, 32)
+    flat = energy(x.reshape(15, 16), context.repeat_interleave(5, dim=0)).reshape(3, 5)
+    assert torch.allclose(energy.energies(x, context), flat, atol=1e-6)
+
+
+def test_descent_lowers_the_frame_energy():
+    torch.manual_seed(0)
+    energy = FrameEnergy(64, width=16)
+    context = torch.rand(10, 128)
+    x0 = torch.rand(10, 64)
+    out = descend(energy, x0, context=context, steps=50, step_size=0.05, tol=0.0,
+                  box=(torch.zeros(64), torch.ones(64))).samples
+    with torch.no_grad():
+        assert (energy(out, context) < energy(x0, context) - 1e-3).all()
+
+
+def test_mismatched_and_hard_negatives():
+    torch.manual_seed(0)
+    videos = bouncing_balls(4, 10, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
+    _, target, where = examples(videos)
+    sampler = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"mismatched": 1.0})
+    idx = torch.arange(len(target))
+    neg = sampler.mismatched(idx, 50)  # [M, 50, 64]
+    assert not (neg == target[:, None]).all(-1).any()  # never the true next frame
+    energy = FrameEnergy(64, width=8)
+    context = torch.rand(len(idx), 128)
+    hard = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"hard": 1.0}, hard_pool=8)
+    e_hard = energy.energies(hard.sample(idx, target, context, 4, energy), context)
+    e_plain = energy.energies(sampler.sample(idx, target, context, 4, energy), context)
+    assert e_hard.mean() < e_plain.mean()  # hard mining keeps the negatives the model rates as plausible
+
+
+def test_negative_spec_errors():
+    assert parse_frame_negatives("uniform,hard:2") == {"uniform": 1.0, "hard": 2.0}
+    for bad in ("", "noise", "uniform:-1", "uniform,uniform", "hard:x"):
+        with pytest.raises(ConfigError):
+            parse_frame_negatives(bad)
+
+
+def test_same_seed_same_result(tmp_path):
+    def once(name):
+        cfg = VideoConfig(out=str(tmp_path / name), n_train=10, n_test=2, length=6, rollout=2, steps=10,
+                          width=16, n_eval=4, infer_steps=5, ablation="", single_frame=False)
+        return json.loads((run_video(cfg) / "metrics.json").read_text())
+
+    a, b = once("a"), once("b")
+    for model in ("ebm", "regressor"):
+        assert a[model]["one_step"] == b[model]["one_step"] and a[model]["rollout"] == b[model]["rollout"]
+
+
+def test_cli_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(out), *TINY,
+            "--ablation", "uniform;mismatched,hard", "--ablation-seconds", "0.5"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "energy.safetensors",
+                 "regressor.safetensors", "rollout.png", "single_frame.png"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    for model in ("ebm", "regressor"):
+        assert m[model]["one_step"]["position_error"] >= 0
+        assert len(m[model]["rollout"]["position_error_by_step"]) == 3
+    assert set(m["ablation"]) == {"uniform", "mismatched,hard"}
+    assert m["ablation"]["uniform"]["train"]["steps"] >= 1
+    assert {"regressor", "ebm", "latent"} <= set(m["single_frame"])
+    assert m["single_frame"]["latent"]["predictions"] == 8
+    assert "1-step pos px" in result.stdout
+
+
+def test_cli_bad_value_exits_2(tmp_path):
+    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), "--negatives", "noise"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "negative kind" in result.stderr and "Traceback" not in result.stderr
