@@ -42,7 +42,7 @@ def test_hard_buffer_priority_grows_as_energy_falls_below_threshold():
     hard.energy = torch.tensor([-1.0, 0.0, 2.0])
     hard.threshold = torch.tensor(1.0)
     p = hard.priorities()
-    assert p[0] > p[1] > p[2] and p[0] / p[1] == pytest.approx(4.0, rel=1e-3)
+    assert p[0] > p[1] > p[2] and p[0] / p[1] == pytest.approx(4.0, rel=1e-2)  # (2/2 + eps)^2 / (1/2 + eps)^2
 
 
 def test_alpha_zero_samples_the_buffer_uniformly():
