@@ -82,7 +82,7 @@ class TrainConfig:
     """step size of model-sample negatives"""
     model_noise: float = 0.005
     """Langevin noise of model-sample negatives"""
-    steps: int = 3000
+    steps: int = 2000
     """training steps"""
     batch_size: int = 256
     """positives per step"""
