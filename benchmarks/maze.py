@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,26 +32,30 @@ def speed(threads: int) -> None:
     maze = load_maze("FourRooms", resize=5)
     envs = PointMazeVec(maze, 1024, seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, size=(100, 1024, 2))
-    rates = []
+    rates, cpu_rates = [], []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for a in actions:
             envs.step(a)
         rates.append(100 * 1024 / (time.perf_counter() - t0))
-    print(f"env: FourRooms x5, 1024 copies: median {statistics.median(rates):,.0f} env steps/s "
-          f"(min {min(rates):,.0f}, max {max(rates):,.0f})")
+        cpu_rates.append(100 * 1024 / (time.process_time() - c0))
+    print(f"env: FourRooms x5, 1024 copies: median {statistics.median(rates):,.0f} env steps/s wall "
+          f"(min {min(rates):,.0f}, max {max(rates):,.0f}); "
+          f"{statistics.median(cpu_rates):,.0f} per CPU-second")
     cfg = MazeTrainConfig()
     agent = DistanceAgent(maze.high, width=cfg.width, depth=cfg.depth, ensemble=cfg.ensemble, bins=cfg.bins)
     states = maze.sample_free(np.random.default_rng(1), 1000)
     for cutoff in (None, 5):
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
+        times, cpu = [], []
+        for _ in range(3 if cutoff else 2):
+            t0, c0 = time.perf_counter(), time.process_time()
             d = agent.pairwise_distance(states, cutoff=cutoff)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         evaluated = np.isfinite(d).mean()
         print(f"pairwise_distance N=1000, width {cfg.width}, ensemble {cfg.ensemble}, cutoff {cutoff}: "
-              f"median {statistics.median(times):.2f} s ({evaluated:.1%} of pairs evaluated), "
+              f"median {statistics.median(times):.2f} s wall, {statistics.median(cpu):.2f} CPU-s "
+              f"({evaluated:.1%} of pairs evaluated), "
               f"torch threads {threads}")
 
 
@@ -80,7 +85,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the default number of updates")
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\ntorch {torch.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}")
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+          f"cores")
     if args.part == "speed":
         speed(args.threads)
     else:

@@ -14,6 +14,8 @@ from ebmplan.plan.agent import DistanceAgent, shift_target
 from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent, wilson
 from ebmplan.runs import load_run
 
+torch.set_num_threads(1)  # tiny networks: one thread is faster, and results do not depend on the machine
+
 TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8", "--updates-per-collect", "2",
         "--warmup", "4", "--log-every", "50", "--batch-size", "32"]
 
