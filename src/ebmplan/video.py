@@ -67,7 +67,7 @@ class VideoConfig:
     temperature: float = 1.0
     """temperature of the infonce loss"""
     negatives: str = "uniform,perturb,mismatched,hard"
-    """weighted mixture of negative kinds: uniform, perturb, mismatched, hard (e.g. 'uniform:2,hard:1')"""
+    """mixture of negative kinds: uniform, perturb, mismatched, hard, model (e.g. 'uniform:2,hard:1')"""
     n_negatives: int = 16
     """negatives per positive"""
     perturb_sigma: float = 0.5
@@ -90,9 +90,9 @@ class VideoConfig:
     """held-out examples for the one-step figures"""
     rollout: int = 10
     """rollout length in frames (fed back predictions), from the first two frames of each held-out video"""
-    ablation: str = "uniform;uniform,mismatched;uniform,mismatched,hard"
+    ablation: str = "uniform;uniform,mismatched;uniform,mismatched,hard;uniform,perturb,mismatched,hard"
     """negative mixtures compared in the ablation, separated by ';' (empty: no ablation)"""
-    ablation_seconds: float = 30.0
+    ablation_seconds: float = 25.0
     """wall-clock training time given to each ablation arm"""
     single_frame: bool = True
     """also run the single-frame task (velocity unknown): latent energy against the deterministic models"""
