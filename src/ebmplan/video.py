@@ -102,7 +102,7 @@ class VideoConfig:
     """single-frame task: the directions a ball may move in (evenly spaced, diagonals first)"""
     latent_codes: int = 8
     """single-frame task: discrete latent codes of the latent-variable energy"""
-    n_samples: int = 8
+    n_samples: int = 16
     """single-frame task: predictions per example (latent samples; noise starts for the energy)"""
     device: str = "cpu"
     """auto, cpu or cuda"""
@@ -352,7 +352,11 @@ def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> d
     dist = (com_p - com_c).norm(dim=-1)  # [M, n, k]
     mse = (pred[:, :, None] - candidates[:, None]).pow(2).mean(-1)  # [M, n, k]
     true_dist = (com_p[:, :, 0] - centre_of_mass(true)[:, None]).norm(dim=-1)  # [M, n]
+    # Near a wall two directions can lead to (almost) the same frame: count those once.
+    apart = (com_c - com_c.transpose(1, 2)).norm(dim=-1) >= 1  # [M, k, k]
+    distinct = torch.stack([apart[:, j, :j].all(1) for j in range(k)], 1)  # [M, k]: unlike every earlier one
     return {"modes_reached": (dist < 1).any(1).float().sum(1).mean().item(), "modes_possible": k,
+            "modes_distinct": distinct.float().sum(1).mean().item(),
             "predictions_on_a_mode": (dist.min(2).values < 1).float().mean().item(),
             "mse_to_nearest_mode": mse.min(2).values.mean().item(),
             "true_next_reached": (true_dist.min(1).values < 1).float().mean().item()}
@@ -439,7 +443,7 @@ def summary(metrics: dict) -> str:
         sf = metrics["single_frame"]
         k = sf["latent"]["modes_possible"]
         lines.append(f"\n{'single frame (velocity unknown)':<34}{'modes reached':>14}{'on a mode':>11}"
-                     f"{'MSE to mode':>13}")
+                     f"{'MSE to mode':>13}   ({sf['latent']['modes_distinct']:.2f} distinct possible)")
         for name in ("regressor", "ebm", "latent"):
             m = sf[name]
             label = f"{name} ({m['predictions']} predictions)"
