@@ -134,8 +134,9 @@ class FrameNegatives:
         v = video.expand(-1, m).clone()  # [B, m]
         other = torch.rand(v.shape) < 0.5
         v[other] = torch.randint(N, (int(other.sum()),))
-        t = torch.randint(T - 1, v.shape)
-        t = t + (t >= time).long() * (v == video).long()  # skip the true next frame within its own video
+        same = v == video
+        t = torch.where(same, torch.randint(T - 1, v.shape), torch.randint(T, v.shape))
+        t = t + (same & (t >= time)).long()  # within its own video, skip the true next frame
         return self.frames[v, t]
 
     @torch.no_grad()
