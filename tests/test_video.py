@@ -126,6 +126,20 @@ def test_mismatched_and_hard_negatives():
     assert e_hard.mean() < e_plain.mean()  # hard mining keeps the negatives the model rates as plausible
 
 
+def test_model_negatives_are_persistent_descent_chains():
+    torch.manual_seed(0)
+    videos = bouncing_balls(3, 6, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
+    context, target, where = examples(videos)
+    sampler = FrameNegatives(videos.frames.reshape(3, 6, 64), where, {"model": 1.0}, model_reinit=0.0)
+    energy = FrameEnergy(64, width=8)
+    idx = torch.arange(len(target))
+    first = sampler.sample(idx, target, context, 2, energy)  # [M, 2, 64]
+    assert first.shape == (len(idx), 2, 64) and 0 <= first.min() and first.max() <= 1
+    assert torch.equal(sampler.chains, first)  # stored, to be continued next time
+    second = sampler.sample(idx, target, context, 2, energy)
+    assert energy.energies(second, context).mean() < energy.energies(first, context).mean()
+
+
 def test_negative_spec_errors():
     assert parse_frame_negatives("uniform,hard:2") == {"uniform": 1.0, "hard": 2.0}
     for bad in ("", "noise", "uniform:-1", "uniform,uniform", "hard:x"):
