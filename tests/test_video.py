@@ -178,8 +178,11 @@ def test_cli_end_to_end(tmp_path):
     assert "1-step pos px" in result.stdout
 
 
-def test_cli_bad_value_exits_2(tmp_path):
-    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), "--negatives", "noise"]
+@pytest.mark.parametrize("bad, says", [(["--negatives", "noise"], "negative kind"),
+                                       (["--speed-max", "30"], "ball speeds")])
+def test_cli_bad_value_exits_2(tmp_path, bad, says):
+    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), *bad]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "negative kind" in result.stderr and "Traceback" not in result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()  # refused before any run folder is made

@@ -17,7 +17,16 @@ from pathlib import Path
 import torch
 
 from . import runs
-from .data.video import VideoData, Videos, centre_of_mass, examples, load_videos, next_positions, render
+from .data.video import (
+    VideoData,
+    Videos,
+    bouncing_balls,
+    centre_of_mass,
+    examples,
+    load_videos,
+    next_positions,
+    render,
+)
 from .energy.frames import (
     FrameEnergy,
     FrameNegatives,
@@ -41,7 +50,7 @@ class VideoConfig:
     size: int = 16
     """frame height and width in pixels"""
     n_balls: int = 1
-    """balls per video"""
+    """balls per video (with several, position error compares the centre of mass of all balls)"""
     radius: float = 2.0
     """ball radius in pixels"""
     speed_min: float = 0.5
@@ -129,6 +138,12 @@ class VideoConfig:
         for spec in self.arms():
             parse_frame_negatives(spec)
         FrameEnergy(1, width=1, depth=1, activation=self.activation)  # checks the activation name
+        # One tiny video of each task checks the size, radius, speeds and directions.
+        bouncing_balls(1, 1, size=self.size, n_balls=self.n_balls, radius=self.radius,
+                       speed=(self.speed_min, self.speed_max))
+        if self.single_frame:
+            bouncing_balls(1, 1, size=self.size, radius=self.radius, directions=self.single_directions,
+                           speed=(self.single_speed, self.single_speed))
 
     def arms(self) -> list[str]:
         return [s.strip() for s in self.ablation.split(";") if s.strip()]
