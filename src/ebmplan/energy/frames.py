@@ -1,8 +1,12 @@
-"""Networks over video frames: a conditional energy F(next frame | previous frames) and a regressor of the
-same size, both MLPs on flattened frames.
+"""Energies over video frames and their negatives.
 
-The energy is an MLP on the concatenation [x, context]; its first layer is split into an x part and a
-context part so that `energies` (many candidate frames per context) computes the context part once per row.
+- `FrameEnergy`: F(next frame | previous frames), an MLP on [x, context] whose first layer is split into an
+  x part and a context part, so `energies` (many candidate frames per context) computes the context part
+  once per row;
+- `FrameRegressor`: the MSE baseline with the same hidden layers;
+- `FrameNegatives`: per-example negative frames (uniform, perturbed, mismatched, hard-mined, model samples);
+  the hard mining scores candidates under each row's own context, which the generic `HardBuffer` does not;
+- `LatentFrameEnergy`: F(next frame | previous frames, z) with a discrete latent z.
 """
 
 from __future__ import annotations
