@@ -75,6 +75,7 @@ def test_mode_metric_tells_sharp_from_blurred():
     candidates = render(next_positions(v, 2.0, 4)[:, :, None, :], 16, 2.0).flatten(2)  # [M, 4, P]
     sharp = modes(candidates, candidates, target)
     assert sharp["modes_reached"] == 4 and sharp["predictions_on_a_mode"] == 1
+    assert 1 <= sharp["modes_distinct"] <= 4
     blurred = modes(candidates.mean(1, keepdim=True), candidates, target)
     assert blurred["modes_reached"] < 1 and blurred["mse_to_nearest_mode"] > sharp["mse_to_nearest_mode"]
 
@@ -125,6 +126,20 @@ def test_mismatched_and_hard_negatives():
     assert e_hard.mean() < e_plain.mean()  # hard mining keeps the negatives the model rates as plausible
 
 
+def test_model_negatives_are_persistent_descent_chains():
+    torch.manual_seed(0)
+    videos = bouncing_balls(3, 6, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
+    context, target, where = examples(videos)
+    sampler = FrameNegatives(videos.frames.reshape(3, 6, 64), where, {"model": 1.0}, model_reinit=0.0)
+    energy = FrameEnergy(64, width=8)
+    idx = torch.arange(len(target))
+    first = sampler.sample(idx, target, context, 2, energy)  # [M, 2, 64]
+    assert first.shape == (len(idx), 2, 64) and 0 <= first.min() and first.max() <= 1
+    assert torch.equal(sampler.chains, first)  # stored, to be continued next time
+    second = sampler.sample(idx, target, context, 2, energy)
+    assert energy.energies(second, context).mean() < energy.energies(first, context).mean()
+
+
 def test_negative_spec_errors():
     assert parse_frame_negatives("uniform,hard:2") == {"uniform": 1.0, "hard": 2.0}
     for bad in ("", "noise", "uniform:-1", "uniform,uniform", "hard:x"):
@@ -159,12 +174,15 @@ def test_cli_end_to_end(tmp_path):
     assert set(m["ablation"]) == {"uniform", "mismatched,hard"}
     assert m["ablation"]["uniform"]["train"]["steps"] >= 1
     assert {"regressor", "ebm", "latent"} <= set(m["single_frame"])
-    assert m["single_frame"]["latent"]["predictions"] == 8
+    assert m["single_frame"]["latent"]["predictions"] == 16
     assert "1-step pos px" in result.stdout
 
 
-def test_cli_bad_value_exits_2(tmp_path):
-    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), "--negatives", "noise"]
+@pytest.mark.parametrize("bad, says", [(["--negatives", "noise"], "negative kind"),
+                                       (["--speed-max", "30"], "ball speeds")])
+def test_cli_bad_value_exits_2(tmp_path, bad, says):
+    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), *bad]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "negative kind" in result.stderr and "Traceback" not in result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()  # refused before any run folder is made

@@ -1,8 +1,12 @@
-"""Networks over video frames: a conditional energy F(next frame | previous frames) and a regressor of the
-same size, both MLPs on flattened frames.
+"""Energies over video frames and their negatives.
 
-The energy is an MLP on the concatenation [x, context]; its first layer is split into an x part and a
-context part so that `energies` (many candidate frames per context) computes the context part once per row.
+- `FrameEnergy`: F(next frame | previous frames), an MLP on [x, context] whose first layer is split into an
+  x part and a context part, so `energies` (many candidate frames per context) computes the context part
+  once per row;
+- `FrameRegressor`: the MSE baseline with the same hidden layers;
+- `FrameNegatives`: per-example negative frames (uniform, perturbed, mismatched, hard-mined, model samples);
+  the hard mining scores candidates under each row's own context, which the generic `HardBuffer` does not;
+- `LatentFrameEnergy`: F(next frame | previous frames, z) with a discrete latent z.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, choose
+from .inference import descend
 from .models import ACTIVATIONS, EnergyModel
 
 
@@ -68,7 +73,7 @@ class FrameRegressor(nn.Module):
         return self.net(context)  # [B, P]
 
 
-FRAME_NEGATIVES = ("uniform", "perturb", "mismatched", "hard")
+FRAME_NEGATIVES = ("uniform", "perturb", "mismatched", "hard", "model")
 
 
 class FrameNegatives:
@@ -80,13 +85,17 @@ class FrameNegatives:
     - `mismatched`: real frames that do not follow the context: half from the same video at another time,
       half from any training video;
     - `hard`: per-context hard mining: `hard_pool` times as many mismatched frames are scored under each
-      row's own context and the lowest-energy ones (those the model wrongly finds most plausible) are kept.
+      row's own context and the lowest-energy ones (those the model wrongly finds most plausible) are kept;
+    - `model`: the model's own predictions: persistent gradient-descent chains, one set per training example,
+      started from uniform noise and moved `model_steps` further each time the example is drawn (a few
+      restart from noise, `model_reinit`), so they track what inference would predict for that context.
 
     `weights` maps these kinds to their share of the n negatives per example.
     """
 
     def __init__(self, frames: torch.Tensor, where: torch.Tensor, weights: dict[str, float], *,
-                 perturb_sigma: float = 0.5, hard_pool: int = 4):
+                 perturb_sigma: float = 0.5, hard_pool: int = 4, model_steps: int = 5,
+                 model_step_size: float = 0.1, model_max_move: float = 1.0, model_reinit: float = 0.05):
         for kind in weights:
             choose("frame negative kind", kind, FRAME_NEGATIVES)
         if not weights or min(weights.values()) <= 0:
@@ -97,6 +106,24 @@ class FrameNegatives:
         self.frames = frames  # [N, T, P]: every training frame, by video and time
         self.where = where  # [M, 2]: (video, time of the true next frame) of each training example
         self.weights, self.perturb_sigma, self.hard_pool = weights, perturb_sigma, hard_pool
+        self.model_steps, self.model_step_size = model_steps, model_step_size
+        self.model_max_move, self.model_reinit = model_max_move, model_reinit
+        self.chains: torch.Tensor | None = None  # [M, k, P], made on first use
+
+    def advance_chains(self, idx: torch.Tensor, context: torch.Tensor, k: int,
+                       energy: EnergyModel) -> torch.Tensor:
+        """Move the k chains of each example `idx` [B] a few descent steps under its context: [B, k, P]."""
+        P = self.frames.shape[-1]
+        if self.chains is None:
+            self.chains = torch.rand(len(self.where), k, P)
+        start = self.chains[idx]  # [B, k, P]
+        fresh = torch.rand(start.shape[:2]) < self.model_reinit
+        start[fresh] = torch.rand(int(fresh.sum()), P)
+        moved = descend(energy, start.reshape(-1, P), context=context.repeat_interleave(k, 0),
+                        steps=self.model_steps, step_size=self.model_step_size, max_move=self.model_max_move,
+                        tol=0.0, box=(torch.zeros(P), torch.ones(P))).samples.reshape(start.shape)
+        self.chains[idx] = moved
+        return moved
 
     def counts(self, n: int) -> dict[str, int]:
         total = sum(self.weights.values())
@@ -111,8 +138,9 @@ class FrameNegatives:
         v = video.expand(-1, m).clone()  # [B, m]
         other = torch.rand(v.shape) < 0.5
         v[other] = torch.randint(N, (int(other.sum()),))
-        t = torch.randint(T - 1, v.shape)
-        t = t + (t >= time).long() * (v == video).long()  # skip the true next frame within its own video
+        same = v == video
+        t = torch.where(same, torch.randint(T - 1, v.shape), torch.randint(T, v.shape))
+        t = t + (same & (t >= time)).long()  # within its own video, skip the true next frame
         return self.frames[v, t]
 
     @torch.no_grad()
@@ -131,6 +159,8 @@ class FrameNegatives:
                 blocks.append((target[:, None] + sigma * torch.randn(B, k, P)).clamp(0, 1))
             elif kind == "mismatched":
                 blocks.append(self.mismatched(idx, k))
+            elif kind == "model":
+                blocks.append(self.advance_chains(idx, context, k, energy))
             else:
                 pool = self.mismatched(idx, k * self.hard_pool)  # [B, k * pool, P]
                 hardest = energy.energies(pool, context).topk(k, dim=1, largest=False).indices  # [B, k]
