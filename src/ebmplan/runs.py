@@ -57,9 +57,9 @@ def atomic_path(path: Path):
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files (and writers may recreate them)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
