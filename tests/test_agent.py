@@ -99,16 +99,6 @@ def test_one_seed_gives_one_result_and_relabelling_runs(tmp_path):
     assert load_agent(tmp_path / "c").config.relabel == 0.5
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--goal", "25.5", "2.5", "--map", "FourRooms"], "inside a wall"),
-    (["--map", "NoSuchMap"], "unknown map"),
-    (["--steps", "0"], "--steps must be at least 1"),
-])
-def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, words):
-    done = cli("maze", "train", *args, "--out", str(tmp_path / "x"))
-    assert done.returncode == 2 and words in done.stderr, done.stderr
-
-
 def test_user_map_trains(tmp_path):
     path = tmp_path / "corridor.txt"
     path.write_text("......\n.####.\n......\n")

@@ -141,11 +141,3 @@ def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
         assert (out / name).is_file(), name
     assert "| method | precision | coverage | nll |" in (out / "compare.md").read_text()
 
-
-@pytest.mark.parametrize("args", [["train", "--method", "svm"], ["compare", "--methods", "pca,svm"]])
-def test_bad_method_is_one_sentence_and_exit_2(args, tmp_path):
-    done = ebmplan(*args, "--out", str(tmp_path / "x"))
-    assert done.returncode == 2
-    assert "unknown method 'svm'; choose one of: contrastive, kmeans, pca, sparse-ae" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "x").exists()

@@ -77,12 +77,25 @@ def test_help_lists_commands_and_options(cli):
     (["spiral", "--resume", "no/such/run"], "does not exist"),
     (["spiral", "--width", "abc"], "--width"),
     (["nosuchcommand"], "unknown command"),
+    (["train", "--method", "svm"], "unknown method 'svm'; choose one of: contrastive, kmeans, pca, sparse-ae"),
+    (["compare", "--methods", "pca,svm"], "unknown method 'svm'"),
+    (["conditional", "--task", "moons"], "unknown task"),
+    (["maze", "train", "--goal", "25.5", "2.5", "--map", "FourRooms"], "inside a wall"),
+    (["maze", "train", "--map", "NoSuchMap"], "unknown map"),
+    (["maze", "train", "--steps", "0"], "--steps must be at least 1"),
+    (["maze", "train", "--resize", "0"], "--resize must be at least 1"),
+    (["maze", "eval", "no/such/run"], "does not exist"),
+    (["plan", "eval", "--agent", "no/such/run"], "does not exist"),
+    (["sweep", "spiral", "--grid", "widht=8,16"], "has no setting 'widht'"),
+    (["sweep", "spiral", "--backend", "slurm"], "unknown backend 'slurm'"),
 ])
 def test_bad_input_exits_2_with_one_clear_sentence(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
-    assert main_code([*args, "--out", "run"] if args[0] != "nosuchcommand" else args) == 2
+    takes_out = args[0] not in ("nosuchcommand",) and args[:2] != ["maze", "eval"]
+    assert main_code([*args, "--out", "run"] if takes_out else args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 or "Error parsing" in err  # one sentence, or tyro's framed one
     assert not (tmp_path / "run" / "checkpoint.pt").exists()  # nothing was trained
 
 

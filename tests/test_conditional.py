@@ -149,12 +149,6 @@ def test_conditional_cli_writes_its_run_folder(tmp_path):
     assert "precision" in done.stdout
 
 
-def test_conditional_cli_rejects_an_unknown_task(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ebmplan", "conditional", "--task", "moons", "--out",
-                           str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "unknown task" in done.stderr
-
-
 def test_film_energy_depends_on_its_context_and_works_with_prediction():
     torch.manual_seed(0)
     energy = FiLMEnergy(1, context_dim=1, width=16, depth=2)

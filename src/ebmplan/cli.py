@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help"):
             print(usage())
             return 0
-        print(f"ebmplan: error: unknown command {' '.join(argv[:1])!r}\n\n{usage()}", file=sys.stderr)
+        print(f"ebmplan: error: unknown command {' '.join(argv[:1])!r}; choose one of: {', '.join(COMMANDS)}",
+              file=sys.stderr)
         return 2
     command = COMMANDS[name]
     default = command.config()
