@@ -20,6 +20,8 @@ energy, but each is fitted by its own method through `fit(x, ...)`, with no nega
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 from torch import nn
 
@@ -30,9 +32,9 @@ from .models import EnergyModel
 class ArchitecturalEnergy(EnergyModel):
     """An energy fitted by `fit(x, ...)`, which returns the objective after each iteration."""
 
+    @abstractmethod
     def fit(self, x: torch.Tensor, *, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
-            seed: int = 0) -> list[float]:
-        raise NotImplementedError  # every architectural energy defines it
+            seed: int = 0) -> list[float]: ...
 
 
 class PCAEnergy(ArchitecturalEnergy):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import torch
@@ -13,7 +14,7 @@ ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
                "softplus": nn.Softplus, "leaky_relu": nn.LeakyReLU}
 
 
-class EnergyModel(nn.Module):
+class EnergyModel(nn.Module, ABC):
     """Base class: `forward(x, context=None) -> [B]`, low energy for data.
 
     `dim` is the size of the free variable that inference descends over; `context_dim` is 0 for
@@ -23,8 +24,8 @@ class EnergyModel(nn.Module):
     dim: int
     context_dim: int = 0
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every energy defines it
+    @abstractmethod
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def energies(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Energies of a block of candidates per row: x [B, n, D], context [B, C] -> [B, n]."""

@@ -10,6 +10,8 @@ under that row's context).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from ..errors import ConfigError, choose
@@ -19,21 +21,22 @@ from .models import EnergyModel
 Box = tuple[torch.Tensor, torch.Tensor]  # (low [D], high [D])
 
 
-class Negatives:
+class Negatives(ABC):
     """Base sampler. `sample` returns [B, n, D]; `observe` sees every negative used in a step."""
 
+    @abstractmethod
     def sample(self, pos: torch.Tensor, n: int, energy: EnergyModel,
-               context: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every sampler defines it
+               context: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def observe(self, neg: torch.Tensor, e_neg: torch.Tensor, e_pos: torch.Tensor, margin: float) -> None:
         """Feedback after the loss: negatives [B, n, D], their energies [B, n], positive energies [B]."""
+        return None  # most samplers learn nothing from it
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        pass
+        return None  # stateless samplers have nothing to restore
 
 
 def uniform_in(box: Box, shape: tuple[int, ...]) -> torch.Tensor:
