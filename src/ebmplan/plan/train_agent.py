@@ -363,12 +363,16 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     # CPU time too: a shared machine's wall clock lies. On resume both clocks continue from the checkpoint.
     t0, cpu0 = time.perf_counter() - elapsed, time.process_time() - cpu_elapsed
 
-    def checkpoint() -> None:
+    def checkpoint() -> tuple[float, float]:
         if not tr.weights_finite():  # only finite networks are worth keeping
             _diverged(run, tr.step, "the weights are")
-        save_checkpoint(run / "checkpoint.pt", {**tr.state_dict(), "train_seconds": time.perf_counter() - t0,
-                                                "cpu_seconds": time.process_time() - cpu0})
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+        save_checkpoint(run / "checkpoint.pt", {**tr.state_dict(), "train_seconds": seconds,
+                                                "cpu_seconds": cpu_seconds})
         save_weights(run / "model.safetensors", tr.agent)
+        return seconds, cpu_seconds
+
+    train_seconds, cpu_seconds = elapsed, cpu_elapsed  # a resumed finished run keeps its recorded times
 
     if state is None:
         for _ in range(cfg.warmup):
@@ -390,10 +394,7 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
             progress.set_postfix(critic=f"{c:.3f}", success=f"{rate:.2f}")
             tr.losses, tr.episodes_done, tr.successes, tr.last_critic_loss = [], 0, 0, float(c)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            checkpoint()
-    train_seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
-    if state is not None and state["step"] == cfg.steps:  # resumed a finished run: keep its recorded times
-        train_seconds, cpu_seconds = elapsed, cpu_elapsed
+            train_seconds, cpu_seconds = checkpoint()  # the last one comes after the last update
 
     np.savez_compressed(run / "trajectories.npz", **tr.replay.trajectories(maze.walls))
     agent = tr.agent.eval()
