@@ -277,8 +277,9 @@ class Training:
         return critic_loss.item(), actor_loss.item()
 
     def weights_finite(self) -> bool:
-        params = [*self.agent.parameters(), *self.target.parameters()]
-        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+        """Whether every weight of the agent is finite (the targets are averages of its past weights)."""
+        sums = torch.stack([p.detach().sum() for p in self.agent.parameters()])  # cheap enough for every update
+        return bool(torch.isfinite(sums).all())
 
     def state_dict(self) -> dict:
         """Plain tensors, numbers, strings and dicts only: what `torch.load(weights_only=True)` accepts."""
@@ -344,15 +345,20 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     if state is None:
         run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
         write_json(run / "config.json", {"kind": "maze-agent", "command": command, "config": cfg})
-    write_json(run / "system.json", system_info(str(device)))
     seed_everything(cfg.seed)
     maze.distances  # noqa: B018  (ground truth for the goal curriculum: computed before the clock starts)
 
     tr = Training(cfg, maze, device)
     elapsed = cpu_elapsed = 0.0
     if state is not None:
-        tr.load_state_dict(state)
-        elapsed, cpu_elapsed = state["train_seconds"], state["cpu_seconds"]
+        try:
+            tr.load_state_dict(state)
+            elapsed, cpu_elapsed = state["train_seconds"], state["cpu_seconds"]
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0][:120]
+            raise ConfigError(f"checkpoint {run / 'checkpoint.pt'} does not fit this run ({reason}); was it "
+                              f"written by an older ebmplan or for another run?") from None
+    write_json(run / "system.json", system_info(str(device)))
 
     log_path = run / "metrics.csv"
     if state is None or not log_path.exists():
@@ -364,8 +370,6 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     t0, cpu0 = time.perf_counter() - elapsed, time.process_time() - cpu_elapsed
 
     def checkpoint() -> tuple[float, float]:
-        if not tr.weights_finite():  # only finite networks are worth keeping
-            _diverged(run, tr.step, "the weights are")
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         save_checkpoint(run / "checkpoint.pt", {**tr.state_dict(), "train_seconds": seconds,
                                                 "cpu_seconds": cpu_seconds})
@@ -384,6 +388,8 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
         done = step + 1
         if not (math.isfinite(c_loss) and math.isfinite(a_loss)):
             _diverged(run, done, "a loss is")
+        if not tr.weights_finite():  # e.g. an absurd learning rate; caught before a checkpoint keeps them
+            _diverged(run, done, "the weights are")
         tr.losses.append((c_loss, a_loss))
         if done % cfg.log_every == 0 or done == cfg.steps:
             c, a = np.mean(tr.losses, axis=0)
