@@ -1,9 +1,10 @@
 """Train SORB's distance agent on a point maze (`ebmplan maze train`) and evaluate it (`ebmplan maze eval`).
 
 The run folder holds `config.json` (kind "maze-agent"), `system.json`, `metrics.csv` (training curves),
-`metrics.json`, `model.safetensors` (actor and critics), `checkpoint.pt` (adds target networks, optimizers,
-step and RNG states), `distance.png` (learned vs true distance to one goal), `rollouts.png`, and
-`trajectories.npz`, the exploration data:
+`metrics.json`, `model.safetensors` (actor and critics), `checkpoint.pt` (everything `--resume` needs to
+continue exactly: target networks, optimizers, step, RNG and environment states, counters and the replay
+buffer; written atomically every `--checkpoint-every` updates), `distance.png` (learned vs true distance to
+one goal), `rollouts.png`, and `trajectories.npz`, the exploration data:
 
 - `states`  float32 [T, 2]: every episode's states in order, start state included, episodes one after another;
 - `offsets` int64 [E + 1]: episode e is `states[offsets[e]:offsets[e + 1]]`;
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..runs import (
+    load_checkpoint,
     load_weights,
     prepare_run_dir,
     read_json,
@@ -44,9 +46,11 @@ from ..runs import (
     save_checkpoint,
     save_weights,
     seed_everything,
+    set_rng_state,
     system_info,
     write_json,
 )
+from ..train import Divergence, _truncate_log
 from .agent import DistanceAgent, shift_target
 from .maze import Maze, PointMazeVec, load_maze
 
@@ -105,12 +109,16 @@ class MazeTrainConfig:
     """goal (row, col) of the distance figure (default: the free cell nearest the map centre)"""
     log_every: int = 500
     """updates between rows of metrics.csv"""
+    checkpoint_every: int = 2000
+    """updates between checkpoints (the replay buffer is saved with them)"""
     device: str = "cpu"
     """auto, cpu or cuda"""
+    resume: str | None = None
+    """continue the run in this folder from its last checkpoint (its saved config is used)"""
 
     def validate(self) -> None:
         for name in ("resize", "steps", "n_envs", "updates_per_collect", "batch_size", "width", "depth",
-                     "ensemble", "episode_steps", "log_every", "target_every"):
+                     "ensemble", "episode_steps", "log_every", "target_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.bins < 2:
@@ -189,126 +197,244 @@ class Replay:
                 "reached": self.reached[:n][order][last], "walls": walls}
 
 
-def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
-    """Train per `cfg` and return the run folder."""
-    cfg.validate()
-    maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
-    goal_for_figure = figure_goal(cfg, maze)
-    device = resolve_device(cfg.device)
-    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-    write_json(run / "config.json", {"kind": "maze-agent", "command": command, "config": cfg})
-    write_json(run / "system.json", system_info(str(device)))
-    seed_everything(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    maze.distances  # noqa: B018  (ground truth for the goal curriculum: computed before the clock starts)
+class Training:
+    """Everything that changes while the agent trains: networks, optimizers, environments, replay, counters
+    and RNGs. `state_dict()` holds all of it, so a run resumed from a checkpoint continues exactly."""
 
-    agent = build_agent(cfg, maze).to(device)
-    target = build_agent(cfg, maze).to(device)
-    target.load_state_dict(agent.state_dict())
-    actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr, fused=True)
-    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr, fused=True)
+    def __init__(self, cfg: MazeTrainConfig, maze: Maze, device: torch.device):
+        self.cfg, self.maze, self.device = cfg, maze, device
+        self.rng = np.random.default_rng(cfg.seed)
+        self.agent = build_agent(cfg, maze).to(device)
+        self.target = build_agent(cfg, maze).to(device)
+        self.target.load_state_dict(self.agent.state_dict())
+        self.actor_opt = torch.optim.Adam(self.agent.actor.parameters(), lr=cfg.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.agent.critic.parameters(), lr=cfg.lr, fused=True)
+        self.envs = PointMazeVec(maze, cfg.n_envs, seed=cfg.seed)
+        collects = cfg.warmup + math.ceil(cfg.steps / cfg.updates_per_collect)
+        self.replay = Replay(collects * cfg.n_envs, cfg.n_envs)
+        self.episode = np.arange(cfg.n_envs)  # global episode id of each env
+        self.next_episode, self.t_in_episode = cfg.n_envs, np.zeros(cfg.n_envs, np.int64)
+        self.new_goals(np.ones(cfg.n_envs, bool))
+        # Since the last row of metrics.csv: episodes ended, successes, and (critic, actor) loss per update.
+        self.episodes_done, self.successes, self.losses = 0, 0, []
+        self.step, self.last_critic_loss = 0, float("nan")  # updates done; critic loss of the last log row
 
-    envs = PointMazeVec(maze, cfg.n_envs, seed=cfg.seed)
-    collects = cfg.warmup + math.ceil(cfg.steps / cfg.updates_per_collect)
-    replay = Replay(collects * cfg.n_envs, cfg.n_envs)
-    episode = np.arange(cfg.n_envs)  # global episode id of each env
-    next_episode, t_in_episode = cfg.n_envs, np.zeros(cfg.n_envs, np.int64)
-
-    def new_goals(mask: np.ndarray) -> None:
-        near = mask & (rng.random(cfg.n_envs) < cfg.near_prob)
-        envs.goals[near] = maze.sample_near(rng, envs.states[near], cfg.near_dist)
+    def new_goals(self, mask: np.ndarray) -> None:
+        cfg, envs = self.cfg, self.envs
+        near = mask & (self.rng.random(cfg.n_envs) < cfg.near_prob)
+        envs.goals[near] = self.maze.sample_near(self.rng, envs.states[near], cfg.near_dist)
         far = mask & ~near
-        envs.goals[far] = maze.sample_free(rng, int(far.sum()))
+        envs.goals[far] = self.maze.sample_free(self.rng, int(far.sum()))
 
-    new_goals(np.ones(cfg.n_envs, bool))
-    episodes_done = successes = 0
-
-    def collect(random: bool) -> None:
-        nonlocal next_episode, episodes_done, successes
+    def collect(self, random: bool) -> None:
+        """One batch step of every environment, stored in the replay; ended episodes restart."""
+        cfg, envs, rng = self.cfg, self.envs, self.rng
         obs = envs.states.copy()
         if random:
             act = rng.uniform(-1, 1, size=(cfg.n_envs, 2))
         else:
             with torch.no_grad():
-                a = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=device),
-                              torch.as_tensor(envs.goals, dtype=torch.float32, device=device)).cpu().numpy()
+                a = self.agent.act(torch.as_tensor(obs, dtype=torch.float32, device=self.device),
+                                   torch.as_tensor(envs.goals, dtype=torch.float32, device=self.device))
+            a = a.cpu().numpy()
             act = np.clip(a + cfg.explore_noise * rng.standard_normal(a.shape), -1, 1)
         nxt, reached = envs.step(act)
-        replay.add(obs, act, nxt, envs.goals, reached, episode)
-        t_in_episode[:] += 1
-        end = reached | (t_in_episode >= cfg.episode_steps)
+        self.replay.add(obs, act, nxt, envs.goals, reached, self.episode)
+        self.t_in_episode[:] += 1
+        end = reached | (self.t_in_episode >= cfg.episode_steps)
         if end.any():
-            episodes_done += int(end.sum())
-            successes += int(reached.sum())
             k = int(end.sum())
-            episode[end] = np.arange(next_episode, next_episode + k)
-            next_episode += k
-            t_in_episode[end] = 0
+            self.episodes_done += k
+            self.successes += int(reached.sum())
+            self.episode[end] = np.arange(self.next_episode, self.next_episode + k)
+            self.next_episode += k
+            self.t_in_episode[end] = 0
             envs.reset(end, goals=envs.goals[end])  # new start states; goals drawn next from the curriculum
-            new_goals(end)
+            self.new_goals(end)
 
-    def update() -> tuple[float, float]:
-        s, a, s2, g, reached = (x.to(device) for x in replay.sample(rng, cfg.batch_size, cfg.relabel,
-                                                                      cfg.episode_steps))
+    def update(self) -> tuple[float, float]:
+        """One gradient step of the critics and the actor; then, every `target_every`, the soft target update."""
+        cfg, agent, target = self.cfg, self.agent, self.target
+        s, a, s2, g, reached = (x.to(self.device) for x in self.replay.sample(
+            self.rng, cfg.batch_size, cfg.relabel, cfg.episode_steps))
         with torch.no_grad():
             p_next = F.softmax(target.logits(s2, g, target.act(s2, g)), -1)  # [E, B, bins]
             goal_dist = shift_target(p_next, reached)
         logits = agent.logits(s, g, a)  # [E, B, bins]
         critic_loss = -(goal_dist * F.log_softmax(logits, -1)).sum(-1).mean(1).sum()
-        critic_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
-        critic_opt.step()
+        self.critic_opt.step()
         actor_loss = agent.expected_steps(agent.logits(s, g, agent.act(s, g))).mean()  # fewer expected steps
-        actor_opt.zero_grad(set_to_none=True)
+        self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
-        actor_opt.step()
-        return critic_loss.item(), actor_loss.item()
-
-    log_path = run / "metrics.csv"
-    log_path.write_text("step,critic_loss,actor_loss,train_success,episodes,env_steps,seconds,cpu_seconds\n")
-    progress = tqdm(range(cfg.steps), desc=f"maze {maze.name}",
-                    disable=not sys.stderr.isatty() or "CI" in os.environ)
-    t0, cpu0 = time.perf_counter(), time.process_time()  # CPU time too: a shared machine's wall clock lies
-    for _ in range(cfg.warmup):
-        collect(random=True)
-    losses = []
-    for step in progress:
-        if step % cfg.updates_per_collect == 0:
-            collect(random=False)
-        c_loss, a_loss = update()
-        if not (math.isfinite(c_loss) and math.isfinite(a_loss)):
-            raise ConfigError(f"training diverged at update {step + 1}: a loss is not finite; try a lower "
-                              f"--lr")
-        losses.append((c_loss, a_loss))
-        if (step + 1) % cfg.target_every == 0:
+        self.actor_opt.step()
+        self.step += 1
+        if self.step % cfg.target_every == 0:
             with torch.no_grad():
                 for p, q in zip(target.parameters(), agent.parameters(), strict=True):
                     p.lerp_(q, cfg.tau)
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            c, a = np.mean(losses, axis=0)
-            rate = successes / max(episodes_done, 1)
+        return critic_loss.item(), actor_loss.item()
+
+    def weights_finite(self) -> bool:
+        """Whether every weight of the agent is finite (the targets are averages of its past weights)."""
+        sums = torch.stack([p.detach().sum() for p in self.agent.parameters()])  # cheap enough for every update
+        return bool(torch.isfinite(sums).all())
+
+    def state_dict(self) -> dict:
+        """Plain tensors, numbers, strings and dicts only: what `torch.load(weights_only=True)` accepts."""
+        r = self.replay
+        return {
+            "model": self.agent.state_dict(), "target": self.target.state_dict(),
+            "actor_optimizer": self.actor_opt.state_dict(), "critic_optimizer": self.critic_opt.state_dict(),
+            "step": self.step, "rng": rng_state(), "numpy_rng": self.rng.bit_generator.state,
+            "envs": {"states": torch.from_numpy(self.envs.states.copy()),
+                     "goals": torch.from_numpy(self.envs.goals.copy()), "rng": self.envs.rng.bit_generator.state},
+            "episode": torch.from_numpy(self.episode.copy()), "next_episode": self.next_episode,
+            "t_in_episode": torch.from_numpy(self.t_in_episode.copy()),
+            "episodes_done": self.episodes_done, "successes": self.successes,
+            "losses": torch.tensor(self.losses, dtype=torch.float64).reshape(-1, 2),
+            "last_critic_loss": self.last_critic_loss,
+            "replay": {name: torch.from_numpy(getattr(r, name)[: r.size].copy())
+                       for name in ("obs", "next", "act", "goal", "reached", "episode")},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["model"])
+        self.target.load_state_dict(state["target"])
+        self.actor_opt.load_state_dict(state["actor_optimizer"])
+        self.critic_opt.load_state_dict(state["critic_optimizer"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.envs.states, self.envs.goals = state["envs"]["states"].numpy(), state["envs"]["goals"].numpy()
+        self.envs.rng.bit_generator.state = state["envs"]["rng"]
+        self.episode, self.t_in_episode = state["episode"].numpy(), state["t_in_episode"].numpy()
+        self.next_episode = int(state["next_episode"])
+        self.episodes_done, self.successes = int(state["episodes_done"]), int(state["successes"])
+        self.losses = [tuple(row) for row in state["losses"].tolist()]
+        self.last_critic_loss = float(state["last_critic_loss"])
+        stored = state["replay"]
+        size = len(stored["obs"])
+        if size > len(self.replay.obs):
+            raise ConfigError(f"the checkpoint's replay holds {size} transitions, more than this run's config "
+                              f"allows ({len(self.replay.obs)}); it belongs to another run")
+        for name, values in stored.items():
+            getattr(self.replay, name)[:size] = values.numpy()
+        self.replay.size = size
+
+
+def _resumed_config(cfg: MazeTrainConfig) -> MazeTrainConfig:
+    """The saved config of the run folder `cfg.resume`, which is continued."""
+    return dataclasses.replace(saved_config(Path(cfg.resume)), resume=cfg.resume)
+
+
+def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
+    """Train per `cfg` (or continue the run `cfg.resume` from its last checkpoint) and return the run folder."""
+    if cfg.resume:
+        cfg = _resumed_config(cfg)
+        cfg.validate()
+        run = Path(cfg.resume)
+        state = load_checkpoint(run / "checkpoint.pt")
+    else:
+        cfg.validate()
+        state = None
+    maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
+    goal_for_figure = figure_goal(cfg, maze)
+    device = resolve_device(cfg.device)
+    if state is None:
+        run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+        write_json(run / "config.json", {"kind": "maze-agent", "command": command, "config": cfg})
+    seed_everything(cfg.seed)
+    maze.distances  # noqa: B018  (ground truth for the goal curriculum: computed before the clock starts)
+
+    tr = Training(cfg, maze, device)
+    elapsed = cpu_elapsed = 0.0
+    if state is not None:
+        try:
+            tr.load_state_dict(state)
+            elapsed, cpu_elapsed = state["train_seconds"], state["cpu_seconds"]
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0][:120]
+            raise ConfigError(f"checkpoint {run / 'checkpoint.pt'} does not fit this run ({reason}); was it "
+                              f"written by an older ebmplan or for another run?") from None
+    write_json(run / "system.json", system_info(str(device)))
+
+    log_path = run / "metrics.csv"
+    if state is None or not log_path.exists():
+        log_path.write_text("step,critic_loss,actor_loss,train_success,episodes,env_steps,seconds,cpu_seconds\n")
+    _truncate_log(log_path, tr.step)
+    progress = tqdm(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps, desc=f"maze {maze.name}",
+                    disable=not sys.stderr.isatty() or "CI" in os.environ)
+    # CPU time too: a shared machine's wall clock lies. On resume both clocks continue from the checkpoint.
+    t0, cpu0 = time.perf_counter() - elapsed, time.process_time() - cpu_elapsed
+
+    def checkpoint() -> tuple[float, float]:
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+        save_checkpoint(run / "checkpoint.pt", {**tr.state_dict(), "train_seconds": seconds,
+                                                "cpu_seconds": cpu_seconds})
+        save_weights(run / "model.safetensors", tr.agent)
+        return seconds, cpu_seconds
+
+    train_seconds, cpu_seconds = elapsed, cpu_elapsed  # a resumed finished run keeps its recorded times
+
+    if state is None:
+        for _ in range(cfg.warmup):
+            tr.collect(random=True)
+    for step in progress:
+        if step % cfg.updates_per_collect == 0:
+            tr.collect(random=False)
+        c_loss, a_loss = tr.update()
+        done = step + 1
+        if not (math.isfinite(c_loss) and math.isfinite(a_loss)):
+            _diverged(run, done, "a loss is")
+        if not tr.weights_finite():  # e.g. an absurd learning rate; caught before a checkpoint keeps them
+            _diverged(run, done, "the weights are")
+        tr.losses.append((c_loss, a_loss))
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            c, a = np.mean(tr.losses, axis=0)
+            rate = tr.successes / max(tr.episodes_done, 1)
             with log_path.open("a") as f:
-                f.write(f"{step + 1},{c:.6g},{a:.6g},{rate:.4f},{episodes_done},{replay.size},"
+                f.write(f"{done},{c:.6g},{a:.6g},{rate:.4f},{tr.episodes_done},{tr.replay.size},"
                         f"{time.perf_counter() - t0:.3f},{time.process_time() - cpu0:.3f}\n")
             progress.set_postfix(critic=f"{c:.3f}", success=f"{rate:.2f}")
-            losses, episodes_done, successes = [], 0, 0
-    train_seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+            tr.losses, tr.episodes_done, tr.successes, tr.last_critic_loss = [], 0, 0, float(c)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            train_seconds, cpu_seconds = checkpoint()  # the last one comes after the last update
 
-    save_weights(run / "model.safetensors", agent)
-    save_checkpoint(run / "checkpoint.pt", {
-        "model": agent.state_dict(), "target": target.state_dict(), "actor_optimizer": actor_opt.state_dict(),
-        "critic_optimizer": critic_opt.state_dict(), "step": cfg.steps, "rng": rng_state(),
-        "numpy_rng": str(rng.bit_generator.state), "train_seconds": train_seconds})
-    np.savez_compressed(run / "trajectories.npz", **replay.trajectories(maze.walls))
-    agent.eval()
+    np.savez_compressed(run / "trajectories.npz", **tr.replay.trajectories(maze.walls))
+    agent = tr.agent.eval()
     from . import plots
 
     plots.save_distance_map(run / "distance.png", agent.cpu(), maze, goal_for_figure)
     plots.save_rollouts(run / "rollouts.png", agent, maze, seed=cfg.seed)
     write_json(run / "metrics.json", {"train_seconds": train_seconds, "cpu_seconds": cpu_seconds,
-                                      "torch_threads": torch.get_num_threads(), "env_steps": replay.size,
-                                      "updates": cfg.steps, "final_critic_loss": float(c)})
+                                      "torch_threads": torch.get_num_threads(), "env_steps": tr.replay.size,
+                                      "updates": cfg.steps, "final_critic_loss": tr.last_critic_loss})
     return run
+
+
+def _diverged(run: Path, update: int, what: str) -> None:
+    kept = (f"the last good checkpoint is kept in {run / 'checkpoint.pt'}" if (run / "checkpoint.pt").exists()
+            else "no checkpoint had been written yet")
+    raise Divergence(f"training diverged at update {update}: {what} not finite; {kept}; try a lower --lr, "
+                     f"a smaller --tau or a larger --batch-size")
+
+
+def saved_config(path: Path) -> MazeTrainConfig:
+    """The config a `maze train` run folder was trained with."""
+    saved = read_json(path / "config.json")
+    if saved.get("kind") != "maze-agent":
+        raise ConfigError(f"{path} holds a run of kind {saved.get('kind', 'energy')!r}, not a maze agent")
+    fields = {f.name for f in dataclasses.fields(MazeTrainConfig)}
+    unknown = set(saved["config"]) - fields
+    if unknown:
+        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: "
+                          f"{', '.join(sorted(unknown))}")
+    values = dict(saved["config"])
+    if values.get("goal") is not None:
+        values["goal"] = tuple(values["goal"])
+    return MazeTrainConfig(**values)
 
 
 @dataclass
@@ -325,18 +451,7 @@ class AgentRun:
 def load_agent(path: str | Path) -> AgentRun:
     """Rebuild a `maze train` run: `load_agent(run).agent.distance(states, goals)`."""
     path = Path(path)
-    saved = read_json(path / "config.json")
-    if saved.get("kind") != "maze-agent":
-        raise ConfigError(f"{path} holds a run of kind {saved.get('kind', 'energy')!r}, not a maze agent")
-    fields = {f.name for f in dataclasses.fields(MazeTrainConfig)}
-    unknown = set(saved["config"]) - fields
-    if unknown:
-        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: "
-                          f"{', '.join(sorted(unknown))}")
-    values = dict(saved["config"])
-    if values.get("goal") is not None:
-        values["goal"] = tuple(values["goal"])
-    cfg = MazeTrainConfig(**values)
+    cfg = saved_config(path)
     maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
     agent = build_agent(cfg, maze)
     load_weights(path / "model.safetensors", agent)
