@@ -162,6 +162,14 @@ def load_weights(path: Path, module: torch.nn.Module) -> None:
         raise ConfigError(f"weights file {path} is corrupted or does not match the model ({reason})") from None
 
 
+def truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint, so the log matches an uninterrupted run."""
+    rows = path.read_text().splitlines()
+    width = len(rows[0].split(","))  # a row cut short by a crash has fewer fields
+    kept = [rows[0]] + [r for r in rows[1:] if len(r.split(",")) == width and int(r.split(",")[0]) <= step]
+    path.write_text("\n".join(kept) + "\n")
+
+
 def rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():

@@ -34,6 +34,7 @@ from .runs import (
     seed_everything,
     set_rng_state,
     system_info,
+    truncate_log,
     write_json,
 )
 
@@ -220,7 +221,7 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     log_path = run / "metrics.csv"
     if state is None or not log_path.exists():
         log_path.write_text("step,loss,energy_pos,energy_neg,energy_gap,seconds\n")
-    _truncate_log(log_path, start)
+    truncate_log(log_path, start)
     progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}",
                     disable=not sys.stderr.isatty() or "CI" in os.environ)
     t0 = time.perf_counter() - elapsed
@@ -281,14 +282,6 @@ def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Path, sta
     energy.eval()
     evaluate(energy, data, cfg, run, seconds)
     return run
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """On resume, drop log rows written after the checkpoint, so the log matches an uninterrupted run."""
-    rows = path.read_text().splitlines()
-    width = len(rows[0].split(","))  # a row cut short by a crash has fewer fields
-    kept = [rows[0]] + [r for r in rows[1:] if len(r.split(",")) == width and int(r.split(",")[0]) <= step]
-    path.write_text("\n".join(kept) + "\n")
 
 
 def _diverged(run: Path, step: int, what: str) -> None:

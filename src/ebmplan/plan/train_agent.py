@@ -48,9 +48,10 @@ from ..runs import (
     seed_everything,
     set_rng_state,
     system_info,
+    truncate_log,
     write_json,
 )
-from ..train import Divergence, _truncate_log
+from ..train import Divergence
 from .agent import DistanceAgent, shift_target
 from .maze import Maze, PointMazeVec, load_maze
 
@@ -363,7 +364,7 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     log_path = run / "metrics.csv"
     if state is None or not log_path.exists():
         log_path.write_text("step,critic_loss,actor_loss,train_success,episodes,env_steps,seconds,cpu_seconds\n")
-    _truncate_log(log_path, tr.step)
+    truncate_log(log_path, tr.step)
     progress = tqdm(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps, desc=f"maze {maze.name}",
                     disable=not sys.stderr.isatty() or "CI" in os.environ)
     # CPU time too: a shared machine's wall clock lies. On resume both clocks continue from the checkpoint.
