@@ -11,10 +11,10 @@ from typing import Any
 import tyro
 
 from . import capacity, compare, conditional, sweep, video
-from .errors import ConfigError
+from .errors import ConfigError, Divergence
 from .plan import evaluate, train_agent
 from .runs import read_json
-from .train import Divergence, TrainConfig, train
+from .train import TrainConfig, train
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from .energy.losses import get_loss
 from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
 from .energy.predict import predict
-from .errors import ConfigError, choose
+from .errors import ConfigError, Divergence, choose
 from .runs import (
     prepare_run_dir,
     resolve_device,
@@ -38,7 +38,6 @@ from .runs import (
     system_info,
     write_json,
 )
-from .train import Divergence
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")

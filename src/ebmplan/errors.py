@@ -1,8 +1,12 @@
-"""The one exception type for bad user input: the CLI turns it into one sentence and exit code 2."""
+"""The errors the CLI reports as one sentence: bad user input (exit code 2) and divergence (exit code 1)."""
 
 
 class ConfigError(ValueError):
     """A wrong name, value or file given by the user. The message is one sentence saying what is accepted."""
+
+
+class Divergence(RuntimeError):
+    """Training produced a non-finite loss, energy, gradient or weight; the CLI exits 1 with the message."""
 
 
 def choose(kind: str, name: str, choices) -> str:

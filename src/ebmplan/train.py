@@ -21,7 +21,7 @@ from .energy.inference import SCHEDULES, descend
 from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
-from .errors import ConfigError, choose
+from .errors import ConfigError, Divergence, choose
 from .runs import (
     load_checkpoint,
     load_weights,
@@ -173,10 +173,6 @@ def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
         return SparseAutoencoderEnergy(dim, cfg.code_dim, cfg.sparsity, width=cfg.width, depth=cfg.depth)
     return MLPEnergy(dim, width=cfg.width, depth=cfg.depth, activation=cfg.activation,
                      spectral_norm=cfg.spectral_norm)
-
-
-class Divergence(RuntimeError):
-    """Training produced a non-finite loss, energy or gradient."""
 
 
 def train(cfg: TrainConfig, *, command: str = "train") -> Path:

@@ -35,7 +35,7 @@ from scipy.stats import spearmanr
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Divergence
 from ..runs import (
     load_checkpoint,
     load_weights,
@@ -51,7 +51,6 @@ from ..runs import (
     truncate_log,
     write_json,
 )
-from ..train import Divergence
 from .agent import DistanceAgent, shift_target
 from .maze import Maze, PointMazeVec, load_maze
 
