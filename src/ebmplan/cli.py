@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,18 @@ def usage() -> str:
             f"Contrastive energy-based models and planning with generated subgoals.\n\ncommands:\n{rows}\n")
 
 
+def _split_commas(config: type, args: list[str]) -> list[str]:
+    """`--nodes 25,50` means `--nodes 25 50` for every option that takes several numbers."""
+    hints = typing.get_type_hints(config)
+    several = {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(config)
+               if typing.get_origin(hints[f.name]) in (tuple, list)
+               and set(typing.get_args(hints[f.name])) - {Ellipsis} <= {int, float}}
+    out: list[str] = []
+    for previous, arg in zip([None, *args], args, strict=False):
+        out += [a for a in arg.split(",") if a] if previous in several and "," in arg else [arg]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Longest matching command name first, so "maze train" wins over "maze".
@@ -117,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[name]
     default = command.config()
     try:
-        cfg = tyro.cli(type(default), default=default, args=argv[len(words):], prog=f"ebmplan {name}",
+        args = _split_commas(type(default), argv[len(words):])
+        cfg = tyro.cli(type(default), default=default, args=args, prog=f"ebmplan {name}",
                        description=command.summary)
         command.run(cfg)
     except ConfigError as err:
