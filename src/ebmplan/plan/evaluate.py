@@ -14,7 +14,9 @@ training is reported apart, as `fit_seconds`); the share of generated candidates
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,8 +85,13 @@ class PlanEvalConfig:
     """ebm: share of negatives drawn from cells no replay state visited"""
     snap: bool = False
     """cvae/ebm: move every generated state to the nearest replay state"""
+    split: str = "gaps"
+    """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
+    every segment, breadth first"""
     threads: int = 0
     """torch threads (0 = leave torch's default)"""
+    workers: int = 1
+    """processes: with several agent runs, each run goes to its own worker process (at most this many)"""
     out: str | None = None
     """run folder (default: runs/plan-<time>)"""
     overwrite: bool = False
@@ -110,10 +117,12 @@ class PlanEvalConfig:
         for d in self.difficulties:
             if not 0 < d <= 1:
                 raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
-        for name in ("episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
+        for name in ("workers", "episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
                      "ebm_infer_steps", "sgm_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.split not in ("gaps", "halves"):
+            raise ConfigError(f"--split must be gaps or halves, got {self.split!r}")
         if self.cleanup_steps < 0:
             raise ConfigError(f"--cleanup-steps must be 0 or more, got {self.cleanup_steps}")
         if self.gen_data not in ("graph", "episodes"):
@@ -319,6 +328,57 @@ FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes"
           "dropped_share", "fit_seconds", "dropped_edges_per_episode"]
 
 
+def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
+    """The protocol on one agent run -> (results rows, the drawings of each source when `draw`)."""
+    if isinstance(run, str):  # in a worker process
+        run = load_agent(run)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+    rows: list[dict] = []
+    drawings: dict[str, dict] = {}
+    seed = run.config.seed
+    maze = run.maze
+    maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
+    ep = draw_episodes(maze, cfg)
+    B = len(ep.starts)
+    t0 = time.perf_counter()
+    reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+    rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                     {"wormhole_share": float("nan"), "edges_per_graph": 0,
+                      "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
+                      "dropped_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
+    print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+    for name in cfg.sources:
+        source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
+        for n in cfg.nodes:
+            t0 = time.perf_counter()
+            cand = source.candidates(ep.starts, ep.goals, n)
+            plan = build_plan(run, cand, ep.goals, cfg)
+            res = run_planner(run, plan, ep, cfg, cleanup=name == "sgm")
+            generated = cand.valid.size if not cand.shared else 0
+            graphs = 1 if cand.shared else B
+            extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
+                     "edges_per_graph": plan.edges / graphs,
+                     "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
+                     "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
+                     "dropped_share": cand.dropped / generated if generated else 0.0,
+                     "fit_seconds": source.fit_seconds,
+                     "dropped_edges_per_episode": res["dropped_edges"] / B}
+            new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
+                                res["steps"], maze, cfg, extra)
+            rows += new_rows
+            hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
+            rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
+            print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
+                  f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+                  f"{extra['queries_per_episode']:.0f} queries per episode "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+            if draw:
+                drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
+                                  "ep": ep, "nodes": n, "maze": maze}
+    return rows, drawings
+
+
 def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
     """Run the protocol and write config.json, system.json, results.csv, results.md and figures."""
     cfg.validate()
@@ -335,47 +395,17 @@ def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
     write_json(out / "system.json", system_info("cpu"))
     rows: list[dict] = []
     drawings: dict[str, dict] = {}
-    for run in runs:
-        seed = run.config.seed
-        maze = run.maze
-        maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
-        ep = draw_episodes(maze, cfg)
-        B = len(ep.starts)
-        t0 = time.perf_counter()
-        reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
-        rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
-                         {"wormhole_share": float("nan"), "edges_per_graph": 0,
-                          "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
-                          "dropped_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
-        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
-        for name in cfg.sources:
-            source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
-            for n in cfg.nodes:
-                t0 = time.perf_counter()
-                cand = source.candidates(ep.starts, ep.goals, n)
-                plan = build_plan(run, cand, ep.goals, cfg)
-                res = run_planner(run, plan, ep, cfg, cleanup=name == "sgm")
-                generated = cand.valid.size if not cand.shared else 0
-                graphs = 1 if cand.shared else B
-                extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
-                         "edges_per_graph": plan.edges / graphs,
-                         "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
-                         "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
-                         "dropped_share": cand.dropped / generated if generated else 0.0,
-                         "fit_seconds": source.fit_seconds,
-                         "dropped_edges_per_episode": res["dropped_edges"] / B}
-                new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
-                                    res["steps"], maze, cfg, extra)
-                rows += new_rows
-                hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
-                rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
-                print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
-                      f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
-                      f"{extra['queries_per_episode']:.0f} queries per episode "
-                      f"({time.perf_counter() - t0:.1f} s)", flush=True)
-                if run is runs[0]:
-                    drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
-                                      "ep": ep, "nodes": n, "maze": maze}
+    if cfg.workers > 1 and len(runs) > 1:
+        # One process per agent run: the runs are independent, and each keeps its own clock.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(cfg.workers, len(runs)), mp_context=ctx) as pool:
+            results = list(pool.map(evaluate_run, [str(r.path) for r in runs], [cfg] * len(runs),
+                                    [i == 0 for i in range(len(runs))]))
+    else:
+        results = [evaluate_run(r, cfg, i == 0) for i, r in enumerate(runs)]
+    for run_rows, run_drawings in results:
+        rows += run_rows
+        drawings.update(run_drawings)
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()

@@ -74,6 +74,7 @@ class SourceSettings:
     gen_data: str = "graph"  # cvae / ebm: training triples from the stitched replay graph or single episodes
     ebm_off_data: float = 0.25  # ebm: share of negatives drawn uniformly from cells no replay state visited
     snap: bool = False  # cvae / ebm: move each generated state to the nearest replay state
+    split: str = "gaps"  # cvae / ebm: recursion: `gaps` (where the agent cannot cross) or `halves` (blind)
     seed: int = 0
 
 
@@ -127,6 +128,7 @@ class ReplayGraph:
         w = np.linalg.norm(centre[a] - centre[b], axis=1)
         graph = csr_matrix((w, (a, b)), shape=(len(self.cell),) * 2)
         self.dist = dijkstra(graph, directed=False).astype(np.float32)  # [N, N] symmetric, inf if unconnected
+        self.longest = float(self.dist[np.isfinite(self.dist)].max())
 
     def cell_ids(self, states: np.ndarray) -> np.ndarray:
         c = np.clip(np.floor(states).astype(np.int64), 0, self.shape - 1)
@@ -146,17 +148,21 @@ class ReplayGraph:
         return out[:n]
 
     def triples(self, rng: np.random.Generator, n: int, chunk: int = 2048) -> tuple[np.ndarray, ...]:
-        """n (start, middle, goal) [n, 2] each: the middle on a shortest observed route, at a Beta(3, 3)
-        fraction of its length (ties between routes broken at random)."""
+        """n (start, middle, goal) [n, 2] each: the goal within a log-uniform radius of the start, the middle on
+        a shortest observed route between them at a Beta(3, 3) fraction of its length (ties broken at random)."""
         N = len(self.cell)
         out = []
         for lo in range(0, n, chunk):
             b = min(chunk, n - lo)
-            s, g = rng.integers(N, size=b), rng.integers(N, size=b)
+            s = rng.integers(N, size=b)
+            # the goal uniform among the cells within a log-uniform radius: every scale of the recursion,
+            # down to pairs a few steps apart, is trained on
+            from_s = self.dist[s]  # [b, N]
+            radius = np.exp(rng.uniform(np.log(2.0), np.log(self.longest), b)).astype(np.float32)
+            g = (rng.random((b, N), dtype=np.float32) * (from_s <= radius[:, None])).argmax(1)
             total = self.dist[s, g]
             bad = ~np.isfinite(total)
             g[bad], total[bad] = s[bad], 0.0  # unconnected pair: the middle is the start's own cell
-            from_s = self.dist[s]  # [b, N]
             on_route = from_s + self.dist[g] <= total[:, None] + 1e-3  # symmetric: dist[g] = dist[:, g].T
             frac = rng.beta(3, 3, b)[:, None]
             score = np.abs(from_s - frac * total[:, None]) + rng.random((b, N), dtype=np.float32) * 1e-3
@@ -246,9 +252,11 @@ class Generator(Source):
     """A learned (start, goal) -> middle sampler, run recursively to the node budget.
 
     Each call runs `per_call` samples for every (start, goal) pair and keeps the best one as the pair's middle
-    (the lowest energy for `ebm`, the prior mean for `cvae`); the candidates are these middles, breadth first:
-    the middle of (start, goal), then of (start, mid) and (mid, goal), and so on until the budget is filled
-    (the last level's pairs spread evenly along the route when it is filled only in part).
+    (the lowest energy for `ebm`, the prior mean for `cvae`); the candidates are these middles. `halves`
+    splits blindly, breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ...
+    `gaps` splits only the segments the agent's distance says it cannot cross, so the budget goes where the
+    route is still broken, and keeps the sample whose longer half is shortest by the agent's distance (these
+    distance queries are counted).
     """
 
     def fit_graph(self) -> None:
@@ -267,25 +275,84 @@ class Generator(Source):
     @torch.no_grad()
     def candidates(self, starts, goals, n):
         t0 = time.perf_counter()
-        s, g = self.norm(starts), self.norm(goals)  # [B, 2]
-        B = len(s)
+        if self.settings.split == "halves":
+            states, queries = self.halves(starts, goals, n), 0
+        else:
+            states, queries = self.gaps(starts, goals, n)
+        B = len(starts)
+        valid = ~self.maze.blocked(states.reshape(-1, 2)).reshape(B, -1)
+        return Candidates(states, valid, int((~valid).sum()), time.perf_counter() - t0, queries)
+
+    def middles(self, s: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The best of `per_call` samples for each pair, [P, 2] in map coordinates (snapped when asked)."""
+        _, mid = self.sample(self.norm(s), self.norm(g), self.settings.per_call)
+        mid = self.denorm(mid)
+        return self.graph.snap(mid) if self.settings.snap else mid
+
+    def bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of `per_call` samples between each pair, the one whose longer half is shortest by the agent's
+        distance, preferring cells the replay data visited -> (middles [K, 2], d(a, mid) [K], d(mid, b) [K])."""
+        k = self.settings.per_call
+        samples, _ = self.sample(self.norm(a), self.norm(b), k)
+        m = self.denorm(samples).reshape(-1, 2)  # [K*k, 2]
+        if self.settings.snap:
+            m = self.graph.snap(m)
+        d_am = self.run.agent.distance(np.repeat(a, k, 0), m).reshape(-1, k)  # [K, k]
+        d_mb = self.run.agent.distance(m, np.repeat(b, k, 0)).reshape(-1, k)
+        off = ~self.graph.occupied[self.graph.cell_ids(m)].reshape(-1, k)  # where no replay state ever was
+        best = (np.maximum(d_am, d_mb) + 1e3 * off).argmin(1)
+        rows = np.arange(len(a))
+        return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
+
+    def halves(self, starts: np.ndarray, goals: np.ndarray, n: int) -> np.ndarray:
+        """Breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ... -> [B, n, 2]."""
+        B = len(starts)
+        s, g = starts, goals
         found, total = [], 0
         while total < n:
-            _, mid = self.sample(s, g, self.settings.per_call)  # [P, 2] with P = B * 2^level
-            if self.settings.snap:
-                mid = self.norm(self.graph.snap(self.denorm(mid)))
+            mid = self.middles(s, g)  # [P, 2] with P = B * 2^level, grouped by episode
             level = mid.reshape(B, -1, 2)
             if total + level.shape[1] > n:  # a partial last level: spread it along the route
-                keep = np.linspace(0, level.shape[1] - 1, n - total).round().astype(np.int64)
-                level = level[:, keep]
+                level = level[:, np.linspace(0, level.shape[1] - 1, n - total).round().astype(np.int64)]
             found.append(level)
             total += level.shape[1]
-            # next level: (s, mid) and (mid, g) for every pair, grouped by episode
-            s, g = (torch.stack([s.reshape(B, -1, 2), mid.reshape(B, -1, 2)], 2).reshape(-1, 2),
-                    torch.stack([mid.reshape(B, -1, 2), g.reshape(B, -1, 2)], 2).reshape(-1, 2))
-        states = self.denorm(torch.cat(found, 1))  # [B, n, 2]: earlier levels first
-        valid = ~self.maze.blocked(states.reshape(-1, 2)).reshape(B, -1)
-        return Candidates(states, valid, int((~valid).sum()), time.perf_counter() - t0)
+            s, g = (np.stack([s.reshape(B, -1, 2), mid.reshape(B, -1, 2)], 2).reshape(-1, 2),
+                    np.stack([mid.reshape(B, -1, 2), g.reshape(B, -1, 2)], 2).reshape(-1, 2))
+        return np.concatenate(found, 1)
+
+    def gaps(self, starts: np.ndarray, goals: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+        """Split where the route has a gap: every segment the agent cannot cross (its distance at or above the
+        cutoff) gets a middle, longest first; once an episode has none left, its longest segments are split
+        to spend the rest of the budget. -> ([B, n, 2], distance queries)."""
+        B = len(starts)
+        out, count = np.empty((B, n, 2)), np.zeros(B, dtype=np.int64)
+        ep, a, b = np.arange(B), starts, goals  # segments: episode [S], ends [S, 2] each
+        d = self.run.agent.distance(a, b)
+        queries = B
+        while (count < n).any():
+            gap = d >= self.max_dist
+            has_gap = np.bincount(ep[gap], minlength=B) > 0
+            eligible = gap | ~has_gap[ep]
+            order = np.lexsort((-d, ep))  # by episode, longest first
+            order = order[eligible[order]]
+            rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
+            pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
+            mid, d_am, d_mb = self.bridge(a[pick], b[pick])  # [K, 2], [K], [K]
+            queries += 2 * len(pick) * self.settings.per_call
+            e = ep[pick]
+            slot = count[e] + np.arange(len(e)) - np.searchsorted(e, e)  # e is sorted
+            out[e, slot] = mid
+            count += np.bincount(e, minlength=B)
+            keep = np.ones(len(ep), bool)
+            keep[pick] = False
+            new_a, new_b = np.concatenate([a[pick], mid]), np.concatenate([mid, b[pick]])
+            new_d = np.concatenate([d_am, d_mb])
+            ep, a, b = np.r_[ep[keep], e, e], np.r_[a[keep], new_a], np.r_[b[keep], new_b]
+            d = np.r_[d[keep], new_d]
+            order = np.argsort(ep, kind="stable")
+            ep, a, b, d = ep[order], a[order], b[order], d[order]
+        self.last_segments = (ep, a, b, d)  # the final route pieces, for inspection
+        return out, queries
 
     def training_data(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Up to 2^15 distinct triples (a step draws its batch from them at random), normalised."""
