@@ -148,17 +148,18 @@ class ReplayGraph:
         return out[:n]
 
     def triples(self, rng: np.random.Generator, n: int, chunk: int = 2048) -> tuple[np.ndarray, ...]:
-        """n (start, middle, goal) [n, 2] each: the goal within a log-uniform radius of the start, the middle on
+        """n (start, middle, goal) [n, 2] each: the goal anywhere or within a log-uniform radius, the middle on
         a shortest observed route between them at a Beta(3, 3) fraction of its length (ties broken at random)."""
         N = len(self.cell)
         out = []
         for lo in range(0, n, chunk):
             b = min(chunk, n - lo)
             s = rng.integers(N, size=b)
-            # the goal uniform among the cells within a log-uniform radius: every scale of the recursion,
-            # down to pairs a few steps apart, is trained on
+            # half the goals uniform over all cells (long routes, around walls), half uniform within a
+            # log-uniform radius (every scale of the recursion, down to pairs a few steps apart)
             from_s = self.dist[s]  # [b, N]
             radius = np.exp(rng.uniform(np.log(2.0), np.log(self.longest), b)).astype(np.float32)
+            radius[rng.random(b) < 0.5] = np.inf
             g = (rng.random((b, N), dtype=np.float32) * (from_s <= radius[:, None])).argmax(1)
             total = self.dist[s, g]
             bad = ~np.isfinite(total)
