@@ -9,15 +9,18 @@
 - `ebm`: a conditional energy F((start, goal), m), low where m lies between start and goal on a trajectory,
   trained contrastively on the same trajectories; candidates by gradient descent from noise; per episode.
 
-Both generators run recursively: `per_call` samples for (start, goal), then for (start, mid) and
-(mid, goal), and so on to the depth that yields the node budget. Generated states inside walls (or outside
-the map) are counted and dropped: they are marked invalid, never repaired.
+Both generators run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and
+(mid, goal), and so on until the node budget is spent; by default only where the agent's distance says the
+route still has a gap. Generated states inside walls (or outside the map) are counted and dropped: they are
+marked invalid, never repaired; `snap` (off by default) moves every generated state to the nearest replay
+state, which makes the generator a chooser of replay states.
 
 Training triples (start, middle, goal), two ways (`gen_data`):
 - `graph` (default): the exploration episodes stitched into one graph of observed moves between the grid cells
-  the agent visited (`ReplayGraph`); (start, goal) are any two visited cells, however far apart, and the middle
-  lies on the shortest observed route between them at a Beta(3, 3) fraction of its length. Every state is a
-  real replay state of its cell. The ground-truth walls are never used.
+  the agent visited (`ReplayGraph`); (start, goal) are two visited cells (half the goals anywhere, half within
+  a log-uniform radius), and the middle lies on the shortest observed route between them at a Beta(3, 3)
+  fraction of its length. Every state is a real replay state of its cell. The ground-truth walls are never
+  used; the `ebm` also takes negatives from the cells no replay state visited.
 - `episodes`: three states of one exploration episode in order (episodes are at most `episode_steps` long,
   so these span short, almost straight stretches), the middle at a Beta(3, 3) fraction of the span.
 """
@@ -352,7 +355,6 @@ class Generator(Source):
             d = np.r_[d[keep], new_d]
             order = np.argsort(ep, kind="stable")
             ep, a, b, d = ep[order], a[order], b[order], d[order]
-        self.last_segments = (ep, a, b, d)  # the final route pieces, for inspection
         return out, queries
 
     def training_data(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -470,4 +472,4 @@ def make_source(name: str, run: AgentRun, settings: SourceSettings, max_dist: fl
     return source
 
 
-__all__ = ["SOURCES", "Candidates", "SourceSettings", "make_source", "triples"]
+__all__ = ["SOURCES", "Candidates", "ReplayGraph", "SourceSettings", "make_source", "triples"]
