@@ -118,3 +118,47 @@ def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
     for name in ("config.json", "system.json", "success_vs_difficulty.png", "success_vs_nodes.png",
                  "maze_uniform.png", "maze_ebm.png"):
         assert (out / name).is_file()
+
+
+def test_edge_cleanup_drops_a_failed_edge_and_replans():
+    from ebmplan.plan.evaluate import EdgeCleanup, Plan
+
+    # Nodes 0 -> 1 -> 3 (cost 2 + 2) and a shortcut 0 -> 2 -> 3 (1 + 1) that turns out not traversable.
+    d = np.full((4, 4), INF)
+    d[0, 1], d[1, 3], d[0, 2], d[2, 3] = 2.0, 2.0, 1.0, 1.0
+    graph = edges(d, 5.0)
+    to_goal = np.array([[INF, INF, INF, 1.0]])
+    cost = goal_costs(graph, to_goal, 5.0)
+    plan = Plan(np.zeros((1, 4, 2)), np.ones((1, 4), bool), graph, cost, to_goal, 0, 0.0, 4, 0)
+    clean = EdgeCleanup(plan, 1, limit=3, max_dist=5.0)
+    act = np.array([0])
+    for _ in range(3):  # localised at node 0, heading for node 2 three steps in a row
+        to_nodes = np.array([[0.5, 2.0, 1.0, INF]])
+        nearest = clean.mask(act, to_nodes)
+        use, w, _ = choose_waypoints(to_nodes, clean.cost[act], np.array([20.0]), 5.0)
+        assert nearest[0] == 0 and use[0] and w[0] == 2
+        clean.observe(act, use, w, nearest)
+    assert clean.dropped.tolist() == [[0, 0, 2]]
+    assert clean.cost[0, 0] == 5.0  # re-planned through node 1
+    to_nodes = np.array([[0.5, 2.0, 1.0, INF]])
+    clean.mask(act, to_nodes)
+    assert to_nodes[0, 2] == INF  # node 2 is no longer a first hop from node 0
+
+
+def test_replay_graph_middles_lie_on_the_observed_route():
+    from ebmplan.plan.subgoals import ReplayGraph
+
+    # One L-shaped episode along row 0.5 then up column 9.5 of a 10x10 box: the only route bends at (0.5, 9.5).
+    leg1 = np.stack([np.full(10, 0.5), np.arange(10) + 0.5], 1)
+    leg2 = np.stack([np.arange(1, 10) + 0.5, np.full(9, 9.5)], 1)
+    states = np.concatenate([leg1, leg2])
+    graph = ReplayGraph({"states": states, "offsets": np.array([0, len(states)])}, np.array([10.0, 10.0]))
+    assert len(graph.cell) == 19 and graph.dist[0, 18] == 18
+    s, m, g = graph.triples(np.random.default_rng(0), 500)
+    on_path = (np.isclose(m[:, 0], 0.5) | np.isclose(m[:, 1], 9.5))
+    assert on_path.all()  # never the straight-line shortcut across the empty box
+    for x in (s, m, g):
+        assert np.isin(graph.cell_ids(x), graph.cell).all()
+    off = graph.off_data(np.random.default_rng(0), 100)
+    assert not graph.occupied[graph.cell_ids(off)].any()
+    np.testing.assert_allclose(graph.snap(np.array([[5.2, 5.0]])), [[5.5, 9.5]])

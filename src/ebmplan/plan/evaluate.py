@@ -14,12 +14,15 @@ training is reported apart, as `fit_seconds`); the share of generated candidates
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
 
 from ..errors import ConfigError
 from ..runs import prepare_run_dir, system_info, write_json
@@ -71,8 +74,24 @@ class PlanEvalConfig:
     """ebm: negatives (uniform, mismatched, hard, perturb; weighted)"""
     ebm_infer_steps: int = 60
     """ebm: gradient-descent steps per generated candidate"""
+    cleanup_steps: int = 15
+    """sgm: an edge u -> w counts as failed when the agent, localised at node u, heads for waypoint w this many
+    steps in a row without getting past it; the edge is dropped from the episode's graph and the route
+    re-planned (0: no cleanup)"""
+    gen_data: str = "graph"
+    """cvae/ebm training triples: `graph` (routes through the stitched replay data, any length) or `episodes`
+    (three states of one exploration episode)"""
+    ebm_off_data: float = 0.25
+    """ebm: share of negatives drawn from cells no replay state visited"""
+    snap: bool = False
+    """cvae/ebm: move every generated state to the nearest replay state"""
+    split: str = "gaps"
+    """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
+    every segment, breadth first"""
     threads: int = 0
     """torch threads (0 = leave torch's default)"""
+    workers: int = 1
+    """processes: with several agent runs, each run goes to its own worker process (at most this many)"""
     out: str | None = None
     """run folder (default: runs/plan-<time>)"""
     overwrite: bool = False
@@ -98,10 +117,18 @@ class PlanEvalConfig:
         for d in self.difficulties:
             if not 0 < d <= 1:
                 raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
-        for name in ("episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
+        for name in ("workers", "episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
                      "ebm_infer_steps", "sgm_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.split not in ("gaps", "halves"):
+            raise ConfigError(f"--split must be gaps or halves, got {self.split!r}")
+        if self.cleanup_steps < 0:
+            raise ConfigError(f"--cleanup-steps must be 0 or more, got {self.cleanup_steps}")
+        if self.gen_data not in ("graph", "episodes"):
+            raise ConfigError(f"--gen-data must be graph or episodes, got {self.gen_data!r}")
+        if not 0 <= self.ebm_off_data < 1:
+            raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
         for name in ("max_dist", "wormhole_factor", "tau"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
@@ -140,6 +167,7 @@ class Plan:
     valid: np.ndarray  # [B, N]
     graphs: object  # one csr_matrix (shared) or a list of B
     to_goal_cost: np.ndarray  # [B, N]
+    to_goal: np.ndarray  # [B, N]: each node's distance to the episode's goal (inf where not measured)
     queries: int
     seconds: float
     edges: int
@@ -183,13 +211,62 @@ def build_plan(run: AgentRun, cand: Candidates, goals: np.ndarray, cfg: PlanEval
     to_goal[rb, wb] = agent.distance(nodes[rb, wb], goals[rb])
     queries += len(rb)
     cost = goal_costs(graphs, to_goal, cfg.max_dist)
-    return Plan(nodes, valid, graphs, cost, queries, time.perf_counter() - t0, n_edges, n_worm)
+    return Plan(nodes, valid, graphs, cost, to_goal, queries, time.perf_counter() - t0, n_edges, n_worm)
+
+
+class EdgeCleanup:
+    """SGM's cleanup after failed traversals, per episode. The agent is localised at its nearest node u (by the
+    agent's distance); heading for waypoint w is traversing u -> w. When the same waypoint is chosen `limit`
+    steps in a row, the edge u -> w is dropped from that episode's graph (and w is no longer a first hop while
+    the agent is localised at u), and the episode's costs to the goal are recomputed."""
+
+    def __init__(self, plan: Plan, B: int, limit: int, max_dist: float):
+        self.plan, self.limit, self.max_dist = plan, limit, max_dist
+        self.graphs: dict[int, object] = {}  # episode -> its own graph once an edge is dropped
+        self.cost = plan.to_goal_cost.copy()  # [B, N]
+        self.current = np.full(B, -1)  # waypoint being headed for, -1 for none
+        self.origin = np.full(B, -1)  # node the agent was localised at when it chose it
+        self.since = np.zeros(B, dtype=np.int64)
+        self.dropped = np.empty((0, 3), dtype=np.int64)  # rows (episode, u, w)
+
+    def mask(self, act: np.ndarray, to_nodes: np.ndarray) -> np.ndarray:
+        """Hide the dropped first hops: w from a state localised at u, for every dropped u -> w. [A] nearest."""
+        nearest = to_nodes.argmin(1) if to_nodes.shape[1] else np.zeros(len(act), dtype=np.int64)
+        if len(self.dropped):
+            row = np.full(len(self.current), -1)
+            row[act] = np.arange(len(act))
+            e, u, w = self.dropped.T
+            hit = (row[e] >= 0) & (nearest[np.maximum(row[e], 0)] == u)
+            to_nodes[row[e][hit], w[hit]] = np.inf
+        return nearest
+
+    def observe(self, act: np.ndarray, use: np.ndarray, w: np.ndarray, nearest: np.ndarray) -> None:
+        cur = np.where(use, w, -1)
+        same = (cur == self.current[act]) & (cur >= 0)
+        self.since[act] = np.where(same, self.since[act] + 1, 0)
+        self.origin[act] = np.where(same, self.origin[act], nearest)
+        self.current[act] = cur
+        for k in np.flatnonzero(self.since[act] + 1 >= self.limit):  # chosen `limit` steps in a row
+            b, u, v = int(act[k]), int(self.origin[act[k]]), int(cur[k])
+            self.since[b], self.current[b] = 0, -1
+            if u == v:
+                continue
+            self.dropped = np.vstack([self.dropped, [b, u, v]])
+            graph = self.graphs.get(b)
+            if graph is None:
+                graph = self.plan.graphs if isinstance(self.plan.graphs, csr_matrix) else self.plan.graphs[b]
+            graph = graph.tolil()
+            graph[u, v] = 0
+            graph = graph.tocsr()
+            graph.eliminate_zeros()
+            self.graphs[b] = graph
+            self.cost[b] = goal_costs(graph, self.plan.to_goal[b:b + 1], self.max_dist)[0]
 
 
 @torch.no_grad()
-def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig) -> dict:
-    """Closed-loop episodes: every step, re-choose the waypoint by SORB's rule. -> reached, steps, paths,
-    queries and waypoint-choice seconds."""
+def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cleanup: bool = False) -> dict:
+    """Closed-loop episodes: every step, re-choose the waypoint by SORB's rule (with SGM's edge cleanup when
+    `cleanup`). -> reached, steps, paths, queries, waypoint-choice seconds and edges dropped."""
     agent, B = run.agent, len(ep.starts)
     envs = PointMazeVec(run.maze, B, seed=cfg.seed + 1)
     envs.reset(states=ep.starts, goals=ep.goals)
@@ -197,6 +274,7 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig) ->
     steps = np.where(reached, 0, cfg.max_steps)
     paths, queries, seconds = [ep.starts.copy()], 0, 0.0
     reach = cfg.max_dist + 1
+    clean = EdgeCleanup(plan, B, cfg.cleanup_steps, cfg.max_dist) if cleanup and cfg.cleanup_steps else None
     for t in range(cfg.max_steps):
         if reached.all():
             break
@@ -208,7 +286,12 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig) ->
         to_nodes = np.full((len(act), plan.nodes.shape[1]), np.inf)
         to_nodes[rb, wb] = agent.distance(s[rb], plan.nodes[act][rb, wb])
         queries += len(act) + len(rb)
-        use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, cfg.max_dist)
+        if clean is None:
+            use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, cfg.max_dist)
+        else:
+            nearest = clean.mask(act, to_nodes)
+            use, w, _ = choose_waypoints(to_nodes, clean.cost[act], direct, cfg.max_dist)
+            clean.observe(act, use, w, nearest)
         target = ep.goals[act].copy()
         target[use] = plan.nodes[act[use], w[use]]
         seconds += time.perf_counter() - t0
@@ -223,7 +306,7 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig) ->
         reached |= hit
         paths.append(envs.states.copy())
     return {"reached": reached, "steps": steps, "paths": np.stack(paths), "queries": queries,
-            "seconds": seconds}
+            "seconds": seconds, "dropped_edges": 0 if clean is None else len(clean.dropped)}
 
 
 def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, maze: Maze,
@@ -242,7 +325,58 @@ def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, 
 
 FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes", "success", "low", "high",
           "path_ratio", "wormhole_share", "edges_per_graph", "queries_per_episode", "plan_seconds_per_episode",
-          "dropped_share", "fit_seconds"]
+          "dropped_share", "fit_seconds", "dropped_edges_per_episode"]
+
+
+def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
+    """The protocol on one agent run -> (results rows, the drawings of each source when `draw`)."""
+    if isinstance(run, str):  # in a worker process
+        run = load_agent(run)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+    rows: list[dict] = []
+    drawings: dict[str, dict] = {}
+    seed = run.config.seed
+    maze = run.maze
+    maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
+    ep = draw_episodes(maze, cfg)
+    B = len(ep.starts)
+    t0 = time.perf_counter()
+    reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+    rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                     {"wormhole_share": float("nan"), "edges_per_graph": 0,
+                      "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
+                      "dropped_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
+    print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+    for name in cfg.sources:
+        source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
+        for n in cfg.nodes:
+            t0 = time.perf_counter()
+            cand = source.candidates(ep.starts, ep.goals, n)
+            plan = build_plan(run, cand, ep.goals, cfg)
+            res = run_planner(run, plan, ep, cfg, cleanup=name == "sgm")
+            generated = cand.valid.size if not cand.shared else 0
+            graphs = 1 if cand.shared else B
+            extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
+                     "edges_per_graph": plan.edges / graphs,
+                     "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
+                     "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
+                     "dropped_share": cand.dropped / generated if generated else 0.0,
+                     "fit_seconds": source.fit_seconds,
+                     "dropped_edges_per_episode": res["dropped_edges"] / B}
+            new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
+                                res["steps"], maze, cfg, extra)
+            rows += new_rows
+            hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
+            rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
+            print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
+                  f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+                  f"{extra['queries_per_episode']:.0f} queries per episode "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+            if draw:
+                drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
+                                  "ep": ep, "nodes": n, "maze": maze}
+    return rows, drawings
 
 
 def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
@@ -261,46 +395,17 @@ def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
     write_json(out / "system.json", system_info("cpu"))
     rows: list[dict] = []
     drawings: dict[str, dict] = {}
-    for run in runs:
-        seed = run.config.seed
-        maze = run.maze
-        maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
-        ep = draw_episodes(maze, cfg)
-        B = len(ep.starts)
-        t0 = time.perf_counter()
-        reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
-        rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
-                         {"wormhole_share": float("nan"), "edges_per_graph": 0,
-                          "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
-                          "dropped_share": 0.0, "fit_seconds": 0.0})
-        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
-        for name in cfg.sources:
-            source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
-            for n in cfg.nodes:
-                t0 = time.perf_counter()
-                cand = source.candidates(ep.starts, ep.goals, n)
-                plan = build_plan(run, cand, ep.goals, cfg)
-                res = run_planner(run, plan, ep, cfg)
-                generated = cand.valid.size if not cand.shared else 0
-                graphs = 1 if cand.shared else B
-                extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
-                         "edges_per_graph": plan.edges / graphs,
-                         "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
-                         "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
-                         "dropped_share": cand.dropped / generated if generated else 0.0,
-                         "fit_seconds": source.fit_seconds}
-                new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
-                                    res["steps"], maze, cfg, extra)
-                rows += new_rows
-                hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
-                rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
-                print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
-                      f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
-                      f"{extra['queries_per_episode']:.0f} queries per episode "
-                      f"({time.perf_counter() - t0:.1f} s)", flush=True)
-                if run is runs[0]:
-                    drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
-                                      "ep": ep, "nodes": n, "maze": maze}
+    if cfg.workers > 1 and len(runs) > 1:
+        # One process per agent run: the runs are independent, and each keeps its own clock.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(cfg.workers, len(runs)), mp_context=ctx) as pool:
+            results = list(pool.map(evaluate_run, [str(r.path) for r in runs], [cfg] * len(runs),
+                                    [i == 0 for i in range(len(runs))]))
+    else:
+        results = [evaluate_run(r, cfg, i == 0) for i, r in enumerate(runs)]
+    for run_rows, run_drawings in results:
+        rows += run_rows
+        drawings.update(run_drawings)
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
