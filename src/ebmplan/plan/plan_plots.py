@@ -48,12 +48,18 @@ def save_figures(out: Path, rows: list[dict], cfg, drawings: dict) -> None:
     fig.savefig(out / "success_vs_difficulty.png", dpi=110)
     plt.close(fig)
 
-    hard = pooled(rows, hard=0.7)
+    if max(ds) >= 0.7:  # the node-budget figure is about the hard buckets only
+        save_success_vs_nodes(out / "success_vs_nodes.png", pooled(rows, hard=0.7), sources, cfg.nodes)
+    for src, d in drawings.items():
+        save_drawing(out / f"maze_{src}.png", src, d)
+
+
+def save_success_vs_nodes(path: Path, hard: dict, sources: list[str], nodes) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.6))
     p = hard[("policy", 0)]
     ax.axhline(p["successes"] / max(p["episodes"], 1), color="k", linestyle="--", label="policy")
     for src in sources:
-        ns = list(cfg.nodes)
+        ns = list(nodes)
         rate = [hard[(src, n)]["successes"] / max(hard[(src, n)]["episodes"], 1) for n in ns]
         ci = np.array([wilson(hard[(src, n)]["successes"], hard[(src, n)]["episodes"]) for n in ns])
         ax.errorbar(ns, rate, yerr=[np.array(rate) - ci[:, 0], ci[:, 1] - np.array(rate)], marker="o",
@@ -64,11 +70,8 @@ def save_figures(out: Path, rows: list[dict], cfg, drawings: dict) -> None:
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "success_vs_nodes.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-
-    for src, d in drawings.items():
-        save_drawing(out / f"maze_{src}.png", src, d)
 
 
 def save_drawing(path: Path, src: str, d: dict) -> None:
