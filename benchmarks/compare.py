@@ -1,6 +1,6 @@
 """Every energy on the spiral at defaults: `ebmplan compare --data spiral`, timed, table printed.
 
-Run: flock /tmp/ebmplan-cpu.lock env PYTHONPATH=src python benchmarks/compare.py [--out runs/bench-compare]
+Run: python benchmarks/compare.py [--out runs/bench-compare]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Point-maze benchmark: vectorised env speed, pairwise-distance speed, and default agents per map.
 
-    flock /tmp/ebmplan-cpu.lock python benchmarks/maze.py speed
+    python benchmarks/maze.py speed
     python benchmarks/maze.py agents --maps FourRooms Spiral7x7 Maze11x11 --runs runs/bench-maze
 
 `speed` times the env at 1024 copies (median of 5 repeats of 100 batch steps) and `pairwise_distance` on

@@ -1,7 +1,7 @@
 """Planning benchmark on FourRooms x5: SORB (uniform, 1000 nodes) and the ebm source (<= 50 nodes) against
 the plain policy at difficulty >= 0.7, on one trained agent.
 
-    flock /tmp/ebmplan-cpu.lock python benchmarks/plan.py --agent runs/agent-fr-s0 --episodes 30
+    python benchmarks/plan.py --agent runs/agent-fr-s0 --episodes 30
 
 Runs `ebmplan plan eval` twice (SORB's setting; the ebm generator at 25 and 50 nodes) on the same episodes
 (same --seed) and prints both tables, the wall time of each, and the seed's hypothesis: ebm at <= 50 nodes

@@ -1,7 +1,7 @@
 """Next-frame prediction on bouncing balls, measured on held-out videos.
 
-    flock /tmp/ebmplan-cpu.lock env PYTHONPATH=src python benchmarks/video.py [extra ebmplan video options]
-    flock /tmp/ebmplan-cpu.lock env PYTHONPATH=src python benchmarks/video.py ablation --seeds 0 1 2
+    python benchmarks/video.py [extra ebmplan video options]
+    python benchmarks/video.py ablation --seeds 0 1 2
 
 The first form runs `ebmplan video` at its defaults and prints its held-out table (energy model against the
 MSE regressor, the negatives ablation at equal training time, the single-frame latent-variable comparison),

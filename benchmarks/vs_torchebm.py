@@ -16,7 +16,7 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
 - the limit: GFLOP/s of ebmplan's gradient descent at 4096 chains (forward plus input gradient, matrix
   products only) against a 2048 x 2048 float32 matrix product timed in the same run.
 
-    flock /tmp/ebmplan-cpu.lock env PYTHONPATH=src python benchmarks/vs_torchebm.py
+    python benchmarks/vs_torchebm.py
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ energy, but each is fitted by its own method through `fit(x, ...)`, with no nega
   be dodged by shrinking codes and growing the decoder. In 2D, one unit atom per direction reaches any point,
   at an L1 cost of about `sparsity` times its distance from the data mean: the landscape is close to a cone
   centred on the mean, shaped by the data only where the encoder fails off the data (see
-  benchmarks/RESULTS_compare.md). Sparse codes earn their keep in higher dimensions, where few atoms span
+  benchmarks/RESULTS.md). Sparse codes earn their keep in higher dimensions, where few atoms span
   little of the space.
 """
 
