@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import ConfigError, choose
 from .inference import descend
 from .models import ACTIVATIONS, EnergyModel
+from .negatives import parse_weights
 
 
 def _body(width: int, depth: int, out: int, activation: str) -> nn.Sequential:
@@ -170,20 +171,7 @@ class FrameNegatives:
 
 def parse_frame_negatives(spec: str) -> dict[str, float]:
     """"uniform:1,perturb:1,mismatched:1,hard:1" -> {kind: weight}; a bare name has weight 1."""
-    weights: dict[str, float] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, _, text = item.partition(":")
-        choose("frame negative kind", name, FRAME_NEGATIVES)
-        try:
-            weight = float(text) if text else 1.0
-        except ValueError:
-            raise ConfigError(f"negative weight {text!r} in {spec!r} is not a number") from None
-        if weight <= 0 or name in weights:
-            raise ConfigError(f"each negative kind appears once with a weight > 0; got {spec!r}")
-        weights[name] = weight
-    if not weights:
-        raise ConfigError(f"no negatives in {spec!r}; use e.g. 'uniform,perturb,mismatched,hard'")
-    return weights
+    return parse_weights(spec, FRAME_NEGATIVES, "frame negative kind")
 
 
 class LatentFrameEnergy(EnergyModel):

@@ -220,26 +220,33 @@ class Mixture(Negatives):
 NEGATIVES = ("uniform", "perturb", "model", "hard", "mismatched")
 
 
+def parse_weights(spec: str, kinds, what: str) -> dict[str, float]:
+    """"uniform:0.5,hard:0.5" -> {kind: weight}: each kind from `kinds` once, a bare name weighing 1."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, text = item.partition(":")
+        choose(what, name, kinds)
+        try:
+            weight = float(text) if text else 1.0
+        except ValueError:
+            raise ConfigError(f"negative weight {text!r} in {spec!r} is not a number") from None
+        if weight <= 0 or name in weights:
+            raise ConfigError(f"each negative kind appears once with a weight > 0; got {spec!r}")
+        weights[name] = weight
+    if not weights:
+        raise ConfigError(f"no negatives in {spec!r}; use e.g. '{kinds[0]}:0.5,{kinds[-1]}:0.5' from "
+                          f"{', '.join(kinds)}")
+    return weights
+
+
 def parse_negatives(spec: str, box: Box, **options) -> Mixture:
     """Build a mixture from a spec like "uniform:0.5,perturb:0.25,hard:0.25" (a bare name has weight 1).
 
     `options` holds per-kind settings: perturb_sigma, model_steps, model_step_size, model_noise,
     hard_size, hard_alpha, hard_refresh, hard_pool. `mismatched` works only for conditional energies.
     """
-    parts: dict[str, tuple[float, Negatives]] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, _, weight_text = item.partition(":")
-        choose("negative kind", name, NEGATIVES)
-        try:
-            weight = float(weight_text) if weight_text else 1.0
-        except ValueError:
-            raise ConfigError(f"negative weight {weight_text!r} in {spec!r} is not a number") from None
-        if weight <= 0 or name in parts:
-            raise ConfigError(f"each negative kind appears once with a weight > 0; got {spec!r}")
-        parts[name] = (weight, _make(name, box, options))
-    if not parts:
-        raise ConfigError(f"no negatives in {spec!r}; use e.g. 'uniform:0.5,hard:0.5' from {', '.join(NEGATIVES)}")
-    return Mixture(parts)
+    weights = parse_weights(spec, NEGATIVES, "negative kind")
+    return Mixture({name: (weight, _make(name, box, options)) for name, weight in weights.items()})
 
 
 def _make(name: str, box: Box, o: dict) -> Negatives:
