@@ -28,6 +28,7 @@ Training triples (start, middle, goal), two ways (`gen_data`):
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,7 +184,7 @@ class ReplayGraph:
 
 # ----- sources -----
 
-class Source:
+class Source(ABC):
     """`fit` once per agent run, then `candidates(starts [B, 2], goals [B, 2], n)` per batch of episodes."""
 
     name = ""
@@ -194,10 +195,10 @@ class Source:
         self.fit_seconds = 0.0
 
     def fit(self) -> None:
-        pass
+        return None  # sources that learn nothing (uniform, replay) need no fitting
 
-    def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates:
-        raise NotImplementedError  # every source defines it
+    @abstractmethod
+    def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates: ...
 
 
 class UniformSource(Source):
@@ -272,9 +273,9 @@ class Generator(Source):
     def denorm(self, x: torch.Tensor) -> np.ndarray:
         return (x.detach().cpu().numpy().astype(np.float64) + 1) / 2 * self.maze.high
 
+    @abstractmethod
     def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised [P, 2] pairs -> (k samples [P, k, 2], the best one, to recurse on [P, 2])."""
-        raise NotImplementedError  # each generator defines it
 
     @torch.no_grad()
     def candidates(self, starts, goals, n):
