@@ -127,7 +127,7 @@ def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
 
 @pytest.mark.parametrize("methods", [
     "pca,kmeans",
-    pytest.param("contrastive,pca,kmeans,sparse-ae", marks=pytest.mark.slow),
+    "contrastive,pca,kmeans,sparse-ae",
 ])
 def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
     out = tmp_path / "cmp"

@@ -69,7 +69,6 @@ def tiny_agent(tmp_path_factory):
     return run
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm"])
 def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent, name):
     from ebmplan.plan.subgoals import SourceSettings, make_source
@@ -93,14 +92,12 @@ def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent
     assert not run.maze.blocked(flat[ok]).any() and run.maze.blocked(flat[~ok]).all()
 
 
-@pytest.mark.slow
 def test_unknown_source_is_a_config_error(tiny_agent):
     out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent),
                           "--sources", "astar"], capture_output=True, text=True)
     assert out.returncode == 2 and "astar" in out.stderr and "uniform" in out.stderr
 
 
-@pytest.mark.slow
 def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
     out = tmp_path / "plan"
     subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent),
