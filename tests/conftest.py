@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,29 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subpro
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, timeout: float = 300) -> int:
+    """Start `ebmplan *args` writing to `run`, SIGKILL it once a checkpoint at `after_step` or later exists,
+    and return the checkpointed step (asserting the run was really cut short)."""
+    from ebmplan.errors import ConfigError
+    from ebmplan.runs import load_checkpoint
+
+    def checkpointed_step() -> int:
+        try:
+            return load_checkpoint(run / "checkpoint.pt")["step"]
+        except ConfigError:  # not written yet
+            return 0
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while checkpointed_step() < after_step and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = checkpointed_step()
+    assert after_step <= step < total, "the run was not killed mid-way"
+    assert not (run / "metrics.json").exists()
+    return step

@@ -3,16 +3,14 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from ebmplan.errors import ConfigError
+from conftest import kill_mid_way
 from ebmplan.plan.train_agent import load_agent
 from ebmplan.runs import load_checkpoint
 
@@ -25,13 +23,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", *args], capture_output=True,
                           text=True, env=ENV, timeout=300)
-
-
-def checkpointed_step(run) -> int:
-    try:
-        return load_checkpoint(run / "checkpoint.pt")["step"]
-    except ConfigError:  # not written yet
-        return 0
 
 
 def results(run):
@@ -47,16 +38,8 @@ def results(run):
 def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "800", "--checkpoint-every", "100"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", "maze", "train", "--out", str(killed), *TINY, *steps],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while checkpointed_step(killed) < 200 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = checkpointed_step(killed)
-    assert 200 <= at_kill < 800, "the run was not killed mid-way"
-    assert not (killed / "metrics.json").exists()
+    kill_mid_way(["maze", "train", "--out", str(killed), *TINY, *steps], killed, after_step=200, total=800,
+                 timeout=240)
 
     resumed = cli("--resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr

@@ -2,15 +2,11 @@
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import kill_mid_way, run_cli
 from ebmplan import load_run
 from ebmplan.errors import ConfigError
 from ebmplan.runs import load_checkpoint
@@ -27,27 +23,10 @@ def results(run):
     return metrics, curve, weights
 
 
-def checkpointed_step(run):
-    try:
-        return load_checkpoint(run / "checkpoint.pt")["step"]
-    except ConfigError:  # not written yet
-        return 0
-
-
 def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "1500", "--checkpoint-every", "50"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", "spiral", "--out", str(killed), *RUN, *steps],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while checkpointed_step(killed) < 100 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = checkpointed_step(killed)
-    assert 100 <= at_kill < 1500, "the run was not killed mid-way"
-    assert not (killed / "metrics.json").exists()
+    kill_mid_way(["spiral", "--out", str(killed), *RUN, *steps], killed, after_step=100, total=1500)
 
     resumed = run_cli("spiral", "--resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr
