@@ -15,7 +15,7 @@ TINY = ["--steps", "30", "--width", "16", "--n-samples", "200", "--hard-size", "
         "--log-every", "10", "--infer-steps", "30"]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real `ebmplan` CLI in a subprocess (single-threaded), capturing its output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
     return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True, cwd=cwd,

@@ -1,14 +1,12 @@
 """The distance agent: Bellman target, fast pairwise distances, and tiny real training runs via the CLI."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import run_cli
 from ebmplan.plan import load_maze
 from ebmplan.plan.agent import DistanceAgent, shift_target
 from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent, wilson
@@ -20,10 +18,6 @@ TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8",
         "--warmup", "4", "--log-every", "50", "--batch-size", "32"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
-    return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 def test_shift_target_moves_mass_one_bin_and_reaching_is_one_step():
@@ -60,7 +54,7 @@ def test_wilson_interval():
 
 def test_tiny_cli_run_lowers_critic_loss_writes_folder_and_evaluates(tmp_path):
     run = tmp_path / "run"
-    done = cli("maze", "train", *TINY, "--steps", "250", "--lr", "3e-3", "--out", str(run))
+    done = run_cli("maze", "train", *TINY, "--steps", "250", "--lr", "3e-3", "--out", str(run))
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "system.json", "metrics.csv", "metrics.json", "checkpoint.pt",
                  "model.safetensors", "distance.png", "rollouts.png", "trajectories.npz"):
@@ -79,7 +73,7 @@ def test_tiny_cli_run_lowers_critic_loss_writes_folder_and_evaluates(tmp_path):
     assert (steps[inside] <= 1.0 + 1e-5).all()  # a step moves at most 1 along each axis
     loaded = load_run(run)
     assert loaded.agent.distance(np.array([[0.5, 0.5]]), np.array([[9.5, 0.5]])).shape == (1,)
-    done = cli("maze", "eval", str(run), "--episodes", "20", "--pairs", "100", "--difficulties", "0.1", "0.5")
+    done = run_cli("maze", "eval", str(run), "--episodes", "20", "--pairs", "100", "--difficulties", "0.1", "0.5")
     assert done.returncode == 0, done.stderr
     assert "| 0.1 |" in done.stdout and "Spearman" in done.stdout
     assert (run / "eval.json").is_file() and (run / "eval.md").is_file()
@@ -102,7 +96,7 @@ def test_one_seed_gives_one_result_and_relabelling_runs(tmp_path):
 def test_user_map_trains(tmp_path):
     path = tmp_path / "corridor.txt"
     path.write_text("......\n.####.\n......\n")
-    done = cli("maze", "train", "--map", str(path), "--resize", "2", *TINY[4:], "--steps", "20",
+    done = run_cli("maze", "train", "--map", str(path), "--resize", "2", *TINY[4:], "--steps", "20",
                "--log-every", "10", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
     assert load_agent(tmp_path / "run").maze.walls.shape == (6, 12)

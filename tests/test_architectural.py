@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from conftest import run_cli
 from ebmplan.data.toy2d import load_data
 from ebmplan.energy.architectural import KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from ebmplan.energy.inference import descend
@@ -103,14 +102,11 @@ def test_gradient_descent_lowers_each_energy(method):
         assert energy(out.samples).mean() < 0.5 * energy(x0).mean()
 
 
-def ebmplan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
     out = tmp_path / "km"
-    done = ebmplan("train", "--method", "kmeans", "--steps", "30", "--n-samples", "200",
+    done = run_cli("train", "--method", "kmeans", "--steps", "30", "--n-samples", "200",
                    "--out", str(out))
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "system.json", "metrics.json", "model.safetensors", "landscape.png",
@@ -131,7 +127,7 @@ def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
 ])
 def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
     out = tmp_path / "cmp"
-    done = ebmplan("compare", "--data", "moons", "--methods", methods, "--steps", "20", "--n-samples", "200",
+    done = run_cli("compare", "--data", "moons", "--methods", methods, "--steps", "20", "--n-samples", "200",
                    "--out", str(out))
     assert done.returncode == 0, done.stderr
     for method in methods.split(","):

@@ -4,12 +4,12 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from ebmplan.errors import ConfigError
 from ebmplan.sweep import SweepConfig, plan, run_sweep
 
@@ -19,10 +19,6 @@ TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_siz
 TIMING = {"wall_seconds", "train_seconds", "infer_seconds", "node", "reused"}
 
 
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
-    return subprocess.run([sys.executable, "-m", "ebmplan", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -61,7 +57,7 @@ def test_failed_run_is_reported_others_finish_and_rerun_skips_complete(tmp_path)
     out = tmp_path / "sweep"
     args = ["sweep", "spiral", "--grid", "lr=1e-3,1e9", "--seeds", "0", "--out", str(out), "--workers", "2",
             "--set", "negatives=uniform:1", *[a for s in TINY for a in ("--set", s)]]
-    first = cli(*args)
+    first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     rows = {r["lr"]: r for r in read_csv(out / "results.csv")}
     assert rows["0.001"]["status"] == "ok" and float(rows["0.001"]["precision"]) > 0
@@ -72,7 +68,7 @@ def test_failed_run_is_reported_others_finish_and_rerun_skips_complete(tmp_path)
 
     done = out / "lr=1e-3-seed=0" / "metrics.json"
     stamp = done.stat().st_mtime_ns
-    second = cli(*args)
+    second = run_cli(*args)
     assert second.returncode == 0, second.stderr
     assert "1 already complete, 1 to run" in second.stdout
     assert done.stat().st_mtime_ns == stamp  # the complete run was not run again
@@ -100,13 +96,13 @@ def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'ebmplan\[ray\]'"):
         run_sweep(cfg(backend="ray"), quiet=True)
-    result = cli("sweep", "spiral", "--grid", "depth=3,x", "--out", str(tmp_path / "s"))
+    result = run_cli("sweep", "spiral", "--grid", "depth=3,x", "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and "depth=x" in result.stderr
 
 
 def test_capacity_marks_a_failed_width_and_draws_both_figures(tmp_path):
     out = tmp_path / "capacity"
-    result = cli("capacity", "--widths", "0,8", "--seeds", "0", "--out", str(out),
+    result = run_cli("capacity", "--widths", "0,8", "--seeds", "0", "--out", str(out),
                  *[a for s in TINY for a in ("--set", s)])
     assert result.returncode == 0, result.stderr
     rows = {r["width"]: r for r in read_csv(out / "results.csv")}
