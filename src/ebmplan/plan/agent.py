@@ -80,12 +80,13 @@ class DistanceAgent(nn.Module):
         return out.cpu().numpy().astype(np.float64) if to_numpy else out
 
     @torch.no_grad()
-    def pairwise_distance(self, states, *, cutoff: float | None = None, chunk: int = 16384):
+    def pairwise_distance(self, states, *, cutoff: float | None = None, chunk: int = 4096):
         """[N, 2] states -> [N, N] distances, entry (i, j) from state i to state j.
 
         The first layers act on [s, g] linearly, so their state and goal parts are computed once per state and
-        summed per pair. With `cutoff`, pairs whose Chebyshev distance exceeds `cutoff + 1` are skipped and
-        set to inf: a step moves at most 1 along each axis, so those cannot be reached within `cutoff` steps.
+        summed per pair (a broadcast add over a block of rows, not a gather). With `cutoff`, pairs whose
+        Chebyshev distance exceeds `cutoff + 1` are skipped and set to inf: a step moves at most 1 along each
+        axis, so those cannot be reached within `cutoff` steps. `chunk`: pairs evaluated at once.
         """
         (s,), to_numpy = self._tensors(states)
         n, x = len(s), self.norm(s)
@@ -93,19 +94,38 @@ class DistanceAgent(nn.Module):
         wc, bc = self.critic.weights[0], self.critic.biases[0]  # [E, 6, H], [E, 1, H]
         a_s, a_g = x @ wa[:2] + ba, x @ wa[2:4]  # [N, H] each
         c_s, c_g = torch.einsum("nd,edh->enh", x, wc[:, :2]) + bc, torch.einsum("nd,edh->enh", x, wc[:, 2:4])
+        E, H = c_s.shape[0], c_s.shape[2]
         if cutoff is None:
-            pairs = torch.arange(n * n, device=s.device)
+            out = torch.empty(n, n, device=s.device)
+            rows = max(1, chunk // max(n, 1))
+            for r in range(0, n, rows):
+                i = slice(r, r + rows)
+                h_actor = (a_s[i, None] + a_g[None]).reshape(1, -1, H)  # [1, rows * N, H]
+                h_critic = (c_s[:, i, None] + c_g[:, None]).reshape(E, -1, H)  # [E, rows * N, H]
+                out[i] = self._pair_tail(h_actor, h_critic, wc[:, 4:6]).reshape(-1, n)
         else:
             near = (s[:, None] - s[None]).abs().amax(-1) <= cutoff + 1  # [N, N]
             pairs = near.flatten().nonzero().squeeze(1)
-        out = torch.full((n * n,), math.inf, device=s.device)
-        for p in pairs.split(chunk):
-            i, j = p // n, p % n
-            act = torch.tanh(self.actor(a_s[i] + a_g[j], start=1)[0])  # [P, 2]
-            h = c_s[:, i] + c_g[:, j] + act @ wc[:, 4:6]  # [E, P, H]
-            out[p] = self.expected_steps(self.critic(h, start=1)).amax(0)
-        out = out.reshape(n, n)
+            out = torch.full((n * n,), math.inf, device=s.device)
+            for p in pairs.split(chunk):
+                i, j = p // n, p % n
+                out[p] = self._pair_tail((a_s[i] + a_g[j])[None], c_s[:, i] + c_g[:, j], wc[:, 4:6])
+            out = out.reshape(n, n)
         return out.cpu().numpy().astype(np.float64) if to_numpy else out
+
+    def _pair_tail(self, h_actor: torch.Tensor, h_critic: torch.Tensor, w_action: torch.Tensor) -> torch.Tensor:
+        """The layers after the first, given the first layers' pre-activations of P pairs: actor [1, P, H],
+        critics [E, P, H] (without the action's part, `w_action` [E, 2, H]) -> [P] distances. In place: no grad."""
+        act = torch.tanh_(self._hidden(self.actor, h_actor)[0])  # [P, 2]
+        h_critic.baddbmm_(act.expand(len(w_action), *act.shape), w_action)
+        return self.expected_steps(self._hidden(self.critic, h_critic)).amax(0)
+
+    @staticmethod
+    def _hidden(mlp: EnsembleMLP, h: torch.Tensor) -> torch.Tensor:
+        """`mlp` from its second layer on, ReLUs in place on `h` and on every intermediate."""
+        for w, b in zip(list(mlp.weights)[1:], list(mlp.biases)[1:], strict=True):
+            h = torch.baddbmm(b, h.relu_(), w)
+        return h
 
     def _tensors(self, *arrays) -> tuple[list[torch.Tensor], bool]:
         """Arrays or tensors -> [N, 2] float32 tensors on the agent's device, and whether input was numpy."""

@@ -7,8 +7,9 @@ Success means within 1 cell of the goal inside `max_steps`. The plain policy (no
 Each row of `results.csv` is one (agent seed, source, node budget, difficulty): successes with a Wilson 95%
 interval; mean path length / true shortest path over successes; the share of "wormhole" graph edges (predicted
 under the cutoff while the true distance exceeds `wormhole_factor * max_dist`); distance queries and planning
-wall-clock per episode (candidate generation + graph + every step's waypoint choice; the source's one-off
-training is reported apart, as `fit_seconds`); the share of generated candidates dropped inside walls.
+wall-clock per episode (candidate generation + graph + every step's waypoint choice, each also apart; the
+source's one-off training is reported apart, as `fit_seconds`); the share of generated candidates dropped inside
+walls.
 """
 
 from __future__ import annotations
@@ -325,7 +326,8 @@ def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, 
 
 FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes", "success", "low", "high",
           "path_ratio", "wormhole_share", "edges_per_graph", "queries_per_episode", "plan_seconds_per_episode",
-          "dropped_share", "fit_seconds", "dropped_edges_per_episode"]
+          "generate_seconds_per_episode", "graph_seconds_per_episode", "loop_seconds_per_episode", "dropped_share",
+          "fit_seconds", "dropped_edges_per_episode"]
 
 
 def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
@@ -346,6 +348,8 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
     rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
                      {"wormhole_share": float("nan"), "edges_per_graph": 0,
                       "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
+                      "generate_seconds_per_episode": 0.0, "graph_seconds_per_episode": 0.0,
+                      "loop_seconds_per_episode": 0.0,
                       "dropped_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
     print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
     for name in cfg.sources:
@@ -361,6 +365,9 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
                      "edges_per_graph": plan.edges / graphs,
                      "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
                      "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
+                     "generate_seconds_per_episode": cand.seconds / B,
+                     "graph_seconds_per_episode": plan.seconds / B,
+                     "loop_seconds_per_episode": res["seconds"] / B,
                      "dropped_share": cand.dropped / generated if generated else 0.0,
                      "fit_seconds": source.fit_seconds,
                      "dropped_edges_per_episode": res["dropped_edges"] / B}
@@ -425,12 +432,13 @@ def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
         if hard is not None and r["difficulty"] < hard - 1e-9:
             continue
         key = (r["source"], r["nodes"]) if hard is not None else (r["source"], r["nodes"], r["difficulty"])
-        p = out.setdefault(key, {"successes": 0, "episodes": 0, "ratio": [], "plan": [], "queries": [],
-                                 "worm": [], "dropped": []})
+        p = out.setdefault(key, {"successes": 0, "episodes": 0, "ratio": [], "plan": [], "parts": [],
+                                 "queries": [], "worm": [], "dropped": []})
         p["successes"] += r["successes"]
         p["episodes"] += r["episodes"]
         p["ratio"] += [r["path_ratio"]] * r["successes"] if r["successes"] else []
         p["plan"].append(r["plan_seconds_per_episode"])
+        p["parts"].append([r[f"{part}_seconds_per_episode"] for part in ("generate", "graph", "loop")])
         p["queries"].append(r["queries_per_episode"])
         p["worm"].append(r["wormhole_share"])
         p["dropped"].append(r["dropped_share"])
@@ -446,7 +454,8 @@ def results_markdown(rows: list[dict], cfg: PlanEvalConfig, runs: list[AgentRun]
              f"{cfg.wormhole_factor * cfg.max_dist:g}.", "",
              "### Success at difficulty >= 0.7 (pooled over seeds) and cost per episode", "",
              "| source | nodes | success | 95% interval | episodes | path / shortest | wormhole edges | "
-             "distance queries | planning ms | dropped in walls |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "distance queries | planning ms | of which generate / graph / loop | dropped in walls |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (src, n), p in pooled(rows, hard=0.7).items():
         low, high = wilson(p["successes"], p["episodes"])
         ratio = f"{np.mean(p['ratio']):.2f}" if p["ratio"] else "-"
@@ -454,7 +463,8 @@ def results_markdown(rows: list[dict], cfg: PlanEvalConfig, runs: list[AgentRun]
         lines.append(f"| {src} | {n or '-'} | {p['successes'] / max(p['episodes'], 1):.2f} | "
                      f"[{low:.2f}, {high:.2f}] | {p['episodes']} | {ratio} | "
                      f"{'-' if np.isnan(worm) else f'{worm:.3f}'} | {np.mean(p['queries']):.0f} | "
-                     f"{np.mean(p['plan']) * 1e3:.1f} | {np.mean(p['dropped']):.1%} |")
+                     f"{np.mean(p['plan']) * 1e3:.1f} | "
+                     f"{' / '.join(f'{x * 1e3:.1f}' for x in np.mean(p['parts'], 0))} | {np.mean(p['dropped']):.1%} |")
     lines += ["", "### Success per difficulty (pooled over seeds)", "",
               "| source | nodes | " + " | ".join(f"{d:g}" for d in cfg.difficulties) + " |",
               "|---|---|" + "---|" * len(cfg.difficulties)]
