@@ -14,7 +14,9 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
 - inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:
   tol = 0) against TorchEBM's `LangevinDynamics.sample`, at 256 and 4096 chains, widths 32, 128, 512.
 - the limit: GFLOP/s of ebmplan's gradient descent at 4096 chains (forward plus input gradient, matrix
-  products only) against a 2048 x 2048 float32 matrix product timed in the same run.
+  products only) against a 2048 x 2048 float32 matrix product timed in the same run, and against the same
+  matrix products of one chain-step timed alone (no element-wise work, no Python loop): the most any
+  implementation of this network could reach at that width and batch on this machine.
 
     python benchmarks/vs_torchebm.py
 """
@@ -113,6 +115,22 @@ def matmul_gflops(device: torch.device, sync, n: int = 2048, repeats: int = 5) -
     return 2 * n**3 / t / 1e9
 
 
+def products_gflops(width: int, chains: int, device: torch.device, sync, repeats: int) -> float:
+    """GFLOP/s of one chain-step's matrix products alone (`gradient_flops`' shapes, depth 3), back to back."""
+    def t(*shape):
+        return torch.randn(*shape, device=device)
+
+    x, h, w_in, w, b, w_out = t(chains, 2), t(chains, width), t(width, 2), t(width, width), t(width), t(1, width)
+
+    def products():
+        for _ in range(20):
+            torch.addmm(b, x, w_in.t()), torch.addmm(b, h, w.t()), torch.addmm(b, h, w.t()), h @ w_out.t()
+            h @ w, h @ w, h @ w_in
+
+    seconds = interleaved({"products": products}, repeats, sync)["products"] / 20
+    return gradient_flops(width) * chains / seconds / 1e9
+
+
 def inference_calls(ours: MLPEnergy, sampler: LangevinDynamics, x0: torch.Tensor, steps: int,
                     box: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Callable[[], object]]:
     """The three samplers, same start, same step size and (for Langevin) the same noise scale."""
@@ -136,7 +154,8 @@ def bench_inference(data: PointData, device: torch.device, sync, repeats: int, q
             sampler = LangevinDynamics(theirs, step_size=1e-3, noise_scale=0.05, device=device)
             t = interleaved(inference_calls(ours, sampler, x0, steps, box), repeats, sync)
             rate = {k: chains * steps / v for k, v in t.items()}
-            rows.append({"width": width, "chains": chains, "steps": steps, **rate})
+            limit = products_gflops(width, chains, device, sync, repeats)
+            rows.append({"width": width, "chains": chains, "steps": steps, **rate, "products": limit})
             print(f"  width {width:4d} chains {chains:5d}: " + "  ".join(f"{k} {v / 1e6:.3f}M/s"
                                                                         for k, v in rate.items()), flush=True)
     return rows
@@ -311,14 +330,16 @@ def main() -> None:
         rows = bench_inference(data, device, sync, args.repeats, args.quick)
         peak = matmul_gflops(device, sync, repeats=args.repeats)
         report.append("| width | chains | ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
-                      "| Langevin ratio | descent GFLOP/s (% of matmul) |")
-        report.append("|---|---|---|---|---|---|---|")
+                      "| Langevin ratio | GFLOP/s: descent (% of matmul) | TorchEBM | same products alone |")
+        report.append("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            gflops = r["ebmplan descent"] * gradient_flops(r["width"]) / 1e9
+            flops = gradient_flops(r["width"]) / 1e9
+            gflops = r["ebmplan descent"] * flops
             report.append(f"| {r['width']} | {r['chains']} | {r['ebmplan descent'] / 1e6:.3f} M | "
                           f"{r['ebmplan langevin'] / 1e6:.3f} M | {r['torchebm langevin'] / 1e6:.3f} M | "
                           f"{r['ebmplan langevin'] / r['torchebm langevin']:.2f}x | "
-                          f"{gflops:.1f} ({100 * gflops / peak:.0f}%) |")
+                          f"{gflops:.1f} ({100 * gflops / peak:.0f}%) | {r['torchebm langevin'] * flops:.1f} | "
+                          f"{r['products']:.1f} ({100 * r['products'] / peak:.0f}%) |")
         report.append(f"\n2048x2048 float32 matmul in the same run: {peak:.1f} GFLOP/s\n")
 
     if "train" in args.section:

@@ -111,10 +111,34 @@ def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
                                                         ("ebm", "8"), ("ebm", "16")}
     assert all(int(r["episodes"]) == 2 and 0 <= float(r["success"]) <= 1 for r in rows)
     assert all(float(r["queries_per_episode"]) > 0 for r in rows if r["source"] != "policy")
+    parts = ("generate", "graph", "loop")
+    assert all(abs(sum(float(r[f"{p}_seconds_per_episode"]) for p in parts) - float(r["plan_seconds_per_episode"]))
+               < 1e-9 for r in rows)
     assert "| uniform | 16 |" in (out / "results.md").read_text()
     for name in ("config.json", "system.json", "success_vs_difficulty.png", "success_vs_nodes.png",
                  "maze_uniform.png", "maze_ebm.png"):
         assert (out / name).is_file()
+
+
+def test_plan_eval_trains_one_agent_per_seed_then_reuses_it(tmp_path):
+    agents = tmp_path / "agents"
+    args = [sys.executable, "-m", "ebmplan", "plan", "eval", "--seeds", "3", "--map", "FourRooms", "--resize", "2",
+            "--agent-steps", "100", "--agents-dir", str(agents), "--sources", "uniform", "--nodes", "8",
+            "--episodes", "2", "--difficulties", "0.5", "--max-steps", "20", "--no-draw"]
+    first = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, check=True)
+    model = agents / "FourRooms-x2-seed3" / "model.safetensors"
+    assert "training" in first.stdout and model.is_file()
+    stamp = model.stat().st_mtime_ns
+    second = subprocess.run([*args, "--out", str(tmp_path / "b")], capture_output=True, text=True, check=True)
+    assert "reusing" in second.stdout and model.stat().st_mtime_ns == stamp
+    import csv
+
+    for run in ("a", "b"):
+        rows = list(csv.DictReader((tmp_path / run / "results.csv").open()))
+        assert {r["agent_seed"] for r in rows} == {"3"}
+    both = subprocess.run([*args[:7], "--agent", str(tmp_path / "x"), "--out", str(tmp_path / "c")],
+                          capture_output=True, text=True)
+    assert both.returncode == 2 and "not both" in both.stderr
 
 
 def test_edge_cleanup_drops_a_failed_edge_and_replans():

@@ -18,7 +18,7 @@ import csv
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from ..runs import prepare_run_dir, system_info, write_json
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 from .maze import Maze, PointMazeVec
 from .subgoals import SOURCES, Candidates, Source, SourceSettings, make_source
-from .train_agent import AgentRun, load_agent, rollout, wilson
+from .train_agent import AgentRun, MazeTrainConfig, load_agent, rollout, train_agent, wilson
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -41,8 +41,20 @@ class PlanEvalConfig:
 
     agent: tuple[str, ...] = ()
     """run folder(s) of `ebmplan maze train`; several runs (one per training seed) repeat everything"""
+    seeds: tuple[int, ...] = ()
+    """instead of --agent: one agent per training seed, trained with `maze train`'s defaults on --map into
+    --agents-dir (a complete agent there is reused, an interrupted one resumed)"""
+    agents_dir: str = "runs/agents"
+    """with --seeds: the folder of the agents, one run per map and seed (MAP-xRESIZE[-thin]-seedK)"""
     map: str | None = None
-    """expected map name (checked against the agents' own map; default: whatever the agents used)"""
+    """expected map name (checked against the agents' own map; default: whatever the agents used; with
+    --seeds: the map to train on, FourRooms when not given)"""
+    resize: int = 5
+    """with --seeds: the map's scale"""
+    thin: bool = False
+    """with --seeds: keep the walls one cell thick when scaling (SGM's thin mazes)"""
+    agent_steps: int = 30000
+    """with --seeds: gradient updates of each agent's training"""
     sources: tuple[str, ...] = SOURCES
     """candidate sources: uniform, replay, sgm, cvae, ebm (comma-separated or several words)"""
     nodes: tuple[int, ...] = (25, 50, 100, 250, 1000)
@@ -99,12 +111,15 @@ class PlanEvalConfig:
     """replace an existing run folder"""
     draw: bool = True
     """draw the figures"""
-    seeds: tuple[int, ...] = field(default_factory=tuple)
-    """(informational) the training seeds of the agent runs; read from the runs when empty"""
 
     def validate(self) -> None:
-        if not self.agent:
-            raise ConfigError("give the agent run folder(s): ebmplan plan eval --agent RUN [RUN ...]")
+        if not self.agent and not self.seeds:
+            raise ConfigError("give the agent run folder(s) (--agent RUN [RUN ...]) or the seeds to train agents "
+                              "with (--seeds 0 1 2)")
+        if self.agent and self.seeds:
+            raise ConfigError("give either --agent (trained agents) or --seeds (agents to train), not both")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds has repeats: {' '.join(map(str, self.seeds))}")
         self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
         self.nodes = tuple(self.nodes)
         for s in self.sources:
@@ -118,8 +133,8 @@ class PlanEvalConfig:
         for d in self.difficulties:
             if not 0 < d <= 1:
                 raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
-        for name in ("workers", "episodes", "max_steps", "gen_steps", "gen_batch", "gen_width", "per_call",
-                     "ebm_infer_steps", "sgm_pool"):
+        for name in ("workers", "episodes", "max_steps", "agent_steps", "resize", "gen_steps", "gen_batch",
+                     "gen_width", "per_call", "ebm_infer_steps", "sgm_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.split not in ("gaps", "halves"):
@@ -386,18 +401,35 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
     return rows, drawings
 
 
+def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
+    """The agent of one training seed in `cfg.agents_dir`: reused when complete, resumed when interrupted,
+    trained with `maze train`'s defaults otherwise."""
+    map_name = cfg.map or "FourRooms"
+    folder = Path(cfg.agents_dir) / f"{Path(map_name).stem}-x{cfg.resize}{'-thin' if cfg.thin else ''}-seed{seed}"
+    if (folder / "model.safetensors").is_file():
+        print(f"agent seed {seed}: reusing {folder}", flush=True)
+        return folder
+    if (folder / "checkpoint.pt").is_file():
+        print(f"agent seed {seed}: resuming {folder}", flush=True)
+        return train_agent(MazeTrainConfig(resume=str(folder)))
+    print(f"agent seed {seed}: training {folder}", flush=True)
+    return train_agent(MazeTrainConfig(map=map_name, resize=cfg.resize, thin=cfg.thin, steps=cfg.agent_steps,
+                                       seed=seed, out=str(folder), overwrite=True))
+
+
 def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
     """Run the protocol and write config.json, system.json, results.csv, results.md and figures."""
     cfg.validate()
-    runs = [load_agent(p) for p in cfg.agent]
+    out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)  # before any training: fail fast
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    paths = list(cfg.agent) or [seed_agent(cfg, seed) for seed in cfg.seeds]
+    runs = [load_agent(p) for p in paths]
     for r in runs:
         if cfg.map is not None and r.config.map != cfg.map:
             raise ConfigError(f"agent {r.path} was trained on map {r.config.map!r}, not --map {cfg.map!r}")
         if r.maze.walls.shape != runs[0].maze.walls.shape or (r.maze.walls != runs[0].maze.walls).any():
             raise ConfigError(f"agents {runs[0].path} and {r.path} were trained on different maps")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)
     write_json(out / "config.json", {"kind": "plan-eval", "command": command, "config": cfg})
     write_json(out / "system.json", system_info("cpu"))
     rows: list[dict] = []

@@ -1,0 +1,88 @@
+"""Planning speed on one trained agent: pairwise distances, one planning call per source, whole episodes.
+
+    python benchmarks/plan_speed.py --agent runs/agent-fr-s0
+
+- `pairwise_distance` for N = 1000 uniform free states: the full N x N matrix (every pair through the actor and
+  all critics of the ensemble) and with the planner's cutoff (pairs farther than the cutoff skipped, exactly).
+- one planning call per source: `candidates` + `build_plan` (the graph and every node's cost to the goal) for a
+  batch of episodes, in ms per episode; the shared sources build one graph for the batch, the generators one
+  per episode. The generators are fitted first (`--gen-steps`; not timed: speed does not need a good model,
+  but the recursion's work depends on the agent's distances, which is why a trained agent is needed).
+- whole `plan eval` episodes: the closed-loop planner (a waypoint choice every step, 300 steps at most) on
+  100 episodes per difficulty 0.1 ... 1.0, run as one batch, in episodes per second (planning call included).
+
+Medians of `--repeats` runs; one process, `--threads` torch threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, run_planner
+from ebmplan.plan.subgoals import make_source
+from ebmplan.plan.train_agent import load_agent
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    """Median wall seconds of `repeats` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agent", required=True, help="run folder of `ebmplan maze train`")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--episodes", type=int, default=100, help="episodes per difficulty bucket")
+    parser.add_argument("--gen-steps", type=int, default=3000, help="training steps of cvae and ebm")
+    parser.add_argument("--sources", default="uniform:1000,replay:1000,sgm:1000,cvae:50,ebm:50",
+                        help="source:nodes pairs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    run = load_agent(args.agent)
+    agent, maze = run.agent, run.maze
+    print(f"agent {args.agent} ({run.config.map}, width {run.config.width}, ensemble {run.config.ensemble}); "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {time.strftime('%Y-%m-%d %H:%M')}")
+
+    states = maze.sample_free(np.random.default_rng(1), 1000)
+    for cutoff in (None, 5.0):
+        seconds, d = timed(lambda c=cutoff: agent.pairwise_distance(states, cutoff=c), args.repeats)
+        print(f"pairwise_distance N=1000, cutoff {cutoff}: {seconds:.2f} s "
+              f"({np.isfinite(d).mean():.1%} of pairs evaluated)", flush=True)
+
+    cfg = PlanEvalConfig(agent=(args.agent,), episodes=args.episodes, gen_steps=args.gen_steps)
+    maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
+    ep = draw_episodes(maze, cfg)
+    B = len(ep.starts)
+    print(f"{B} episodes ({args.episodes} per difficulty bucket), max_dist {cfg.max_dist:g}")
+    print("| source | nodes | planning call, ms per episode | whole episodes per second | success |")
+    print("|---|---|---|---|---|")
+    for item in args.sources.split(","):
+        name, nodes = item.split(":")
+        source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
+
+        def plan(name=name, source=source, n=int(nodes)):
+            return build_plan(run, source.candidates(ep.starts, ep.goals, n), ep.goals, cfg)
+
+        call, _ = timed(plan, args.repeats)
+
+        def episodes(name=name, plan=plan):
+            return run_planner(run, plan(), ep, cfg, cleanup=name == "sgm")
+
+        whole, res = timed(episodes, max(1, args.repeats - 1))
+        print(f"| {name} | {nodes} | {1e3 * call / B:.2f} | {B / whole:.0f} | {res['reached'].mean():.2f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
