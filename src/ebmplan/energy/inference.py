@@ -58,29 +58,27 @@ def descend(energy: EnergyModel, x0: torch.Tensor, *, context: torch.Tensor | No
     idx = torch.arange(B, device=x.device)  # [A] rows of x still moving
     xa = x.clone()  # [A, D]
     ctx = None if context is None else context.detach()
+    can_converge = tol > 0  # with tol <= 0 no chain stops: skip the test (and its sync) every step
     with torch.no_grad():
         for t in range(steps):
             lr = step_size_at(t, steps, step_size, final, schedule)
             move = gradient(xa, ctx).mul_(-lr)  # [A, D]
-            if noise == 0:
-                if max_move is not None:
-                    move.mul_(max_move / move.norm(dim=1, keepdim=True).clamp_min_(max_move))
-                new = xa + move
-                if box is not None:
-                    new = torch.maximum(torch.minimum(new, high, out=new), low, out=new)
-                # A sample pressed against the box edge has stopped too: judge the move actually made.
-                done = (new - xa).norm(dim=1) < tol  # [A]
-            else:
+            done = None
+            if noise > 0 and can_converge:
                 done = move.norm(dim=1) < tol  # judged on the deterministic part of the move
-                if max_move is not None:
-                    move.mul_(max_move / move.norm(dim=1, keepdim=True).clamp_min_(max_move))
+            if max_move is not None:
+                move.mul_(max_move / move.norm(dim=1, keepdim=True).clamp_min_(max_move))
+            if noise > 0:
                 move.add_(torch.randn(xa.shape, generator=generator, device=x.device, dtype=x.dtype),
                           alpha=noise * math.sqrt(2 * lr))
-                new = xa + move
-                if box is not None:
-                    new = torch.maximum(torch.minimum(new, high, out=new), low, out=new)
+            new = xa + move
+            if box is not None:
+                new.clamp_(low, high)
+            if noise == 0 and can_converge:
+                # A sample pressed against the box edge has stopped too: judge the move actually made.
+                done = (new - xa).norm(dim=1) < tol  # [A]
             xa = new
-            if done.any():
+            if done is not None and done.any():
                 finished = idx[done]
                 x[finished] = xa[done]
                 taken[finished] = t + 1
