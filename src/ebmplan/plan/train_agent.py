@@ -487,7 +487,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval always holds p; at p = 0 or 1 rounding could leave it a hair outside.
+    return min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
 
 
 @torch.no_grad()
