@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix
+from scipy.spatial import cKDTree
 
 from ..errors import ConfigError
 from ..runs import prepare_run_dir, system_info, write_json
@@ -168,10 +169,19 @@ def draw_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
                     np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
 
 
-def near_pairs(a: np.ndarray, b: np.ndarray, mask: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
-    """Index pairs (row, col) with mask[row, col] and Chebyshev |a[row] - b[row, col]| <= reach: a step moves
-    at most 1 per axis, so farther pairs cannot be within `reach - 1` steps and are not queried."""
-    close = (np.abs(a[:, None] - b).max(-1) <= reach) & mask  # [B, N]
+def near_pairs(a: np.ndarray, nodes: np.ndarray, valid: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
+    """Index pairs (row, node) of the valid nodes within Chebyshev distance `reach` of a[row]: a step moves at
+    most 1 per axis, so farther pairs cannot be within `reach - 1` steps and are not queried.
+
+    `nodes` [N, 2] shared by every row (searched with a k-d tree) or [A, N, 2] per row; `valid` [N] or [A, N].
+    """
+    if nodes.ndim == 2:
+        hits = cKDTree(nodes).query_ball_point(a, r=reach, p=np.inf)
+        rows = np.repeat(np.arange(len(a)), [len(h) for h in hits])
+        cols = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=len(rows))
+        keep = valid[cols]
+        return rows[keep], cols[keep]
+    close = (np.abs(a[:, None] - nodes).max(-1) <= reach) & valid  # [A, N]
     return np.nonzero(close)
 
 
@@ -179,8 +189,9 @@ def near_pairs(a: np.ndarray, b: np.ndarray, mask: np.ndarray, reach: float) -> 
 class Plan:
     """The graph(s) of one planner and what they cost."""
 
-    nodes: np.ndarray  # [B, N, 2]
+    nodes: np.ndarray  # [B, N, 2] (a broadcast view of [N, 2] when shared)
     valid: np.ndarray  # [B, N]
+    shared: bool  # one node set and graph for every episode
     graphs: object  # one csr_matrix (shared) or a list of B
     to_goal_cost: np.ndarray  # [B, N]
     to_goal: np.ndarray  # [B, N]: each node's distance to the episode's goal (inf where not measured)
@@ -222,12 +233,13 @@ def build_plan(run: AgentRun, cand: Candidates, goals: np.ndarray, cfg: PlanEval
             graphs.append(edges(dm, cfg.max_dist))
         true = maze.true_distance(nodes[b, i], nodes[b, j])
         n_edges, n_worm = len(b), int((true > cfg.wormhole_factor * cfg.max_dist).sum())
-    rb, wb = near_pairs(goals, nodes, valid, reach)  # node -> goal distances
+    rb, wb = near_pairs(goals, *((cand.states, cand.valid) if cand.shared else (nodes, valid)), reach)
     to_goal = np.full(valid.shape, np.inf)
     to_goal[rb, wb] = agent.distance(nodes[rb, wb], goals[rb])
     queries += len(rb)
     cost = goal_costs(graphs, to_goal, cfg.max_dist)
-    return Plan(nodes, valid, graphs, cost, to_goal, queries, time.perf_counter() - t0, n_edges, n_worm)
+    return Plan(nodes, valid, cand.shared, graphs, cost, to_goal, queries, time.perf_counter() - t0, n_edges,
+                n_worm)
 
 
 class EdgeCleanup:
@@ -298,9 +310,14 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cl
         act = np.flatnonzero(~reached)
         s = envs.states[act]
         direct = agent.distance(s, ep.goals[act])  # [A]
-        rb, wb = near_pairs(s, plan.nodes[act], plan.valid[act], reach)
+        if plan.shared:
+            rb, wb = near_pairs(s, plan.nodes[0], plan.valid[0], reach)
+            to_nodes_states = plan.nodes[0][wb]
+        else:
+            rb, wb = near_pairs(s, plan.nodes[act], plan.valid[act], reach)
+            to_nodes_states = plan.nodes[act[rb], wb]
         to_nodes = np.full((len(act), plan.nodes.shape[1]), np.inf)
-        to_nodes[rb, wb] = agent.distance(s[rb], plan.nodes[act][rb, wb])
+        to_nodes[rb, wb] = agent.distance(s[rb], to_nodes_states)
         queries += len(act) + len(rb)
         if clean is None:
             use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, cfg.max_dist)
