@@ -150,7 +150,7 @@ def test_edge_cleanup_drops_a_failed_edge_and_replans():
     graph = edges(d, 5.0)
     to_goal = np.array([[INF, INF, INF, 1.0]])
     cost = goal_costs(graph, to_goal, 5.0)
-    plan = Plan(np.zeros((1, 4, 2)), np.ones((1, 4), bool), graph, cost, to_goal, 0, 0.0, 4, 0)
+    plan = Plan(np.zeros((1, 4, 2)), np.ones((1, 4), bool), True, graph, cost, to_goal, 0, 0.0, 4, 0)
     clean = EdgeCleanup(plan, 1, limit=3, max_dist=5.0)
     act = np.array([0])
     for _ in range(3):  # localised at node 0, heading for node 2 three steps in a row
