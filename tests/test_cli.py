@@ -80,6 +80,8 @@ def test_help_lists_commands_and_options(cli):
     (["train", "--method", "svm"], "unknown method 'svm'; choose one of: contrastive, kmeans, pca, sparse-ae"),
     (["compare", "--methods", "pca,svm"], "unknown method 'svm'"),
     (["conditional", "--task", "moons"], "unknown task"),
+    (["conditional", "--resume", "no/such/run"], "does not exist"),
+    (["video", "--resume", "no/such/run"], "does not exist"),
     (["maze", "train", "--goal", "25.5", "2.5", "--map", "FourRooms"], "inside a wall"),
     (["maze", "train", "--map", "NoSuchMap"], "unknown map"),
     (["maze", "train", "--steps", "0"], "--steps must be at least 1"),

@@ -9,11 +9,14 @@ import sys
 import pytest
 import torch
 
+from conftest import kill_mid_way, run_cli
+from ebmplan import load_run
+from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
 from ebmplan.energy.frames import FrameEnergy, FrameNegatives, LatentFrameEnergy, parse_frame_negatives
 from ebmplan.energy.inference import descend
 from ebmplan.errors import ConfigError
-from ebmplan.video import VideoConfig, modes, run_video
+from ebmplan.video import VideoConfig, VideoRun, modes, run_video
 
 TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20",
         "--width", "32", "--n-eval", "8", "--infer-steps", "5"]
@@ -186,3 +189,31 @@ def test_cli_bad_value_exits_2(tmp_path, bad, says):
     assert result.returncode == 2
     assert says in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()  # refused before any run folder is made
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+    # Killed once the first of its five models is in the checkpoint; the resumed run loads it, trains the
+    # rest, and measures exactly what an uninterrupted run measures (no ablation: its arms train for a time).
+    args = ["--n-train", "10", "--n-test", "2", "--length", "6", "--rollout", "2", "--steps", "100",
+            "--width", "16", "--n-eval", "4", "--infer-steps", "5", "--ablation", ""]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    kill_mid_way(["video", "--out", str(killed), *args], killed, after_step=1, total=5)
+    resumed = run_cli("video", "--resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_cli("video", "--out", str(whole), *args).returncode == 0
+
+    def untimed(obj):
+        if isinstance(obj, dict):
+            return {k: untimed(v) for k, v in obj.items() if k not in ("seconds", "eval_seconds")}
+        return obj
+
+    assert untimed(json.loads((killed / "metrics.json").read_text())) == \
+        untimed(json.loads((whole / "metrics.json").read_text()))
+    run = load_run(killed)
+    assert isinstance(run, VideoRun)
+    P = 16 * 16
+    assert run.predict(torch.rand(3, 2 * P)).shape == (3, P)
+    assert run.predict(torch.rand(3, 2 * P), "regressor").shape == (3, P)
+    assert run.predict(torch.rand(3, P), "single_frame_energy").shape == (3, P)
+    with pytest.raises(ConfigError, match="holds a run of kind 'video', not 'conditional'"):
+        run_conditional(ConditionalConfig(resume=str(killed)))

@@ -12,6 +12,7 @@ and `mode_coverage` (fraction of the true y-branches at x that some prediction r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -30,10 +31,13 @@ from .energy.negatives import Box, parse_negatives
 from .energy.predict import predict
 from .errors import ConfigError, Divergence, choose
 from .runs import (
+    FinishedModels,
+    load_weights,
     prepare_run_dir,
+    read_json,
     resolve_device,
-    save_checkpoint,
     save_weights,
+    saved_config,
     seed_everything,
     system_info,
     write_json,
@@ -117,6 +121,9 @@ class ConditionalConfig:
     """auto, cpu or cuda"""
     overwrite: bool = False
     """replace an existing run folder"""
+    resume: str | None = None
+    """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
+    used)"""
 
     def validate(self) -> None:
         choose("task", self.task, TASKS)
@@ -277,47 +284,94 @@ def score(x: torch.Tensor, answers: list[torch.Tensor], curve: np.ndarray, radiu
 
 # ----- the run -----
 
-def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> Path:
-    """Train the three models, score them on held-out x, and write the run folder."""
-    cfg.validate()
-    device = resolve_device(cfg.device)
-    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-    write_json(run / "config.json", {"kind": "conditional", "command": command, "config": cfg})
-    write_json(run / "system.json", system_info(str(device)))
-    pairs = spiral_pairs(cfg.seed, cfg.n_eval)
-    pairs = Pairs(x=pairs.x.to(device), y=pairs.y.to(device), x_eval=pairs.x_eval.to(device),
-                  box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
-    seed_everything(cfg.seed)
-    models: dict[str, nn.Module] = {
+def build_models(cfg: ConditionalConfig) -> dict[str, nn.Module]:
+    """The three untrained models, by kind."""
+    return {
         "conditional": conditional_energy(cfg),
         "latent": LatentEnergy(1, context_dim=1, latent_dim=cfg.latent_dim, width=cfg.width, depth=cfg.depth,
                                activation=cfg.activation, candidates=cfg.latent_candidates,
                                latent_steps=cfg.latent_steps),
         "regressor": regressor(cfg.width, cfg.depth, cfg.activation),
     }
+
+
+def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> Path:
+    """Train the three models (or, with `cfg.resume`, those the run had not finished), score them on held-out
+    x, and write the run folder."""
+    if cfg.resume:
+        cfg = dataclasses.replace(saved_config(cfg.resume, ConditionalConfig, "conditional"), resume=cfg.resume)
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    if cfg.resume:
+        run = Path(cfg.resume)
+    else:
+        run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+        write_json(run / "config.json", {"kind": "conditional", "command": command, "config": cfg})
+    write_json(run / "system.json", system_info(str(device)))
+    finished = FinishedModels(run, resume=bool(cfg.resume))
+    pairs = spiral_pairs(cfg.seed, cfg.n_eval)
+    pairs = Pairs(x=pairs.x.to(device), y=pairs.y.to(device), x_eval=pairs.x_eval.to(device),
+                  box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
+    seed_everything(cfg.seed)
+    models = build_models(cfg)
     results: dict[str, dict] = {}
     answers: dict[str, list[torch.Tensor]] = {}
     for kind, model in models.items():
         model.to(device)
-        t0 = time.perf_counter()
-        history = train_model(model, pairs, cfg, kind)
-        train_seconds = time.perf_counter() - t0
+        if kind in finished:
+            record = finished.load(kind, model)
+        else:
+            t0 = time.perf_counter()
+            history = train_model(model, pairs, cfg, kind)
+            record = {"train_seconds": time.perf_counter() - t0, "final_loss": history[-1]}
+            finished.save(kind, model, record)
+        save_weights(run / f"{kind}.safetensors", model)
         model.eval()
-        torch.manual_seed(cfg.seed + 1)  # inference noise independent of training length
+        # Inference noise independent of training length; it also makes the next model's training start from
+        # the same random state whether this one was trained now or loaded by a resumed run.
+        torch.manual_seed(cfg.seed + 1)
         t0 = time.perf_counter()
         answers[kind] = predictions(kind, model, pairs.x_eval, pairs.box, cfg)
         results[kind] = {**score(pairs.x_eval, answers[kind], pairs.curve, cfg.radius),
-                         "train_seconds": train_seconds, "predict_seconds": time.perf_counter() - t0,
-                         "final_loss": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
-        save_weights(run / f"{kind}.safetensors", model)
+                         "train_seconds": record["train_seconds"], "predict_seconds": time.perf_counter() - t0,
+                         "final_loss": record["final_loss"],
+                         "parameters": sum(p.numel() for p in model.parameters())}
     torch.manual_seed(cfg.seed + 1)
     answers["deterministic"] = predictions("deterministic", models["conditional"], pairs.x_eval, pairs.box,
                                            cfg)
     results["deterministic"] = score(pairs.x_eval, answers["deterministic"], pairs.curve, cfg.radius)
-    save_checkpoint(run / "checkpoint.pt", {k: m.state_dict() for k, m in models.items()})
     write_json(run / "metrics.json", {**results, "held_out_x": len(pairs.x_eval), "radius": cfg.radius})
     save_figure(run / "predictions.png", models["conditional"], pairs, answers, results)
     return run
+
+
+@dataclass
+class ConditionalRun:
+    """A `conditional` run rebuilt from its folder: `run.predict(x)` answers at x [E, 1]."""
+
+    path: Path
+    config: ConditionalConfig
+    models: dict[str, nn.Module]  # conditional F(y | x), latent F(y | x, z), regressor x -> y
+    box: Box  # the padded y range that prediction searches
+    metrics: dict
+
+    def predict(self, x: torch.Tensor, kind: str = "conditional") -> list[torch.Tensor]:
+        """Each x's answers, a list of [M_i] y values, by `kind` (conditional, latent, deterministic or
+        regressor, as in metrics.json)."""
+        choose("model", kind, ("conditional", "latent", "deterministic", "regressor"))
+        model = self.models["conditional" if kind == "deterministic" else kind]
+        return predictions(kind, model, x, self.box, self.config)
+
+
+def load_conditional_run(path: Path) -> ConditionalRun:
+    cfg = saved_config(path, ConditionalConfig, "conditional")
+    models = build_models(cfg)
+    for kind, model in models.items():
+        load_weights(path / f"{kind}.safetensors", model)
+        model.eval()
+    metrics_path = path / "metrics.json"
+    return ConditionalRun(path=path, config=cfg, models=models, box=spiral_pairs(cfg.seed, cfg.n_eval).box,
+                          metrics=read_json(metrics_path) if metrics_path.exists() else {})
 
 
 @torch.no_grad()

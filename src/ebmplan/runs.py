@@ -191,6 +191,57 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
+    """The config (a `config_type`) a run folder of `kind` was made with; one ConfigError if it holds none."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"run folder {path} does not exist")
+    saved = read_json(path / "config.json")
+    found = saved.get("kind", "energy")
+    if found != kind:
+        raise ConfigError(f"{path} holds a run of kind {found!r}, not {kind!r}")
+    unknown = set(saved["config"]) - {f.name for f in dataclasses.fields(config_type)}
+    if unknown:
+        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: {', '.join(sorted(unknown))}")
+    return config_type(**saved["config"])
+
+
+class FinishedModels:
+    """The checkpoint of a run that trains several models one after another.
+
+    As each model finishes, its weights (`models[name]`, a state dict) and training record (`records[name]`)
+    are written atomically to `checkpoint.pt`, with `step` the number of models finished; a resumed run loads
+    these instead of training them again. A resumed run with no checkpoint yet had finished none.
+    """
+
+    def __init__(self, run: Path, *, resume: bool = False):
+        self.path = run / "checkpoint.pt"
+        state = load_checkpoint(self.path) if resume and self.path.exists() else {"models": {}, "records": {}}
+        if not isinstance(state.get("models"), dict) or not isinstance(state.get("records"), dict):
+            raise ConfigError(f"checkpoint {self.path} holds no finished models; was it written by an older "
+                              f"ebmplan?")
+        self.models: dict[str, dict[str, torch.Tensor]] = state["models"]
+        self.records: dict[str, dict] = state["records"]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.models
+
+    def load(self, name: str, model: torch.nn.Module) -> dict:
+        """Load the finished model `name` into `model` and return its training record."""
+        try:
+            model.load_state_dict(self.models[name])
+        except RuntimeError as err:
+            raise ConfigError(f"checkpoint {self.path} does not fit this run's {name} model "
+                              f"({str(err).strip().splitlines()[0][:120]})") from None
+        return self.records[name]
+
+    def save(self, name: str, model: torch.nn.Module, record: dict) -> None:
+        """Add `model`, just trained, with its training record, and write the checkpoint."""
+        self.models[name] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        self.records[name] = record
+        save_checkpoint(self.path, {"models": self.models, "records": self.records, "step": len(self.models)})
+
+
 def load_run(path: str | Path):
     """Rebuild what a run trained, ready to use from Python (e.g. `load_run("runs/demo").energy`)."""
     path = Path(path)
@@ -204,4 +255,12 @@ def load_run(path: str | Path):
         from .plan.train_agent import load_agent
 
         return load_agent(path)
+    if kind == "conditional":
+        from .conditional import load_conditional_run
+
+        return load_conditional_run(path)
+    if kind == "video":
+        from .video import load_video_run
+
+        return load_video_run(path)
     raise ConfigError(f"{path} holds a run of kind {kind!r}, which load_run does not know")

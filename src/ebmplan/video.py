@@ -9,12 +9,15 @@ trains the energy with several negative mixtures for the same wall-clock time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from . import runs
 from .data.video import (
@@ -36,7 +39,7 @@ from .energy.frames import (
 )
 from .energy.inference import descend
 from .energy.losses import get_loss
-from .errors import ConfigError
+from .errors import ConfigError, choose
 
 
 @dataclass
@@ -115,6 +118,9 @@ class VideoConfig:
     """single-frame task: predictions per example (latent samples; noise starts for the energy)"""
     overwrite: bool = False
     """replace an existing run folder"""
+    resume: str | None = None
+    """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
+    used)"""
 
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
@@ -155,6 +161,21 @@ def make_data(cfg: VideoConfig) -> VideoData:
                        seed=cfg.seed)
 
 
+def frame_energy(cfg: VideoConfig, context_frames: int = 2) -> FrameEnergy:
+    return FrameEnergy(cfg.size * cfg.size, frames=context_frames, width=cfg.width, depth=cfg.depth,
+                       activation=cfg.activation)
+
+
+def frame_regressor(cfg: VideoConfig, context_frames: int = 2) -> FrameRegressor:
+    return FrameRegressor(cfg.size * cfg.size, frames=context_frames, width=cfg.width, depth=cfg.depth,
+                          activation=cfg.activation)
+
+
+def latent_frame_energy(cfg: VideoConfig) -> LatentFrameEnergy:
+    return LatentFrameEnergy(cfg.size * cfg.size, frames=1, codes=cfg.latent_codes, width=cfg.width,
+                             depth=cfg.depth, activation=cfg.activation)
+
+
 def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int | None = None,
                  seconds: float | None = None, seed: int = 0,
                  context_frames: int = 2) -> tuple[FrameEnergy, dict]:
@@ -162,8 +183,7 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
     context, target, where = examples(train, context_frames)  # [M, kP], [M, P], [M, 2]
-    energy = FrameEnergy(P, frames=context_frames, width=cfg.width, depth=cfg.depth,
-                         activation=cfg.activation)
+    energy = frame_energy(cfg, context_frames)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P), where,
                              parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
@@ -189,10 +209,8 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
 def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0,
                     context_frames: int = 2) -> tuple[FrameRegressor, dict]:
     torch.manual_seed(seed)
-    P = cfg.size * cfg.size
     context, target, _ = examples(train, context_frames)
-    model = FrameRegressor(P, frames=context_frames, width=cfg.width, depth=cfg.depth,
-                           activation=cfg.activation)
+    model = frame_regressor(cfg, context_frames)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
@@ -286,21 +304,40 @@ def save_strip(path: Path, test: Videos, preds: dict[str, torch.Tensor], video: 
     plt.close(fig)
 
 
+def trained(finished: runs.FinishedModels, name: str, build: Callable[[], nn.Module],
+            fit: Callable[[], tuple[nn.Module, dict]]) -> tuple[nn.Module, dict]:
+    """The model `name` and its training record: loaded into `build()` when the run finished it before, else
+    trained by `fit()` and added to the checkpoint. Every `fit` seeds itself, so skipping one changes no other."""
+    if name in finished:
+        model = build()
+        return model, finished.load(name, model)
+    model, record = fit()
+    finished.save(name, model, record)
+    return model, record
+
+
 def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
-    """Train both models, measure them on held-out videos, run the ablation, and write the run folder."""
+    """Train both models (or, with `cfg.resume`, those the run had not finished), measure them on held-out
+    videos, run the ablation, and write the run folder."""
+    if cfg.resume:
+        cfg = dataclasses.replace(runs.saved_config(cfg.resume, VideoConfig, "video"), resume=cfg.resume)
     cfg.validate()
-    run = runs.prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-    runs.write_json(run / "config.json", {"kind": "video", "command": command, "config": cfg})
+    if cfg.resume:
+        run = Path(cfg.resume)
+    else:
+        run = runs.prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+        runs.write_json(run / "config.json", {"kind": "video", "command": command, "config": cfg})
     runs.write_json(run / "system.json", runs.system_info("cpu"))
+    finished = runs.FinishedModels(run, resume=bool(cfg.resume))
     runs.seed_everything(cfg.seed)
     data = make_data(cfg)
 
-    energy, e_train = train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed)
-    regressor, r_train = train_regressor(cfg, data.train, seed=cfg.seed)
+    energy, e_train = trained(finished, "energy", lambda: frame_energy(cfg),
+                              lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed))
+    regressor, r_train = trained(finished, "regressor", lambda: frame_regressor(cfg),
+                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed))
     runs.save_weights(run / "energy.safetensors", energy)
     runs.save_weights(run / "regressor.safetensors", regressor)
-    runs.save_checkpoint(run / "checkpoint.pt", {"energy": energy.state_dict(),
-                                                 "regressor": regressor.state_dict(), "step": cfg.steps})
 
     out: dict = {}
     preds = {}
@@ -319,12 +356,14 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
 
     out["ablation"] = {}
     for spec in cfg.arms():
-        arm, info = train_energy(cfg, data.train, spec, seconds=cfg.ablation_seconds, seed=cfg.seed)
+        arm, info = trained(finished, f"ablation {spec}", lambda: frame_energy(cfg),
+                            lambda spec=spec: train_energy(cfg, data.train, spec, seconds=cfg.ablation_seconds,
+                                                           seed=cfg.seed))
         torch.manual_seed(cfg.seed + 1)
         out["ablation"][spec] = {"one_step": one_step(energy_predictor(arm, cfg), data.test, cfg.n_eval),
                                  "train": info}
     if cfg.single_frame:
-        out["single_frame"] = single_frame(cfg, run)
+        out["single_frame"] = single_frame(cfg, run, finished)
     out["held_out"] = {"videos": cfg.n_test, "rollout_videos": cfg.n_test,
                        "one_step_examples": min(cfg.n_eval, cfg.n_test * (cfg.length - 2))}
     runs.write_json(run / "metrics.json", out)
@@ -336,8 +375,7 @@ def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0) -> tuple[Lat
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
     context, target, _ = examples(train, 1)
-    energy = LatentFrameEnergy(P, frames=1, codes=cfg.latent_codes, width=cfg.width, depth=cfg.depth,
-                               activation=cfg.activation)
+    energy = latent_frame_energy(cfg)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
@@ -373,17 +411,20 @@ def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> d
             "true_next_reached": (true_dist.min(1).values < 1).float().mean().item()}
 
 
-def single_frame(cfg: VideoConfig, run: Path) -> dict:
+def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels) -> dict:
     """Next frame from ONE frame: the velocity is one of a few directions and cannot be seen, so several
     next frames are correct. Compares the MSE regressor (one answer), the contrastive energy (one answer per
     noise start) and the latent-variable energy (one answer per sampled code) on held-out videos."""
     data = load_videos(n_train=cfg.n_train, n_test=cfg.n_test, length=cfg.length, size=cfg.size, n_balls=1,
                        radius=cfg.radius, speed=(cfg.single_speed, cfg.single_speed),
                        directions=cfg.single_directions, seed=cfg.seed)
-    regressor, r_info = train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1)
-    energy, e_info = train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
-                                  context_frames=1)
-    latent, l_info = train_latent(cfg, data.train, seed=cfg.seed)
+    regressor, r_info = trained(finished, "single_frame_regressor", lambda: frame_regressor(cfg, 1),
+                                lambda: train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1))
+    energy, e_info = trained(finished, "single_frame_energy", lambda: frame_energy(cfg, 1),
+                             lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
+                                                  context_frames=1))
+    latent, l_info = trained(finished, "single_frame_latent", lambda: latent_frame_energy(cfg),
+                             lambda: train_latent(cfg, data.train, seed=cfg.seed))
     runs.save_weights(run / "single_frame_energy.safetensors", energy)
     runs.save_weights(run / "single_frame_latent.safetensors", latent)
     runs.save_weights(run / "single_frame_regressor.safetensors", regressor)
@@ -435,6 +476,37 @@ def save_modes(path: Path, context: torch.Tensor, candidates: torch.Tensor, pred
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+@dataclass
+class VideoRun:
+    """A `video` run rebuilt from its folder: `run.predict(context)` gives next frames."""
+
+    path: Path
+    config: VideoConfig
+    models: dict[str, nn.Module]  # energy, regressor; single_frame_energy, _regressor, _latent when run
+    metrics: dict
+
+    def predict(self, context: torch.Tensor, model: str = "energy") -> torch.Tensor:
+        """Next frames [B, P] from context frames [B, 2P] ([B, P] for the single-frame models; the latent one
+        takes `latent.with_codes(frames, z)`), by the run's own inference settings."""
+        m = self.models[choose("model", model, self.models)]
+        predict = regressor_predictor(m) if isinstance(m, FrameRegressor) else energy_predictor(m, self.config)
+        return predict(context)
+
+
+def load_video_run(path: Path) -> VideoRun:
+    cfg = runs.saved_config(path, VideoConfig, "video")
+    models: dict[str, nn.Module] = {"energy": frame_energy(cfg), "regressor": frame_regressor(cfg)}
+    if cfg.single_frame:
+        models.update(single_frame_energy=frame_energy(cfg, 1), single_frame_regressor=frame_regressor(cfg, 1),
+                      single_frame_latent=latent_frame_energy(cfg))
+    for name, model in models.items():
+        runs.load_weights(path / f"{name}.safetensors", model)
+        model.eval()
+    metrics_path = path / "metrics.json"
+    return VideoRun(path=path, config=cfg, models=models,
+                    metrics=runs.read_json(metrics_path) if metrics_path.exists() else {})
 
 
 def summary(metrics: dict) -> str:
