@@ -1,0 +1,59 @@
+"""Merge the results of several `ebmplan plan eval` runs on the same agents and episodes into one table.
+
+    python benchmarks/plan_table.py runs/table-shared runs/table-gen
+
+Useful when the sources ran as separate commands (e.g. the generators at smaller node budgets, which cost more
+per episode). The runs must share agents, episodes (`--seed`, `--episodes`, difficulties) and the planner's
+settings; the plain-policy rows must then agree, and are kept once. Prints results.md's two tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig, results_markdown
+
+SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist", "seed", "wormhole_factor")
+
+
+def read_rows(run: Path) -> list[dict]:
+    rows = []
+    for r in csv.DictReader((run / "results.csv").open()):
+        row = {k: r[k] if k == "source" else float(r[k]) for k in FIELDS}
+        for k in ("agent_seed", "nodes", "episodes", "successes"):
+            row[k] = int(row[k])
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders of `ebmplan plan eval`")
+    args = parser.parse_args()
+    configs = [json.loads((run / "config.json").read_text())["config"] for run in args.runs]
+    for run, c in zip(args.runs[1:], configs[1:], strict=True):
+        differ = [k for k in SHARED if c.get(k) != configs[0].get(k)]
+        if differ:
+            raise SystemExit(f"{run} differs from {args.runs[0]} in {', '.join(differ)}: not the same protocol")
+    rows: dict[tuple, dict] = {}
+    for run in args.runs:
+        for r in read_rows(run):
+            key = (r["source"], r["nodes"], r["agent_seed"], r["difficulty"])
+            if key in rows:
+                if r["source"] != "policy":
+                    raise SystemExit(f"{run}: {r['source']} at {r['nodes']} nodes is also in an earlier run")
+                if rows[key]["successes"] != r["successes"]:
+                    raise SystemExit(f"{run}: the plain policy differs from the first run: not the same episodes")
+                continue
+            rows[key] = r
+    rows = list(rows.values())
+    cfg = PlanEvalConfig(**{k: v for k, v in configs[0].items() if k in PlanEvalConfig.__dataclass_fields__})
+    seeds = ", ".join(str(s) for s in sorted({r["agent_seed"] for r in rows}))
+    print(results_markdown(rows, cfg, f"Planning, agent seeds {seeds} (runs: {', '.join(map(str, args.runs))})"))
+
+
+if __name__ == "__main__":
+    main()
