@@ -1,10 +1,11 @@
 """Merge the results of several `ebmplan plan eval` runs on the same agents and episodes into one table.
 
-    python benchmarks/plan_table.py runs/table-shared runs/table-gen
+    python benchmarks/plan_table.py runs/table-shared runs/table-gen [--figure success_vs_nodes.png]
 
 Useful when the sources ran as separate commands (e.g. the generators at smaller node budgets, which cost more
 per episode). The runs must share agents, episodes (`--seed`, `--episodes`, difficulties) and the planner's
-settings; the plain-policy rows must then agree, and are kept once. Prints results.md's two tables.
+settings; the plain-policy rows must then agree, and are kept once. Prints results.md's two tables and, with
+`--figure`, draws success at difficulty >= 0.7 against the node budget for every source.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import csv
 import json
 from pathlib import Path
 
-from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig, results_markdown
+from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig, pooled, results_markdown
+from ebmplan.plan.plan_plots import save_success_vs_nodes
 
 SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist", "seed", "wormhole_factor")
 
@@ -32,6 +34,7 @@ def read_rows(run: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of `ebmplan plan eval`")
+    parser.add_argument("--figure", type=Path, help="also draw success at d >= 0.7 against the node budget here")
     args = parser.parse_args()
     configs = [json.loads((run / "config.json").read_text())["config"] for run in args.runs]
     for run, c in zip(args.runs[1:], configs[1:], strict=True):
@@ -53,6 +56,10 @@ def main() -> None:
     cfg = PlanEvalConfig(**{k: v for k, v in configs[0].items() if k in PlanEvalConfig.__dataclass_fields__})
     seeds = ", ".join(str(s) for s in sorted({r["agent_seed"] for r in rows}))
     print(results_markdown(rows, cfg, f"Planning, agent seeds {seeds} (runs: {', '.join(map(str, args.runs))})"))
+    if args.figure:
+        sources = [s for s in dict.fromkeys(r["source"] for r in rows) if s != "policy"]
+        budgets = sorted({r["nodes"] for r in rows if r["source"] != "policy"})
+        save_success_vs_nodes(args.figure, pooled(rows, hard=0.7), sources, budgets)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class DistanceAgent(nn.Module):
         return out.cpu().numpy().astype(np.float64) if to_numpy else out
 
     @torch.no_grad()
-    def pairwise_distance(self, states, *, cutoff: float | None = None, chunk: int = 4096):
+    def pairwise_distance(self, states, *, cutoff: float | None = None, chunk: int = 2048):
         """[N, 2] states -> [N, N] distances, entry (i, j) from state i to state j.
 
         The first layers act on [s, g] linearly, so their state and goal parts are computed once per state and

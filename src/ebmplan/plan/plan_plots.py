@@ -59,7 +59,7 @@ def save_success_vs_nodes(path: Path, hard: dict, sources: list[str], nodes) -> 
     p = hard[("policy", 0)]
     ax.axhline(p["successes"] / max(p["episodes"], 1), color="k", linestyle="--", label="policy")
     for src in sources:
-        ns = list(nodes)
+        ns = [n for n in nodes if (src, n) in hard]  # a source may have run at fewer budgets
         rate = [hard[(src, n)]["successes"] / max(hard[(src, n)]["episodes"], 1) for n in ns]
         ci = np.array([wilson(hard[(src, n)]["successes"], hard[(src, n)]["episodes"]) for n in ns])
         ax.errorbar(ns, rate, yerr=[np.array(rate) - ci[:, 0], ci[:, 1] - np.array(rate)], marker="o",
