@@ -52,7 +52,8 @@ def main() -> None:
                     raise SystemExit(f"{run}: the plain policy differs from the first run: not the same episodes")
                 continue
             rows[key] = r
-    rows = list(rows.values())
+    order = {s: i for i, s in enumerate(dict.fromkeys(key[0] for key in rows))}  # sources as they first came
+    rows = sorted(rows.values(), key=lambda r: (order[r["source"]], r["nodes"], r["agent_seed"], r["difficulty"]))
     cfg = PlanEvalConfig(**{k: v for k, v in configs[0].items() if k in PlanEvalConfig.__dataclass_fields__})
     seeds = ", ".join(str(s) for s in sorted({r["agent_seed"] for r in rows}))
     print(results_markdown(rows, cfg, f"Planning, agent seeds {seeds} (runs: {', '.join(map(str, args.runs))})"))
