@@ -44,6 +44,14 @@ def test_pairwise_distance_matches_distance():
     assert np.isinf(cut[cheb > 6]).all()
     as_tensor = agent.pairwise_distance(torch.as_tensor(states, dtype=torch.float32))
     assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape == (120, 120)
+    threads = torch.get_num_threads()
+    for n in (1, 2):  # one thread: blocks in turn; two: row blocks in parallel threads
+        torch.set_num_threads(n)
+        try:
+            np.testing.assert_allclose(agent.pairwise_distance(states, chunk=500), direct, rtol=1e-4)
+        finally:
+            torch.set_num_threads(threads)
+        assert torch.get_num_threads() == threads
 
 
 def test_wilson_interval():
