@@ -51,3 +51,11 @@ def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, tim
     assert after_step <= step < total, "the run was not killed mid-way"
     assert not (run / "metrics.json").exists()
     return step
+
+
+def untimed(obj):
+    """A metrics.json tree without its wall-clock entries (keys ending in `seconds`): what a resumed run must
+    reproduce exactly."""
+    if isinstance(obj, dict):
+        return {k: untimed(v) for k, v in obj.items() if not k.endswith("seconds")}
+    return obj

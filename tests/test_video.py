@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import kill_mid_way, run_cli
+from conftest import kill_mid_way, run_cli, untimed
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
@@ -201,11 +201,6 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     resumed = run_cli("video", "--resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr
     assert run_cli("video", "--out", str(whole), *args).returncode == 0
-
-    def untimed(obj):
-        if isinstance(obj, dict):
-            return {k: untimed(v) for k, v in obj.items() if k not in ("seconds", "eval_seconds")}
-        return obj
 
     assert untimed(json.loads((killed / "metrics.json").read_text())) == \
         untimed(json.loads((whole / "metrics.json").read_text()))
