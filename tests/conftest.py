@@ -53,6 +53,20 @@ def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, tim
     return step
 
 
+def kill_resume_and_rerun(command: list[str], args: list[str], tmp_path: Path, *, after_step: int, total: int,
+                          timeout: float = 300) -> tuple[Path, Path]:
+    """`ebmplan *command --out killed *args` killed mid-way (see `kill_mid_way`) and resumed with `--resume`,
+    and the same run uninterrupted in `whole`: -> (killed, whole), both finished."""
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    kill_mid_way([*command, "--out", str(killed), *args], killed, after_step=after_step, total=total,
+                 timeout=timeout)
+    resumed = run_cli(*command, "--resume", str(killed), timeout=timeout)
+    assert resumed.returncode == 0, resumed.stderr
+    uninterrupted = run_cli(*command, "--out", str(whole), *args, timeout=timeout)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    return killed, whole
+
+
 def untimed(obj):
     """A metrics.json tree without its wall-clock entries (keys ending in `seconds`): what a resumed run must
     reproduce exactly."""

@@ -4,25 +4,22 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import kill_mid_way
+from conftest import kill_resume_and_rerun, run_cli
 from ebmplan.plan.train_agent import load_agent
 from ebmplan.runs import load_checkpoint
 
 TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8", "--updates-per-collect", "2",
         "--warmup", "4", "--log-every", "50", "--batch-size", "32", "--relabel", "0.5"]
 TIME_KEYS = {"train_seconds", "cpu_seconds"}
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", *args], capture_output=True,
-                          text=True, env=ENV, timeout=300)
+    return run_cli("maze", "train", *args)
 
 
 def results(run):
@@ -37,13 +34,8 @@ def results(run):
 
 def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "800", "--checkpoint-every", "100"]
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_mid_way(["maze", "train", "--out", str(killed), *TINY, *steps], killed, after_step=200, total=800,
-                 timeout=240)
-
-    resumed = cli("--resume", str(killed))
-    assert resumed.returncode == 0, resumed.stderr
-    assert cli("--out", str(whole), *TINY, *steps).returncode == 0
+    killed, whole = kill_resume_and_rerun(["maze", "train"], [*TINY, *steps], tmp_path, after_step=200,
+                                          total=800, timeout=240)
     (m1, c1, s1, t1), (m2, c2, s2, t2) = results(killed), results(whole)
     assert m1 == m2 and c1 == c2 and len(c1) == 1 + 800 // 50
     assert s1["step"] == s2["step"] == 800

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_mid_way, run_cli, untimed
+from conftest import kill_resume_and_rerun, untimed
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, ConditionalRun, branches_at, run_conditional, score
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
@@ -176,11 +176,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # other two, and measures exactly what an uninterrupted run measures.
     args = ["--steps", "150", "--width", "16", "--batch-size", "32", "--n-eval", "8", "--starts", "4",
             "--latent-samples", "2", "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256"]
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_mid_way(["conditional", "--out", str(killed), *args], killed, after_step=1, total=3)
-    resumed = run_cli("conditional", "--resume", str(killed))
-    assert resumed.returncode == 0, resumed.stderr
-    assert run_cli("conditional", "--out", str(whole), *args).returncode == 0
+    killed, whole = kill_resume_and_rerun(["conditional"], args, tmp_path, after_step=1, total=3)
     assert untimed(json.loads((killed / "metrics.json").read_text())) == \
         untimed(json.loads((whole / "metrics.json").read_text()))
     run = load_run(killed)

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from conftest import kill_mid_way, run_cli
+from conftest import kill_resume_and_rerun, run_cli
 from ebmplan import load_run
 from ebmplan.errors import ConfigError
 from ebmplan.runs import load_checkpoint
@@ -25,12 +25,7 @@ def results(run):
 
 def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "1500", "--checkpoint-every", "50"]
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_mid_way(["spiral", "--out", str(killed), *RUN, *steps], killed, after_step=100, total=1500)
-
-    resumed = run_cli("spiral", "--resume", str(killed))
-    assert resumed.returncode == 0, resumed.stderr
-    assert run_cli("spiral", "--out", str(whole), *RUN, *steps).returncode == 0
+    killed, whole = kill_resume_and_rerun(["spiral"], [*RUN, *steps], tmp_path, after_step=100, total=1500)
     (m1, c1, w1), (m2, c2, w2) = results(killed), results(whole)
     assert m1 == m2 and c1 == c2
     assert all(torch.equal(w1[k], w2[k]) for k in w1)

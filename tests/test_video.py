@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import kill_mid_way, run_cli, untimed
+from conftest import kill_resume_and_rerun, untimed
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
@@ -196,12 +196,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # rest, and measures exactly what an uninterrupted run measures (no ablation: its arms train for a time).
     args = ["--n-train", "10", "--n-test", "2", "--length", "6", "--rollout", "2", "--steps", "100",
             "--width", "16", "--n-eval", "4", "--infer-steps", "5", "--ablation", ""]
-    killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_mid_way(["video", "--out", str(killed), *args], killed, after_step=1, total=5)
-    resumed = run_cli("video", "--resume", str(killed))
-    assert resumed.returncode == 0, resumed.stderr
-    assert run_cli("video", "--out", str(whole), *args).returncode == 0
-
+    killed, whole = kill_resume_and_rerun(["video"], args, tmp_path, after_step=1, total=5)
     assert untimed(json.loads((killed / "metrics.json").read_text())) == \
         untimed(json.loads((whole / "metrics.json").read_text()))
     run = load_run(killed)
