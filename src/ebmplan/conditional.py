@@ -12,7 +12,6 @@ and `mode_coverage` (fraction of the true y-branches at x that some prediction r
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -33,9 +32,10 @@ from .errors import ConfigError, Divergence, choose
 from .runs import (
     FinishedModels,
     load_weights,
-    prepare_run_dir,
     read_json,
     resolve_device,
+    resumed_config,
+    run_folder,
     save_weights,
     saved_config,
     seed_everything,
@@ -298,15 +298,10 @@ def build_models(cfg: ConditionalConfig) -> dict[str, nn.Module]:
 def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> Path:
     """Train the three models (or, with `cfg.resume`, those the run had not finished), score them on held-out
     x, and write the run folder."""
-    if cfg.resume:
-        cfg = dataclasses.replace(saved_config(cfg.resume, ConditionalConfig, "conditional"), resume=cfg.resume)
+    cfg = resumed_config(cfg, "conditional")
     cfg.validate()
     device = resolve_device(cfg.device)
-    if cfg.resume:
-        run = Path(cfg.resume)
-    else:
-        run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-        write_json(run / "config.json", {"kind": "conditional", "command": command, "config": cfg})
+    run = run_folder(cfg, "conditional", command)
     write_json(run / "system.json", system_info(str(device)))
     finished = FinishedModels(run, resume=bool(cfg.resume))
     pairs = spiral_pairs(cfg.seed, cfg.n_eval)

@@ -206,6 +206,22 @@ def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
     return config_type(**saved["config"])
 
 
+def resumed_config(cfg: Any, kind: str) -> Any:
+    """`cfg` itself, or with `cfg.resume` the config that run folder (of `kind`) was made with."""
+    if not cfg.resume:
+        return cfg
+    return dataclasses.replace(saved_config(cfg.resume, type(cfg), kind), resume=cfg.resume)
+
+
+def run_folder(cfg: Any, kind: str, command: str) -> Path:
+    """The folder of the run being resumed, or a new one (see `prepare_run_dir`) holding config.json."""
+    if cfg.resume:
+        return Path(cfg.resume)
+    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
+    write_json(run / "config.json", {"kind": kind, "command": command, "config": cfg})
+    return run
+
+
 class FinishedModels:
     """The checkpoint of a run that trains several models one after another.
 

@@ -9,7 +9,6 @@ trains the energy with several negative mixtures for the same wall-clock time.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -319,14 +318,9 @@ def trained(finished: runs.FinishedModels, name: str, build: Callable[[], nn.Mod
 def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     """Train both models (or, with `cfg.resume`, those the run had not finished), measure them on held-out
     videos, run the ablation, and write the run folder."""
-    if cfg.resume:
-        cfg = dataclasses.replace(runs.saved_config(cfg.resume, VideoConfig, "video"), resume=cfg.resume)
+    cfg = runs.resumed_config(cfg, "video")
     cfg.validate()
-    if cfg.resume:
-        run = Path(cfg.resume)
-    else:
-        run = runs.prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-        runs.write_json(run / "config.json", {"kind": "video", "command": command, "config": cfg})
+    run = runs.run_folder(cfg, "video", command)
     runs.write_json(run / "system.json", runs.system_info("cpu"))
     finished = runs.FinishedModels(run, resume=bool(cfg.resume))
     runs.seed_everything(cfg.seed)
