@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all test-cuda lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ''
+
+# On a machine with a CUDA GPU whose $(PYTHON) has a CUDA build of torch and this project's dependencies
+# (no .venv: such machines often cannot download): every command on the GPU, checked against the CPU, then the
+# inference benchmark there (it needs the `bench` extra, torchebm).
+test-cuda:
+	$(PYTHON) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU is available')"
+	PYTHONPATH=src $(PYTHON) -m pytest -m '' tests/test_device.py
+	PYTHONPATH=src $(PYTHON) benchmarks/vs_torchebm.py --device cuda --section inference
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -16,7 +16,8 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
 - the limit: GFLOP/s of ebmplan's gradient descent at 4096 chains (forward plus input gradient, matrix
   products only) against a 2048 x 2048 float32 matrix product timed in the same run, and against the same
   matrix products of one chain-step timed alone (no element-wise work, no Python loop): the most any
-  implementation of this network could reach at that width and batch on this machine.
+  implementation of this network could reach at that width and batch on this machine; and the same products
+  with one `torch.sigmoid` per hidden unit, the least element-wise work a SiLU network's gradient needs.
 
     python benchmarks/vs_torchebm.py
 """
@@ -115,8 +116,10 @@ def matmul_gflops(device: torch.device, sync, n: int = 2048, repeats: int = 5) -
     return 2 * n**3 / t / 1e9
 
 
-def products_gflops(width: int, chains: int, device: torch.device, sync, repeats: int) -> float:
-    """GFLOP/s of one chain-step's matrix products alone (`gradient_flops`' shapes, depth 3), back to back."""
+def limit_gflops(width: int, chains: int, device: torch.device, sync, repeats: int) -> tuple[float, float]:
+    """GFLOP/s of one chain-step's matrix products alone (`gradient_flops`' shapes, depth 3), back to back;
+    and of the same products plus the one sigmoid per hidden unit that any SiLU network's gradient needs
+    (SiLU and its derivative both read sigmoid(z); nothing else element-wise)."""
     def t(*shape):
         return torch.randn(*shape, device=device)
 
@@ -127,8 +130,14 @@ def products_gflops(width: int, chains: int, device: torch.device, sync, repeats
             torch.addmm(b, x, w_in.t()), torch.addmm(b, h, w.t()), torch.addmm(b, h, w.t()), h @ w_out.t()
             h @ w, h @ w, h @ w_in
 
-    seconds = interleaved({"products": products}, repeats, sync)["products"] / 20
-    return gradient_flops(width) * chains / seconds / 1e9
+    def with_sigmoids():
+        for _ in range(20):
+            torch.sigmoid(torch.addmm(b, x, w_in.t())), torch.sigmoid(torch.addmm(b, h, w.t()))
+            torch.sigmoid(torch.addmm(b, h, w.t())), h @ w_out.t()
+            h @ w, h @ w, h @ w_in
+
+    seconds = interleaved({"products": products, "sigmoids": with_sigmoids}, repeats, sync)
+    return tuple(gradient_flops(width) * chains / (seconds[k] / 20) / 1e9 for k in ("products", "sigmoids"))
 
 
 def inference_calls(ours: MLPEnergy, sampler: LangevinDynamics, x0: torch.Tensor, steps: int,
@@ -154,8 +163,9 @@ def bench_inference(data: PointData, device: torch.device, sync, repeats: int, q
             sampler = LangevinDynamics(theirs, step_size=1e-3, noise_scale=0.05, device=device)
             t = interleaved(inference_calls(ours, sampler, x0, steps, box), repeats, sync)
             rate = {k: chains * steps / v for k, v in t.items()}
-            limit = products_gflops(width, chains, device, sync, repeats)
-            rows.append({"width": width, "chains": chains, "steps": steps, **rate, "products": limit})
+            products, sigmoids = limit_gflops(width, chains, device, sync, repeats)
+            rows.append({"width": width, "chains": chains, "steps": steps, **rate, "products": products,
+                         "sigmoids": sigmoids})
             print(f"  width {width:4d} chains {chains:5d}: " + "  ".join(f"{k} {v / 1e6:.3f}M/s"
                                                                         for k, v in rate.items()), flush=True)
     return rows
@@ -330,8 +340,9 @@ def main() -> None:
         rows = bench_inference(data, device, sync, args.repeats, args.quick)
         peak = matmul_gflops(device, sync, repeats=args.repeats)
         report.append("| width | chains | ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
-                      "| Langevin ratio | GFLOP/s: descent (% of matmul) | TorchEBM | same products alone |")
-        report.append("|---|---|---|---|---|---|---|---|---|")
+                      "| Langevin ratio | GFLOP/s: descent (% of matmul) | TorchEBM | same products alone "
+                      "| products + one sigmoid per unit |")
+        report.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             flops = gradient_flops(r["width"]) / 1e9
             gflops = r["ebmplan descent"] * flops
@@ -339,7 +350,8 @@ def main() -> None:
                           f"{r['ebmplan langevin'] / 1e6:.3f} M | {r['torchebm langevin'] / 1e6:.3f} M | "
                           f"{r['ebmplan langevin'] / r['torchebm langevin']:.2f}x | "
                           f"{gflops:.1f} ({100 * gflops / peak:.0f}%) | {r['torchebm langevin'] * flops:.1f} | "
-                          f"{r['products']:.1f} ({100 * r['products'] / peak:.0f}%) |")
+                          f"{r['products']:.1f} ({100 * r['products'] / peak:.0f}%) | "
+                          f"{r['sigmoids']:.1f} ({100 * r['sigmoids'] / peak:.0f}%) |")
         report.append(f"\n2048x2048 float32 matmul in the same run: {peak:.1f} GFLOP/s\n")
 
     if "train" in args.section:

@@ -115,6 +115,8 @@ class VideoConfig:
     """single-frame task: discrete latent codes of the latent-variable energy"""
     n_samples: int = 16
     """single-frame task: predictions per example (latent samples; noise starts for the energy)"""
+    device: str = "cpu"
+    """auto, cpu or cuda: where the models train and predict (the videos are made on the CPU)"""
     overwrite: bool = False
     """replace an existing run folder"""
     resume: str | None = None
@@ -176,21 +178,21 @@ def latent_frame_energy(cfg: VideoConfig) -> LatentFrameEnergy:
 
 
 def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int | None = None,
-                 seconds: float | None = None, seed: int = 0,
-                 context_frames: int = 2) -> tuple[FrameEnergy, dict]:
+                 seconds: float | None = None, seed: int = 0, context_frames: int = 2,
+                 device: str | torch.device = "cpu") -> tuple[FrameEnergy, dict]:
     """Contrastive training for `steps` steps, or for `seconds` of wall-clock time when given."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
-    context, target, where = examples(train, context_frames)  # [M, kP], [M, P], [M, 2]
-    energy = frame_energy(cfg, context_frames)
+    context, target, where = (t.to(device) for t in examples(train, context_frames))  # [M, kP], [M, P], [M, 2]
+    energy = frame_energy(cfg, context_frames).to(device)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
-    sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P), where,
+    sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P).to(device), where,
                              parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
                              hard_pool=cfg.hard_pool)
     loss_fn = get_loss(cfg.loss)
     t0, step, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
     while (step < steps) if seconds is None else (time.perf_counter() - t0 < seconds):
-        idx = torch.randint(len(target), (cfg.batch_size,))
+        idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         c, y = context[idx], target[idx]
         neg = sampler.sample(idx, y, c, cfg.n_negatives, energy)  # [B, n, P]
         e_pos, e_neg = energy(y, c), energy.energies(neg, c)  # [B], [B, n]
@@ -205,15 +207,15 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     return energy, {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
-def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0,
-                    context_frames: int = 2) -> tuple[FrameRegressor, dict]:
+def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0, context_frames: int = 2,
+                    device: str | torch.device = "cpu") -> tuple[FrameRegressor, dict]:
     torch.manual_seed(seed)
-    context, target, _ = examples(train, context_frames)
-    model = frame_regressor(cfg, context_frames)
+    context, target, _ = (t.to(device) for t in examples(train, context_frames))
+    model = frame_regressor(cfg, context_frames).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
-        idx = torch.randint(len(target), (cfg.batch_size,))
+        idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         loss = (model(context[idx]) - target[idx]).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -222,21 +224,26 @@ def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0,
 
 
 def energy_predictor(energy: FrameEnergy, cfg: VideoConfig):
-    """Next frame by gradient descent from uniform noise, clamped to the pixel range [0, 1]."""
-    box = (torch.zeros(energy.dim), torch.ones(energy.dim))
+    """Next frame by gradient descent from uniform noise, clamped to the pixel range [0, 1]; computed where
+    the energy is, returned where the context is."""
+    device = next(energy.parameters()).device
+    box = (torch.zeros(energy.dim, device=device), torch.ones(energy.dim, device=device))
 
     def predict(context: torch.Tensor) -> torch.Tensor:
-        x0 = torch.rand(len(context), energy.dim)
-        return descend(energy, x0, context=context, steps=cfg.infer_steps, step_size=cfg.infer_step_size,
-                       max_move=cfg.infer_max_move, tol=1e-4, box=box).samples
+        x0 = torch.rand(len(context), energy.dim, device=device)
+        return descend(energy, x0, context=context.to(device), steps=cfg.infer_steps,
+                       step_size=cfg.infer_step_size, max_move=cfg.infer_max_move, tol=1e-4,
+                       box=box).samples.to(context.device)
 
     return predict
 
 
 def regressor_predictor(model: FrameRegressor):
+    device = next(model.parameters()).device
+
     @torch.no_grad()
     def predict(context: torch.Tensor) -> torch.Tensor:
-        return model(context).clamp(0, 1)
+        return model(context.to(device)).clamp(0, 1).to(context.device)
 
     return predict
 
@@ -304,11 +311,12 @@ def save_strip(path: Path, test: Videos, preds: dict[str, torch.Tensor], video: 
 
 
 def trained(finished: runs.FinishedModels, name: str, build: Callable[[], nn.Module],
-            fit: Callable[[], tuple[nn.Module, dict]]) -> tuple[nn.Module, dict]:
-    """The model `name` and its training record: loaded into `build()` when the run finished it before, else
-    trained by `fit()` and added to the checkpoint. Every `fit` seeds itself, so skipping one changes no other."""
+            fit: Callable[[], tuple[nn.Module, dict]], device: torch.device) -> tuple[nn.Module, dict]:
+    """The model `name` and its training record: loaded into `build()` (on `device`) when the run finished it
+    before, else trained by `fit()` and added to the checkpoint. Every `fit` seeds itself, so skipping one
+    changes no other."""
     if name in finished:
-        model = build()
+        model = build().to(device)
         return model, finished.load(name, model)
     model, record = fit()
     finished.save(name, model, record)
@@ -320,16 +328,18 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     videos, run the ablation, and write the run folder."""
     cfg = runs.resumed_config(cfg, "video")
     cfg.validate()
+    device = runs.resolve_device(cfg.device)
     run = runs.run_folder(cfg, "video", command)
-    runs.write_json(run / "system.json", runs.system_info("cpu"))
+    runs.write_json(run / "system.json", runs.system_info(str(device)))
     finished = runs.FinishedModels(run, resume=bool(cfg.resume))
     runs.seed_everything(cfg.seed)
     data = make_data(cfg)
 
     energy, e_train = trained(finished, "energy", lambda: frame_energy(cfg),
-                              lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed))
+                              lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
+                                                   device=device), device)
     regressor, r_train = trained(finished, "regressor", lambda: frame_regressor(cfg),
-                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed))
+                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed, device=device), device)
     runs.save_weights(run / "energy.safetensors", energy)
     runs.save_weights(run / "regressor.safetensors", regressor)
 
@@ -352,28 +362,29 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     for spec in cfg.arms():
         arm, info = trained(finished, f"ablation {spec}", lambda: frame_energy(cfg),
                             lambda spec=spec: train_energy(cfg, data.train, spec, seconds=cfg.ablation_seconds,
-                                                           seed=cfg.seed))
+                                                           seed=cfg.seed, device=device), device)
         torch.manual_seed(cfg.seed + 1)
         out["ablation"][spec] = {"one_step": one_step(energy_predictor(arm, cfg), data.test, cfg.n_eval),
                                  "train": info}
     if cfg.single_frame:
-        out["single_frame"] = single_frame(cfg, run, finished)
+        out["single_frame"] = single_frame(cfg, run, finished, device)
     out["held_out"] = {"videos": cfg.n_test, "rollout_videos": cfg.n_test,
                        "one_step_examples": min(cfg.n_eval, cfg.n_test * (cfg.length - 2))}
     runs.write_json(run / "metrics.json", out)
     return run
 
 
-def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0) -> tuple[LatentFrameEnergy, dict]:
+def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0,
+                 device: str | torch.device = "cpu") -> tuple[LatentFrameEnergy, dict]:
     """Lower the free energy min_z F(y | frame t, z) of each training pair; the best code is found exactly."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
-    context, target, _ = examples(train, 1)
-    energy = latent_frame_energy(cfg)
+    context, target, _ = (t.to(device) for t in examples(train, 1))
+    energy = latent_frame_energy(cfg).to(device)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
-        idx = torch.randint(len(target), (cfg.batch_size,))
+        idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         free = energy.energy_per_code(target[idx], context[idx]).min(dim=1).values  # [B]
         loss = free.mean() / P
         optimizer.zero_grad(set_to_none=True)
@@ -405,7 +416,7 @@ def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> d
             "true_next_reached": (true_dist.min(1).values < 1).float().mean().item()}
 
 
-def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels) -> dict:
+def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, device: torch.device) -> dict:
     """Next frame from ONE frame: the velocity is one of a few directions and cannot be seen, so several
     next frames are correct. Compares the MSE regressor (one answer), the contrastive energy (one answer per
     noise start) and the latent-variable energy (one answer per sampled code) on held-out videos."""
@@ -413,12 +424,13 @@ def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels) -> 
                        radius=cfg.radius, speed=(cfg.single_speed, cfg.single_speed),
                        directions=cfg.single_directions, seed=cfg.seed)
     regressor, r_info = trained(finished, "single_frame_regressor", lambda: frame_regressor(cfg, 1),
-                                lambda: train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1))
+                                lambda: train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1,
+                                                        device=device), device)
     energy, e_info = trained(finished, "single_frame_energy", lambda: frame_energy(cfg, 1),
                              lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
-                                                  context_frames=1))
+                                                  context_frames=1, device=device), device)
     latent, l_info = trained(finished, "single_frame_latent", lambda: latent_frame_energy(cfg),
-                             lambda: train_latent(cfg, data.train, seed=cfg.seed))
+                             lambda: train_latent(cfg, data.train, seed=cfg.seed, device=device), device)
     runs.save_weights(run / "single_frame_energy.safetensors", energy)
     runs.save_weights(run / "single_frame_latent.safetensors", latent)
     runs.save_weights(run / "single_frame_regressor.safetensors", regressor)

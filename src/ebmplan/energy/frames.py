@@ -114,15 +114,16 @@ class FrameNegatives:
     def advance_chains(self, idx: torch.Tensor, context: torch.Tensor, k: int,
                        energy: EnergyModel) -> torch.Tensor:
         """Move the k chains of each example `idx` [B] a few descent steps under its context: [B, k, P]."""
-        P = self.frames.shape[-1]
+        P, device = self.frames.shape[-1], self.frames.device
         if self.chains is None:
-            self.chains = torch.rand(len(self.where), k, P)
+            self.chains = torch.rand(len(self.where), k, P, device=device)
         start = self.chains[idx]  # [B, k, P]
-        fresh = torch.rand(start.shape[:2]) < self.model_reinit
-        start[fresh] = torch.rand(int(fresh.sum()), P)
+        fresh = torch.rand(start.shape[:2], device=device) < self.model_reinit
+        start[fresh] = torch.rand(int(fresh.sum()), P, device=device)
         moved = descend(energy, start.reshape(-1, P), context=context.repeat_interleave(k, 0),
                         steps=self.model_steps, step_size=self.model_step_size, max_move=self.model_max_move,
-                        tol=0.0, box=(torch.zeros(P), torch.ones(P))).samples.reshape(start.shape)
+                        tol=0.0, box=(torch.zeros(P, device=device), torch.ones(P, device=device)))
+        moved = moved.samples.reshape(start.shape)
         self.chains[idx] = moved
         return moved
 
@@ -134,13 +135,13 @@ class FrameNegatives:
 
     def mismatched(self, idx: torch.Tensor, m: int) -> torch.Tensor:
         """m real frames per example [B, m, P], none of them the example's true next frame."""
-        N, T, P = self.frames.shape
+        (N, T, _), device = self.frames.shape, self.frames.device
         video, time = self.where[idx, 0][:, None], self.where[idx, 1][:, None]  # [B, 1]
         v = video.expand(-1, m).clone()  # [B, m]
-        other = torch.rand(v.shape) < 0.5
-        v[other] = torch.randint(N, (int(other.sum()),))
+        other = torch.rand(v.shape, device=device) < 0.5
+        v[other] = torch.randint(N, (int(other.sum()),), device=device)
         same = v == video
-        t = torch.where(same, torch.randint(T - 1, v.shape), torch.randint(T, v.shape))
+        t = torch.where(same, torch.randint(T - 1, v.shape, device=device), torch.randint(T, v.shape, device=device))
         t = t + (same & (t >= time)).long()  # within its own video, skip the true next frame
         return self.frames[v, t]
 
@@ -148,16 +149,16 @@ class FrameNegatives:
     def sample(self, idx: torch.Tensor, target: torch.Tensor, context: torch.Tensor, n: int,
                energy: EnergyModel) -> torch.Tensor:
         """n negatives [B, n, P] for examples `idx` [B] with true next frames `target` [B, P]."""
-        B, P = target.shape
+        (B, P), device = target.shape, target.device
         blocks = []
         for kind, k in self.counts(n).items():
             if k == 0:
                 continue
             if kind == "uniform":
-                blocks.append(torch.rand(B, k, P))
+                blocks.append(torch.rand(B, k, P, device=device))
             elif kind == "perturb":
-                sigma = self.perturb_sigma * torch.rand(B, k, 1)
-                blocks.append((target[:, None] + sigma * torch.randn(B, k, P)).clamp(0, 1))
+                sigma = self.perturb_sigma * torch.rand(B, k, 1, device=device)
+                blocks.append((target[:, None] + sigma * torch.randn(B, k, P, device=device)).clamp(0, 1))
             elif kind == "mismatched":
                 blocks.append(self.mismatched(idx, k))
             elif kind == "model":
@@ -206,7 +207,7 @@ class LatentFrameEnergy(EnergyModel):
     def decode_all(self, frames: torch.Tensor) -> torch.Tensor:
         """G(context, z) for every code: [B, codes, P]."""
         B = len(frames)
-        z = torch.arange(self.codes).repeat(B)  # [B * codes]
+        z = torch.arange(self.codes, device=frames.device).repeat(B)  # [B * codes]
         out = self.decoder(self.with_codes(frames.repeat_interleave(self.codes, 0), z))  # [B * codes, P]
         return out.reshape(B, self.codes, -1)
 

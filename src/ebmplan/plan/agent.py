@@ -70,6 +70,16 @@ class DistanceAgent(nn.Module):
         return F.softmax(logits, -1) @ self.steps  # [E, B]
 
     @torch.no_grad()
+    def action(self, states, goals):
+        """The deterministic action from each state towards its goal, [B, 2] x [B, 2] -> [B, 2].
+
+        Accepts numpy arrays or tensors and returns the same kind (numpy on the CPU).
+        """
+        (s, g), to_numpy = self._tensors(states, goals)
+        out = self.act(s, g)
+        return out.cpu().numpy() if to_numpy else out
+
+    @torch.no_grad()
     def distance(self, states, goals):
         """Expected steps from each state to its goal, [B, 2] x [B, 2] -> [B] (max over the ensemble).
 

@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from ..errors import ConfigError
-from ..runs import prepare_run_dir, system_info, write_json
+from ..runs import prepare_run_dir, resolve_device, system_info, write_json
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 from .maze import Maze, PointMazeVec
 from .subgoals import SOURCES, Candidates, Source, SourceSettings, make_source
@@ -102,6 +102,8 @@ class PlanEvalConfig:
     split: str = "gaps"
     """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
     every segment, breadth first"""
+    device: str = "cpu"
+    """auto, cpu or cuda: where the agents and the cvae/ebm sources run"""
     threads: int = 0
     """torch threads (0 = leave torch's default)"""
     workers: int = 1
@@ -329,8 +331,7 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cl
         target[use] = plan.nodes[act[use], w[use]]
         seconds += time.perf_counter() - t0
         a = np.zeros((B, 2))
-        a[act] = agent.act(torch.as_tensor(s, dtype=torch.float32),
-                           torch.as_tensor(target, dtype=torch.float32)).numpy()
+        a[act] = agent.action(s, target)
         before = envs.states.copy()
         states, hit = envs.step(a)
         envs.states[reached] = before[reached]  # finished episodes stay where they ended
@@ -365,7 +366,7 @@ FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes"
 def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
     """The protocol on one agent run -> (results rows, the drawings of each source when `draw`)."""
     if isinstance(run, str):  # in a worker process
-        run = load_agent(run)
+        run = load_agent(run, resolve_device(cfg.device))
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
     rows: list[dict] = []
@@ -431,24 +432,25 @@ def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
         return train_agent(MazeTrainConfig(resume=str(folder)))
     print(f"agent seed {seed}: training {folder}", flush=True)
     return train_agent(MazeTrainConfig(map=map_name, resize=cfg.resize, thin=cfg.thin, steps=cfg.agent_steps,
-                                       seed=seed, out=str(folder), overwrite=True))
+                                       seed=seed, device=cfg.device, out=str(folder), overwrite=True))
 
 
 def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
     """Run the protocol and write config.json, system.json, results.csv, results.md and figures."""
     cfg.validate()
+    device = resolve_device(cfg.device)
     out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)  # before any training: fail fast
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     paths = list(cfg.agent) or [seed_agent(cfg, seed) for seed in cfg.seeds]
-    runs = [load_agent(p) for p in paths]
+    runs = [load_agent(p, device) for p in paths]
     for r in runs:
         if cfg.map is not None and r.config.map != cfg.map:
             raise ConfigError(f"agent {r.path} was trained on map {r.config.map!r}, not --map {cfg.map!r}")
         if r.maze.walls.shape != runs[0].maze.walls.shape or (r.maze.walls != runs[0].maze.walls).any():
             raise ConfigError(f"agents {runs[0].path} and {r.path} were trained on different maps")
     write_json(out / "config.json", {"kind": "plan-eval", "command": command, "config": cfg})
-    write_json(out / "system.json", system_info("cpu"))
+    write_json(out / "system.json", system_info(str(device)))
     rows: list[dict] = []
     drawings: dict[str, dict] = {}
     if cfg.workers > 1 and len(runs) > 1:

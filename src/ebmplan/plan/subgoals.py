@@ -191,6 +191,7 @@ class Source(ABC):
 
     def __init__(self, run: AgentRun, settings: SourceSettings, max_dist: float):
         self.run, self.maze, self.settings, self.max_dist = run, run.maze, settings, max_dist
+        self.device = run.agent.high.device  # a learned source runs where the agent does
         self.rng = np.random.default_rng(settings.seed)
         self.fit_seconds = 0.0
 
@@ -268,7 +269,7 @@ class Generator(Source):
         self.graph = ReplayGraph(load_trajectories(self.run), self.maze.high)
 
     def norm(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x / self.maze.high * 2 - 1, dtype=torch.float32)
+        return torch.as_tensor(x / self.maze.high * 2 - 1, dtype=torch.float32, device=self.device)
 
     def denorm(self, x: torch.Tensor) -> np.ndarray:
         return (x.detach().cpu().numpy().astype(np.float64) + 1) / 2 * self.maze.high
@@ -371,8 +372,8 @@ class Generator(Source):
         """`gen_steps` random batches of `gen_batch` rows of the training triples."""
         gen = torch.Generator().manual_seed(self.settings.seed)
         for _ in range(self.settings.gen_steps):
-            rows = torch.randint(len(data[0]), (self.settings.gen_batch,), generator=gen)
-            yield tuple(x[rows] for x in data)
+            rows = torch.randint(len(data[0]), (self.settings.gen_batch,), generator=gen)  # on the CPU: the
+            yield tuple(x[rows.to(x.device)] for x in data)  # same batches on every device
 
 
 def mlp(inp: int, width: int, out: int, depth: int = 3) -> nn.Sequential:
@@ -392,7 +393,8 @@ class CVAESource(Generator):
         t0 = time.perf_counter()
         torch.manual_seed(self.settings.seed)
         w = self.settings.gen_width
-        self.encoder, self.decoder = mlp(6, w, 2 * self.latent), mlp(4 + self.latent, w, 2)
+        self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
+        self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
         opt = torch.optim.Adam(params, lr=1e-3)
         self.fit_graph()
@@ -411,9 +413,9 @@ class CVAESource(Generator):
 
     def sample(self, s, g, k):
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
-        z = torch.randn(len(c), self.latent)
+        z = torch.randn(len(c), self.latent, device=self.device)
         samples = self.decoder(torch.cat([z, c], 1)).clamp(-1, 1).reshape(len(s), k, 2)
-        mid = self.decoder(torch.cat([torch.zeros(len(s), self.latent), s, g], 1)).clamp(-1, 1)
+        mid = self.decoder(torch.cat([torch.zeros(len(s), self.latent, device=self.device), s, g], 1)).clamp(-1, 1)
         return samples, mid
 
 
@@ -426,8 +428,8 @@ class EBMSource(Generator):
         t0 = time.perf_counter()
         st = self.settings
         torch.manual_seed(st.seed)
-        self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4)
-        self.box = (torch.full((2,), -1.0), torch.full((2,), 1.0))
+        self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4).to(self.device)
+        self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
         negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
         loss_fn = get_loss("log")
         opt = torch.optim.Adam(self.energy.parameters(), lr=1e-3)
@@ -454,12 +456,12 @@ class EBMSource(Generator):
     def sample(self, s, g, k):
         P = len(s)
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
-        x0 = torch.rand(P * k, 2) * 2 - 1
+        x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1
         out = descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
                       final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
         e = self.energy(out, c).reshape(P, k)
         samples = out.reshape(P, k, 2)
-        return samples, samples[torch.arange(P), e.argmin(1)]
+        return samples, samples[torch.arange(P, device=self.device), e.argmin(1)]
 
 
 REGISTRY: dict[str, type[Source]] = {"uniform": UniformSource, "replay": ReplaySource, "sgm": SGMSource,

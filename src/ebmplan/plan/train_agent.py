@@ -448,14 +448,14 @@ class AgentRun:
     metrics: dict = field(default_factory=dict)
 
 
-def load_agent(path: str | Path) -> AgentRun:
-    """Rebuild a `maze train` run: `load_agent(run).agent.distance(states, goals)`."""
+def load_agent(path: str | Path, device: str | torch.device = "cpu") -> AgentRun:
+    """Rebuild a `maze train` run on `device`: `load_agent(run).agent.distance(states, goals)`."""
     path = Path(path)
     cfg = saved_config(path)
     maze = load_maze(cfg.map, resize=cfg.resize, thin=cfg.thin)
     agent = build_agent(cfg, maze)
     load_weights(path / "model.safetensors", agent)
-    agent.eval()
+    agent.to(device).eval()
     metrics_path = path / "metrics.json"
     return AgentRun(path, cfg, agent, maze, read_json(metrics_path) if metrics_path.exists() else {})
 
@@ -478,6 +478,8 @@ class MazeEvalConfig:
     """only pairs whose true distance is at most this count for the distance quality"""
     seed: int = 12345
     """seed of the evaluation episodes and pairs (distinct from training seeds)"""
+    device: str = "cpu"
+    """auto, cpu or cuda: where the agent runs"""
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -500,11 +502,10 @@ def rollout(agent: DistanceAgent, maze: Maze, starts: np.ndarray, goals: np.ndar
     reached = np.linalg.norm(starts - goals, axis=1) < 1
     steps = np.where(reached, 0, max_steps)
     paths = [starts.copy()]
-    g = torch.as_tensor(goals, dtype=torch.float32)
     for t in range(max_steps):
         if reached.all():
             break
-        a = agent.act(torch.as_tensor(envs.states, dtype=torch.float32), g).numpy()
+        a = agent.action(envs.states, goals)
         states, hit = envs.step(a)
         envs.states[reached] = paths[-1][reached]  # finished episodes stay where they ended
         new = hit & ~reached
@@ -570,7 +571,7 @@ def evaluate_run(cfg: MazeEvalConfig) -> dict:
     for d in cfg.difficulties:
         if not 0 < d <= 1:
             raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
-    loaded = load_agent(cfg.run)
+    loaded = load_agent(cfg.run, resolve_device(cfg.device))
     result = evaluate_agent(loaded.agent, loaded.maze, cfg)
     write_json(loaded.path / "eval.json", {"config": cfg, **result})
     c = loaded.config
