@@ -26,7 +26,7 @@ import torch
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
-from ..errors import ConfigError
+from ..errors import ConfigError, choose
 from ..runs import prepare_run_dir, resolve_device, system_info, write_json
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 from .maze import Maze, PointMazeVec
@@ -126,8 +126,7 @@ class PlanEvalConfig:
         self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
         self.nodes = tuple(self.nodes)
         for s in self.sources:
-            if s not in SOURCES:
-                raise ConfigError(f"unknown candidate source {s!r}; choose from: {', '.join(SOURCES)}")
+            choose("candidate source", s, SOURCES)
         if not self.sources:
             raise ConfigError("--sources is empty; choose from: " + ", ".join(SOURCES))
         for n in self.nodes:
@@ -140,12 +139,10 @@ class PlanEvalConfig:
                      "gen_width", "per_call", "ebm_infer_steps", "sgm_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.split not in ("gaps", "halves"):
-            raise ConfigError(f"--split must be gaps or halves, got {self.split!r}")
+        choose("--split", self.split, ("gaps", "halves"))
         if self.cleanup_steps < 0:
             raise ConfigError(f"--cleanup-steps must be 0 or more, got {self.cleanup_steps}")
-        if self.gen_data not in ("graph", "episodes"):
-            raise ConfigError(f"--gen-data must be graph or episodes, got {self.gen_data!r}")
+        choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:
             raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
         for name in ("max_dist", "wormhole_factor", "tau"):
