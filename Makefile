@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all test-cuda lint clean
+.PHONY: demo test test-all test-cuda wheels lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +26,17 @@ test-all: $(STAMP)
 
 # On a machine with a CUDA GPU whose $(PYTHON) has a CUDA build of torch and this project's dependencies
 # (no .venv: such machines often cannot download): every command on the GPU, checked against the CPU, then the
-# inference benchmark there (it needs the `bench` extra, torchebm).
+# inference benchmark there (it needs the `bench` extra, torchebm). `make wheels` (here, online) fetches the
+# pure-Python dependencies such a machine usually lacks; there:
+#   pip install --no-index --no-deps --target /tmp/site wheels/*.whl && PYTHONPATH=/tmp/site make test-cuda
+wheels: $(STAMP)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: -d wheels \
+		tyro docstring-parser typeguard gymnasium farama-notifications torchebm
+
 test-cuda:
 	$(PYTHON) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU is available')"
-	PYTHONPATH=src $(PYTHON) -m pytest -m '' tests/test_device.py
-	PYTHONPATH=src $(PYTHON) benchmarks/vs_torchebm.py --device cuda --section inference
+	PYTHONPATH=src:$$PYTHONPATH $(PYTHON) -m pytest -m '' tests/test_device.py
+	PYTHONPATH=src:$$PYTHONPATH $(PYTHON) benchmarks/vs_torchebm.py --device cuda --section inference
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
