@@ -22,6 +22,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           env=env, timeout=timeout)
 
 
+def main_code(args: list[str]) -> int:
+    """The CLI entry point in-process, for checks of bad input that stop before any work (tyro exits by
+    SystemExit on a parse error)."""
+    from ebmplan.cli import main
+
+    try:
+        return main(args)
+    except SystemExit as stop:
+        return stop.code
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -2,6 +2,8 @@
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,9 +33,20 @@ def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
-def test_a_crafted_checkpoint_is_refused_and_never_runs_code(tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """One finished 10-step spiral run; each test damages its own copy (`run`)."""
+    run = tmp_path_factory.mktemp("short") / "run"
     assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+    return run
+
+
+@pytest.fixture
+def run(short_run, tmp_path):
+    return Path(shutil.copytree(short_run, tmp_path / "run"))
+
+
+def test_a_crafted_checkpoint_is_refused_and_never_runs_code(tmp_path, run):
     marker = tmp_path / "pwned"
 
     class Exploit:
@@ -51,18 +64,14 @@ def test_a_crafted_checkpoint_is_refused_and_never_runs_code(tmp_path):
     (lambda p: p.write_bytes(b"\x00garbage" * 100), "cannot be loaded safely"),
     (lambda p: torch.save({"version": 99}, p), "format version 99"),
 ])
-def test_damaged_checkpoints_give_one_sentence(tmp_path, damage, message):
-    run = tmp_path / "run"
-    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+def test_damaged_checkpoints_give_one_sentence(run, damage, message):
     damage(run / "checkpoint.pt")
     res = run_cli("spiral", "--resume", str(run))
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_corrupted_weights_fail_to_load_clearly(tmp_path):
-    run = tmp_path / "run"
-    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+def test_corrupted_weights_fail_to_load_clearly(run):
     (run / "model.safetensors").write_bytes(b"{}")
     with pytest.raises(ConfigError, match="corrupted"):
         load_run(run)
