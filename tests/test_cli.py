@@ -70,6 +70,8 @@ def test_help_lists_commands_and_options(cli):
     (["spiral", "--infer-schedule", "linear"], "unknown step-size schedule"),
     (["spiral", "--hard-alpha", "-1"], "hard-negative buffer needs"),
     (["spiral", "--device", "tpu"], "unknown device 'tpu'"),
+    (["spiral", "--device", "cudax"], "unknown device 'cudax'"),
+    (["spiral", "--device", "meta"], "unknown device 'meta'"),
     (["train", "--data", "nosuchset"], "unknown data set 'nosuchset'"),
     (["train", "--data", "missing.csv"], "does not exist"),
     (["spiral", "--resume", "no/such/run"], "does not exist"),

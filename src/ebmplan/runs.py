@@ -106,16 +106,23 @@ def system_info(device: str) -> dict[str, Any]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for `cuda` without a GPU is an error, not a silent fallback."""
+    """`auto` picks CUDA when present; asking for `cuda` (or `cuda:N`) without that GPU is an error, not a silent
+    fallback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; choose one of: auto, cpu, cuda, cuda:N")
+    if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {name} was asked for but no CUDA GPU is available; use cpu or auto")
-        return torch.device(name)
-    raise ConfigError(f"unknown device {name!r}; choose one of: auto, cpu, cuda")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name} was asked for but this machine has {torch.cuda.device_count()} "
+                              f"CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
