@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,11 @@ torch.set_num_threads(1)  # small models: one thread is faster and makes results
 
 TINY = ["--steps", "30", "--width", "16", "--n-samples", "200", "--hard-size", "256", "--checkpoint-every", "10",
         "--log-every", "10", "--infer-steps", "30"]
+CONDITIONAL_TINY = ["--steps", "20", "--width", "16", "--batch-size", "32", "--n-eval", "8", "--starts", "4",
+                    "--latent-samples", "2", "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256"]
+VIDEO_TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20", "--width", "32",
+              "--n-eval", "8", "--infer-steps", "5"]
+MAZE_TINY = ["--map", "FourRooms", "--resize", "2", "--steps", "200", "--log-every", "100"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -78,9 +84,12 @@ def kill_resume_and_rerun(command: list[str], args: list[str], tmp_path: Path, *
     return killed, whole
 
 
-def untimed(obj):
-    """A metrics.json tree without its wall-clock entries (keys ending in `seconds`): what a resumed run must
+def untimed_metrics(run: Path) -> dict:
+    """A run's metrics.json without its wall-clock entries (keys ending in `seconds`): what a resumed run must
     reproduce exactly."""
-    if isinstance(obj, dict):
-        return {k: untimed(v) for k, v in obj.items() if not k.endswith("seconds")}
-    return obj
+    def untimed(obj):
+        if isinstance(obj, dict):
+            return {k: untimed(v) for k, v in obj.items() if not k.endswith("seconds")}
+        return obj
+
+    return untimed(json.loads((run / "metrics.json").read_text()))

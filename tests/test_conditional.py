@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_resume_and_rerun, untimed
+from conftest import CONDITIONAL_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, ConditionalRun, branches_at, run_conditional, score
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
@@ -136,9 +136,7 @@ def test_score_counts_reached_branches():
 
 def test_conditional_cli_writes_its_run_folder(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ebmplan", "conditional", "--steps", "20", "--width", "16",
-           "--batch-size", "32", "--n-eval", "8", "--starts", "4", "--latent-samples", "2",
-           "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256", "--out", str(out)]
+    cmd = [sys.executable, "-m", "ebmplan", "conditional", *CONDITIONAL_TINY, "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "predictions.png",
@@ -177,8 +175,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     args = ["--steps", "150", "--width", "16", "--batch-size", "32", "--n-eval", "8", "--starts", "4",
             "--latent-samples", "2", "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256"]
     killed, whole = kill_resume_and_rerun(["conditional"], args, tmp_path, after_step=1, total=3)
-    assert untimed(json.loads((killed / "metrics.json").read_text())) == \
-        untimed(json.loads((whole / "metrics.json").read_text()))
+    assert untimed_metrics(killed) == untimed_metrics(whole)
     run = load_run(killed)
     assert isinstance(run, ConditionalRun) and run.metrics == json.loads((killed / "metrics.json").read_text())
     x = torch.linspace(-1, 1, 5)[:, None]  # [5, 1]

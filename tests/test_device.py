@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, main_code, run_cli
+from conftest import CONDITIONAL_TINY, MAZE_TINY, TINY, VIDEO_TINY, main_code, run_cli
 from ebmplan.energy.inference import descend
 from ebmplan.energy.models import MLPEnergy, input_gradient_fn
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-MAZE_TINY = ["--map", "FourRooms", "--resize", "2", "--steps", "200", "--log-every", "100"]
-VIDEO_TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20", "--width", "32",
-              "--n-eval", "8", "--infer-steps", "5", "--ablation-seconds", "0.5", "--ablation", "uniform"]
-CONDITIONAL_TINY = ["--steps", "20", "--width", "16", "--batch-size", "32", "--n-eval", "8", "--starts", "4",
-                    "--latent-samples", "2", "--latent-starts", "2", "--infer-steps", "20", "--hard-size", "256"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
@@ -61,7 +55,8 @@ def test_every_command_runs_end_to_end_on_cuda(tmp_path):
         assert result.returncode == 0, result.stderr
         return result
 
-    for command, args in ((["spiral"], TINY), (["conditional"], CONDITIONAL_TINY), (["video"], VIDEO_TINY),
+    for command, args in ((["spiral"], TINY), (["conditional"], CONDITIONAL_TINY),
+                          (["video"], [*VIDEO_TINY, "--ablation", "uniform", "--ablation-seconds", "0.5"]),
                           (["compare"], ["--data", "moons", "--steps", "20", "--n-samples", "200"]),
                           (["maze", "train"], MAZE_TINY)):
         out = tmp_path / "-".join(command)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from scipy.sparse.csgraph import shortest_path
 
+from conftest import MAZE_TINY
 from ebmplan.plan.graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 
 INF = np.inf
@@ -55,17 +60,12 @@ def test_waypoint_rule_on_a_hand_built_graph():
 
 # ----- candidate sources and the end-to-end command, on a tiny agent trained through the CLI -----
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import pytest  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def tiny_agent(tmp_path_factory):
     run = tmp_path_factory.mktemp("plan") / "agent"
-    subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", "--map", "FourRooms", "--resize", "2",
-                    "--steps", "200", "--log-every", "100", "--out", str(run)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", *MAZE_TINY, "--out", str(run)], check=True,
+                   capture_output=True)
     return run
 
 

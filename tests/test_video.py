@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import kill_resume_and_rerun, untimed
+from conftest import VIDEO_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
@@ -17,9 +17,6 @@ from ebmplan.energy.frames import FrameEnergy, FrameNegatives, LatentFrameEnergy
 from ebmplan.energy.inference import descend
 from ebmplan.errors import ConfigError
 from ebmplan.video import VideoConfig, VideoRun, modes, run_video
-
-TINY = ["--n-train", "12", "--n-test", "3", "--length", "8", "--rollout", "3", "--steps", "20",
-        "--width", "32", "--n-eval", "8", "--infer-steps", "5"]
 
 
 def test_balls_stay_inside_the_frame():
@@ -163,7 +160,7 @@ def test_same_seed_same_result(tmp_path):
 
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(out), *TINY,
+    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(out), *VIDEO_TINY,
             "--ablation", "uniform;mismatched,hard", "--ablation-seconds", "0.5"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -197,8 +194,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     args = ["--n-train", "10", "--n-test", "2", "--length", "6", "--rollout", "2", "--steps", "100",
             "--width", "16", "--n-eval", "4", "--infer-steps", "5", "--ablation", ""]
     killed, whole = kill_resume_and_rerun(["video"], args, tmp_path, after_step=1, total=5)
-    assert untimed(json.loads((killed / "metrics.json").read_text())) == \
-        untimed(json.loads((whole / "metrics.json").read_text()))
+    assert untimed_metrics(killed) == untimed_metrics(whole)
     run = load_run(killed)
     assert isinstance(run, VideoRun)
     P = 16 * 16
