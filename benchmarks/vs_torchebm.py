@@ -13,11 +13,13 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
 - training step cost: ms per optimizer step of each recipe.
 - inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:
   tol = 0) against TorchEBM's `LangevinDynamics.sample`, at 256 and 4096 chains, widths 32, 128, 512.
-- the limit: GFLOP/s of ebmplan's gradient descent at 4096 chains (forward plus input gradient, matrix
-  products only) against a 2048 x 2048 float32 matrix product timed in the same run, and against the same
-  matrix products of one chain-step timed alone (no element-wise work, no Python loop): the most any
-  implementation of this network could reach at that width and batch on this machine; and the same products
-  with one `torch.sigmoid` per hidden unit, the least element-wise work a SiLU network's gradient needs.
+- the limit: GFLOP/s of each sampler (forward plus input gradient, matrix products only), of the same matrix
+  products of one chain-step timed alone (no element-wise work, no autograd): the most any implementation of
+  this network could reach at that width and batch on this machine, and of the same products with one
+  `torch.sigmoid` per hidden unit, the least element-wise work a SiLU network's gradient needs; each as a
+  share of a 2048 x 2048 float32 matrix product. The reference is timed right after every timed call
+  (A, ref, B, ref, ...), each share is the median over repeats of call / adjacent reference, printed with
+  its min-max over repeats, so drift of the machine between calls cancels instead of landing in the ratio.
 
     python benchmarks/vs_torchebm.py
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import platform
 import statistics
 import sys
@@ -86,10 +89,14 @@ def as_ebmplan(model: TorchEBMNet) -> MLPEnergy:
     return energy.to(next(model.parameters()).device)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int,
-                sync: Callable[[], None]) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternation (one warm-up call each)."""
-    for f in fns.values():
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None],
+                ref: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each function, one per repeat, timed in alternation after one warm-up call each.
+    With `ref`, the reference is also timed right after every function (A, ref, B, ref, ...), under the key
+    "ref " + name, so each call has its own reference, measured under the same load."""
+    if ref is not None:
+        fns = {k: g for name, f in fns.items() for k, g in ((name, f), ("ref " + name, ref))}
+    for f in dict.fromkeys(fns.values()):
         f()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
@@ -99,7 +106,12 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int,
             f()
             sync()
             times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def spread(values: list[float], spec: str, unit: str = "") -> str:
+    """Median [min-max]."""
+    return f"{statistics.median(values):{spec}}{unit} [{min(values):{spec}}-{max(values):{spec}}]"
 
 
 # ---------------------------------------------------------------------------------------------- inference
@@ -110,34 +122,30 @@ def gradient_flops(width: int, depth: int = 3, dim: int = 2) -> int:
     return forward + backward
 
 
-def matmul_gflops(device: torch.device, sync, n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    t = interleaved({"mm": lambda: a @ b}, repeats, sync)["mm"]
-    return 2 * n**3 / t / 1e9
+MATMUL = 2048  # the reference: an n x n float32 matrix product, 2 n^3 FLOPs
 
 
-def limit_gflops(width: int, chains: int, device: torch.device, sync, repeats: int) -> tuple[float, float]:
-    """GFLOP/s of one chain-step's matrix products alone (`gradient_flops`' shapes, depth 3), back to back;
-    and of the same products plus the one sigmoid per hidden unit that any SiLU network's gradient needs
-    (SiLU and its derivative both read sigmoid(z); nothing else element-wise)."""
+def limit_calls(width: int, chains: int, steps: int, device: torch.device) -> dict[str, Callable[[], object]]:
+    """`steps` chain-steps' matrix products alone (`gradient_flops`' shapes, depth 3), back to back; and the
+    same products plus the one sigmoid per hidden unit that any SiLU network's gradient needs (SiLU and its
+    derivative both read sigmoid(z); nothing else element-wise)."""
     def t(*shape):
         return torch.randn(*shape, device=device)
 
     x, h, w_in, w, b, w_out = t(chains, 2), t(chains, width), t(width, 2), t(width, width), t(width), t(1, width)
 
     def products():
-        for _ in range(20):
+        for _ in range(steps):
             torch.addmm(b, x, w_in.t()), torch.addmm(b, h, w.t()), torch.addmm(b, h, w.t()), h @ w_out.t()
             h @ w, h @ w, h @ w_in
 
     def with_sigmoids():
-        for _ in range(20):
+        for _ in range(steps):
             torch.sigmoid(torch.addmm(b, x, w_in.t())), torch.sigmoid(torch.addmm(b, h, w.t()))
             torch.sigmoid(torch.addmm(b, h, w.t())), h @ w_out.t()
             h @ w, h @ w, h @ w_in
 
-    seconds = interleaved({"products": products, "sigmoids": with_sigmoids}, repeats, sync)
-    return tuple(gradient_flops(width) * chains / (seconds[k] / 20) / 1e9 for k in ("products", "sigmoids"))
+    return {"products": products, "sigmoids": with_sigmoids}
 
 
 def inference_calls(ours: MLPEnergy, sampler: LangevinDynamics, x0: torch.Tensor, steps: int,
@@ -152,7 +160,10 @@ def inference_calls(ours: MLPEnergy, sampler: LangevinDynamics, x0: torch.Tensor
 
 
 def bench_inference(data: PointData, device: torch.device, sync, repeats: int, quick: bool) -> list[dict]:
+    """Per width and chain count, per repeat: chain-steps/s of each sampler, GFLOP/s of every timed call and
+    of the reference matmul timed right after it."""
     box = (data.low.to(device), data.high.to(device))
+    a, b = torch.randn(MATMUL, MATMUL, device=device), torch.randn(MATMUL, MATMUL, device=device)
     rows = []
     for width in (32, 128, 512):
         for chains in (256, 4096):
@@ -161,14 +172,41 @@ def bench_inference(data: PointData, device: torch.device, sync, repeats: int, q
             # About 0.1-0.5 s per call on a laptop core; fewer steps when asked to be quick.
             steps = max(2, CHAIN_STEPS[width] // chains // (10 if quick else 1))
             sampler = LangevinDynamics(theirs, step_size=1e-3, noise_scale=0.05, device=device)
-            t = interleaved(inference_calls(ours, sampler, x0, steps, box), repeats, sync)
-            rate = {k: chains * steps / v for k, v in t.items()}
-            products, sigmoids = limit_gflops(width, chains, device, sync, repeats)
-            rows.append({"width": width, "chains": chains, "steps": steps, **rate, "products": products,
-                         "sigmoids": sigmoids})
-            print(f"  width {width:4d} chains {chains:5d}: " + "  ".join(f"{k} {v / 1e6:.3f}M/s"
-                                                                        for k, v in rate.items()), flush=True)
+            calls = {**inference_calls(ours, sampler, x0, steps, box), **limit_calls(width, chains, steps, device)}
+            t = interleaved(calls, repeats, sync, ref=lambda: a @ b)
+            row = {"width": width, "chains": chains, "steps": steps}
+            for k in calls:  # per repeat: chain-steps/s, GFLOP/s, and the adjacent reference's GFLOP/s
+                row[k] = [chains * steps / s for s in t[k]]
+                row[k + " gflops"] = [r * gradient_flops(width) / 1e9 for r in row[k]]
+                row[k + " ref"] = [2 * MATMUL**3 / s / 1e9 for s in t["ref " + k]]
+            rows.append(row)
+            print(f"  width {width:4d} chains {chains:5d}: " + "  ".join(
+                f"{k} {statistics.median(row[k]) / 1e6:.3f}M/s" for k in calls), flush=True)
     return rows
+
+
+SAMPLERS = ("ebmplan descent", "ebmplan langevin", "torchebm langevin")
+
+
+def inference_table(rows: list[dict]) -> list[str]:
+    """Median absolute figures; every ratio as the median of its per-repeat ratios [min-max over repeats]."""
+    def share(r: dict, k: str) -> str:
+        pct = [100 * g / m for g, m in zip(r[k + " gflops"], r[k + " ref"], strict=True)]
+        return f"{statistics.median(r[k + ' gflops']):.1f} ({spread(pct, '.0f', '%')})"
+
+    lines = ["| width | chains | chain-steps/s: ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
+             "| Langevin ratio | GFLOP/s (% of matmul): ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
+             "| same products alone | products + one sigmoid per unit | matmul GFLOP/s |",
+             "|---" * 12 + "|"]
+    for r in rows:
+        ratio = [o / t for o, t in zip(r["ebmplan langevin"], r["torchebm langevin"], strict=True)]
+        timed = (*SAMPLERS, "products", "sigmoids")
+        cells = [str(r["width"]), str(r["chains"])]
+        cells += [f"{statistics.median(r[k]) / 1e6:.3f} M" for k in SAMPLERS]
+        cells += [spread(ratio, ".2f", "x")] + [share(r, k) for k in timed]
+        cells += [spread([g for k in timed for g in r[k + " ref"]], ".1f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -331,35 +369,27 @@ def main() -> None:
 
     print(f"ebmplan vs TorchEBM {torchebm.__version__} | torch {torch.__version__} | {device} | "
           f"{torch.get_num_threads()} threads | {platform.processor() or platform.machine()}")
-    print("command: " + " ".join(sys.argv))
+    omp = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
+    print(f"command: {omp}python {' '.join(sys.argv)}  # {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"ebmplan recipe: TrainConfig() defaults{' with ' + str(overrides) if overrides else ''}")
     report: list[str] = []
 
     if "inference" in args.section:
         print("inference throughput (chain-steps/s, median of alternating runs):", flush=True)
         rows = bench_inference(data, device, sync, args.repeats, args.quick)
-        peak = matmul_gflops(device, sync, repeats=args.repeats)
-        report.append("| width | chains | ebmplan descent | ebmplan Langevin | TorchEBM Langevin "
-                      "| Langevin ratio | GFLOP/s: descent (% of matmul) | TorchEBM | same products alone "
-                      "| products + one sigmoid per unit |")
-        report.append("|---|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            flops = gradient_flops(r["width"]) / 1e9
-            gflops = r["ebmplan descent"] * flops
-            report.append(f"| {r['width']} | {r['chains']} | {r['ebmplan descent'] / 1e6:.3f} M | "
-                          f"{r['ebmplan langevin'] / 1e6:.3f} M | {r['torchebm langevin'] / 1e6:.3f} M | "
-                          f"{r['ebmplan langevin'] / r['torchebm langevin']:.2f}x | "
-                          f"{gflops:.1f} ({100 * gflops / peak:.0f}%) | {r['torchebm langevin'] * flops:.1f} | "
-                          f"{r['products']:.1f} ({100 * r['products'] / peak:.0f}%) | "
-                          f"{r['sigmoids']:.1f} ({100 * r['sigmoids'] / peak:.0f}%) |")
-        report.append(f"\n2048x2048 float32 matmul in the same run: {peak:.1f} GFLOP/s\n")
+        report.append(f"Inference, {args.repeats} repeats: absolute figures are medians; ratios and shares are "
+                      f"medians of per-repeat ratios [min-max]; each share divides a call's GFLOP/s by a "
+                      f"{MATMUL} x {MATMUL} float32 matmul timed right after it (matmul column: median "
+                      f"[min-max] of all its timings in the row).\n")
+        report += inference_table(rows) + [""]
 
     if "train" in args.section:
         print("training step cost:", flush=True)
         ours, theirs = EbmplanRecipe(data, device, 0, **overrides), TorchEBMRecipe(data, device, 0)
         block = 2 if args.quick else 20
-        t = interleaved({"ebmplan": lambda: [ours.step() for _ in range(block)],
-                         "torchebm": lambda: [theirs.step() for _ in range(block)]}, args.repeats, sync)
+        t = {k: statistics.median(v) for k, v in interleaved(
+            {"ebmplan": lambda: [ours.step() for _ in range(block)],
+             "torchebm": lambda: [theirs.step() for _ in range(block)]}, args.repeats, sync).items()}
         report.append(f"training step: ebmplan {1e3 * t['ebmplan'] / block:.2f} ms, TorchEBM CD-10 "
                       f"{1e3 * t['torchebm'] / block:.2f} ms (ratio {t['torchebm'] / t['ebmplan']:.2f}x)\n")
 
