@@ -1,10 +1,13 @@
 """Multi-valued regression on the spiral: conditional EBM, latent EBM and MSE regressor at the defaults.
 
 Runs `ebmplan conditional` (the library call behind it) once per seed and prints, per model, the held-out
-precision, mode coverage and modes found per x, with training and prediction times. Issue #3's targets for
+precision, mode coverage and modes found per x in both views of its answers (`all` = every answer, converged or
+not, not de-duplicated: the like-for-like comparison with the regressor; `converged` = converged, de-duplicated
+answers), with the share of answers that converged and training and prediction times. Issue #3's targets for
 the conditional EBM: mode_coverage >= 0.9 and precision <= 0.05, the regressor's precision visibly worse.
+Seed 0 tuned the design: report seeds 1 and up.
 
-    python benchmarks/conditional.py [--seeds 0 1 2] [--steps N] [--keep DIR] [--set fusion=film ...]
+    python benchmarks/conditional.py [--seeds 1 2 3] [--steps N] [--keep DIR] [--set fusion=film ...]
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from ebmplan.conditional import ConditionalConfig, run_conditional
+from ebmplan.conditional import KINDS, VIEWS, ConditionalConfig, run_conditional, summary
 from ebmplan.runs import read_json
 
-KINDS = ("conditional", "latent", "deterministic", "regressor")
+SCORES = ("precision", "mode_coverage", "modes_found")
 
 
 def overrides(items: list[str]) -> dict:
@@ -37,7 +40,7 @@ def overrides(items: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--steps", type=int, default=ConditionalConfig.steps)
     parser.add_argument("--keep", help="keep each seed's run folder (with its figure) under this folder")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
@@ -55,22 +58,23 @@ def main() -> None:
             run = run_conditional(ConditionalConfig(**fields))
             wall = time.perf_counter() - t0
             m = read_json(run / "metrics.json")
-        print(f"seed {seed}: wall {wall:.0f} s")
+        print(f"seed {seed}: wall {wall:.0f} s\n{summary(m)}")
         for kind in KINDS:
             r = m[kind]
             rows[kind].append(r)
             timing = (f"train {r['train_seconds']:5.1f} s  predict {r['predict_seconds']:4.1f} s"
                       if "train_seconds" in r else "(same model as conditional)")
-            print(f"  {kind:<13} precision {r['precision']:.4f}  mode_coverage {r['mode_coverage']:.3f}  "
-                  f"modes_found {r['modes_found']:.2f}/{r['branches_per_x']:.2f}  answers/x "
-                  f"{r['answers_per_x']:4.1f}  {timing}")
+            print(f"  {kind:<13} converged share {r['converged_fraction']:.3f}  {timing}")
     if len(args.seeds) > 1:
-        print("mean over seeds:")
+        print("\nmean [min-max] over seeds:")
+        print("| model | answers | " + " | ".join(SCORES) + " |\n|---|---|" + "---|" * len(SCORES))
         for kind in KINDS:
-            mean = {k: sum(r[k] for r in rows[kind]) / len(rows[kind])
-                    for k in ("precision", "mode_coverage", "modes_found")}
-            print(f"  {kind:<13} precision {mean['precision']:.4f}  "
-                  f"mode_coverage {mean['mode_coverage']:.3f}  modes_found {mean['modes_found']:.2f}")
+            for view in VIEWS:
+                cells = []
+                for k in SCORES:
+                    values = [r[view][k] for r in rows[kind]]
+                    cells.append(f"{sum(values) / len(values):.4f} [{min(values):.4f}-{max(values):.4f}]")
+                print(f"| {kind} | {view.split('_')[0]} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ import torch
 
 from conftest import CONDITIONAL_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
-from ebmplan.conditional import ConditionalConfig, ConditionalRun, branches_at, run_conditional, score
+from ebmplan.conditional import (
+    KINDS,
+    VIEWS,
+    ConditionalConfig,
+    ConditionalRun,
+    branches_at,
+    latent_prediction,
+    run_conditional,
+    score,
+    spiral_pairs,
+)
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
 from ebmplan.energy.losses import get_loss
 from ebmplan.energy.models import EnergyModel, FiLMEnergy
@@ -139,13 +149,16 @@ def test_conditional_cli_writes_its_run_folder(tmp_path):
     cmd = [sys.executable, "-m", "ebmplan", "conditional", *CONDITIONAL_TINY, "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "predictions.png",
+    for name in ("config.json", "system.json", "metrics.json", "summary.md", "checkpoint.pt", "predictions.png",
                  "conditional.safetensors", "latent.safetensors", "regressor.safetensors"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    for kind in ("conditional", "latent", "deterministic", "regressor"):
-        assert 0 <= metrics[kind]["mode_coverage"] <= 1 and metrics[kind]["precision"] >= 0
+    for kind in KINDS:
+        for view in VIEWS:
+            assert 0 <= metrics[kind][view]["mode_coverage"] <= 1 and metrics[kind][view]["precision"] >= 0
     assert metrics["held_out_x"] == 8
+    table = (out / "summary.md").read_text()
+    assert all(f"| {kind} | {view} |" in table for kind in KINDS for view in ("all", "converged"))
     assert "precision" in done.stdout
 
 
@@ -164,9 +177,10 @@ def test_one_seed_gives_one_result(tmp_path):
                 infer_steps=10, hard_size=128)
     runs = [run_conditional(ConditionalConfig(out=str(tmp_path / name), **tiny)) for name in ("a", "b")]
     first, second = (json.loads((r / "metrics.json").read_text()) for r in runs)
-    for kind in ("conditional", "latent", "deterministic", "regressor"):
-        assert first[kind]["precision"] == second[kind]["precision"]
-        assert first[kind]["mode_coverage"] == second[kind]["mode_coverage"]
+    for kind in KINDS:
+        for view in VIEWS:
+            assert first[kind][view]["precision"] == second[kind][view]["precision"]
+            assert first[kind][view]["mode_coverage"] == second[kind][view]["mode_coverage"]
 
 
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
@@ -179,7 +193,51 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     run = load_run(killed)
     assert isinstance(run, ConditionalRun) and run.metrics == json.loads((killed / "metrics.json").read_text())
     x = torch.linspace(-1, 1, 5)[:, None]  # [5, 1]
-    for kind in ("conditional", "latent", "deterministic", "regressor"):
-        answers = run.predict(x, kind)
-        assert len(answers) == 5 and all(a.ndim == 1 and len(a) >= 1 for a in answers)
-    assert all(len(a) == 1 for a in run.predict(x, "regressor"))
+    for kind in KINDS:
+        for view in VIEWS:
+            answers = run.predict(x, kind, view)
+            assert len(answers) == 5 and all(a.ndim == 1 and len(a) >= 1 for a in answers)
+    assert all(len(a) == 1 for a in run.predict(x, "regressor", "all_answers"))
+    assert all(len(a) == 4 for a in run.predict(x, "conditional", "all_answers"))  # one per start
+
+
+def test_latent_prediction_gives_predict_latents_answers_with_their_convergence():
+    model = LatentEnergy(1, context_dim=1, latent_dim=1, width=16, depth=2, candidates=4)
+    x, box = torch.randn(5, 1), (torch.tensor([-2.0]), torch.tensor([2.0]))
+    torch.manual_seed(3)
+    expected = predict_latent(model, x, box, samples=3, starts=2, steps=15)
+    torch.manual_seed(3)
+    pred = latent_prediction(model, x, box, samples=3, starts=2, steps=15)
+    assert torch.equal(pred.samples, expected.samples) and torch.equal(pred.energy, expected.energy)
+    assert pred.converged.shape == (5, 3) and pred.converged.dtype == torch.bool
+
+
+def test_every_model_is_scored_on_all_its_answers_and_on_its_converged_ones(tmp_path):
+    # The tiny CLI settings (CONDITIONAL_TINY): 8 held-out x, 4 starts, 2 latent samples, 20 descent steps.
+    names, values = CONDITIONAL_TINY[::2], CONDITIONAL_TINY[1::2]
+    fields = {name[2:].replace("-", "_"): value for name, value in zip(names, values, strict=True)}
+    cfg = ConditionalConfig(**{k: type(getattr(ConditionalConfig, k))(v) for k, v in fields.items()},
+                            out=str(tmp_path / "run"))
+    m = json.loads((run_conditional(cfg) / "metrics.json").read_text())
+    answers_each = {"conditional": cfg.starts, "latent": cfg.latent_samples, "deterministic": 1, "regressor": 1}
+    for kind in KINDS:
+        every, converged = m[kind]["all_answers"], m[kind]["converged_answers"]
+        assert every["answers_per_x"] == answers_each[kind]  # nothing left out, nothing merged
+        assert converged["answers_per_x"] <= every["answers_per_x"]
+        assert {k: m[kind][k] for k in converged} == converged  # the flat keys are the converged view
+        assert 0 <= m[kind]["converged_fraction"] <= 1
+    assert m["regressor"]["all_answers"] == m["regressor"]["converged_answers"]
+    assert m["regressor"]["converged_fraction"] == 1
+    # Here the views differ (duplicate minima merged), so a converged view passed off as all answers would fail.
+    assert m["conditional"]["converged_answers"]["answers_per_x"] < cfg.starts
+    # The all-answers precision is the mean over every answer: rebuild them from the saved models with the
+    # run's inference seed and score them again.
+    run = load_run(tmp_path / "run")
+    pairs = spiral_pairs(cfg.seed, cfg.n_eval)
+    for kind in ("conditional", "latent"):
+        torch.manual_seed(cfg.seed + 1)
+        answers = run.predict(pairs.x_eval, kind, "all_answers")
+        assert [len(a) for a in answers] == [answers_each[kind]] * cfg.n_eval
+        again = score(pairs.x_eval, answers, pairs.curve, cfg.radius)
+        assert again["precision"] == pytest.approx(m[kind]["all_answers"]["precision"], rel=1e-6)
+        assert again["mode_coverage"] == m[kind]["all_answers"]["mode_coverage"]

@@ -7,7 +7,14 @@ the same network budget are trained on the same pairs:
 - `latent`: a latent-variable energy F(y | x, z) (energy/latent.py), predicting one answer per prior sample z;
 - `regressor`: an MLP x -> y trained by mean squared error, which predicts the mean of the branches.
 On held-out x each is scored by `precision` (mean distance of its predicted (x, y) points to the clean curve)
-and `mode_coverage` (fraction of the true y-branches at x that some prediction reaches within `radius`).
+and `mode_coverage` (fraction of the true y-branches at x that some prediction reaches within `radius`), in two
+views of its answers (`VIEWS`, both in metrics.json under each model):
+- `all_answers`: every answer the model gives, converged or not, not de-duplicated (the conditional EBM's end
+  point of every start, the latent EBM's answer for every z, the regressor's one output). This is the
+  like-for-like comparison with the regressor, which cannot leave an answer out.
+- `converged_answers`: only answers whose descent converged, de-duplicated within 0.05 (the lowest-energy one
+  when none converged); for the regressor every answer counts as converged, so its two views agree.
+Each model's flat keys (`precision`, `mode_coverage`, ...) repeat its `converged_answers` view.
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from .data.toy2d import load_data
-from .energy.latent import LatentEnergy, latent_energies, predict_latent
+from .energy.latent import LatentEnergy, latent_energies
 from .energy.losses import get_loss
 from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
-from .energy.predict import predict
+from .energy.predict import Prediction, predict
 from .errors import ConfigError, Divergence, choose
 from .runs import (
     FinishedModels,
@@ -45,6 +52,12 @@ from .runs import (
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")
+KINDS = ("conditional", "latent", "deterministic", "regressor")  # as in metrics.json
+VIEWS = ("all_answers", "converged_answers")
+VIEW_NOTES = {
+    "all_answers": "every answer, converged or not, not de-duplicated (like-for-like with the regressor)",
+    "converged_answers": "converged answers only, de-duplicated within 0.05 (the regressor: all its answers)",
+}
 
 
 @dataclass
@@ -243,22 +256,45 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
 
 # ----- prediction and scoring -----
 
+def latent_prediction(model: LatentEnergy, context: torch.Tensor, box: Box, *, samples: int, starts: int,
+                      **descent) -> Prediction:
+    """`predict_latent`'s answers with whether each converged: per context row [B, C] one answer per prior
+    sample z, the lowest-energy end point of `starts` descents. It draws the same random numbers as
+    `predict_latent`, so its samples [B, samples, D] are the same."""
+    B = context.shape[0]
+    z = model.sample_prior(B * samples)  # [B*K, L]
+    cz = torch.cat([context.repeat_interleave(samples, 0), z], dim=-1)  # [B*K, C+L]
+    pred = predict(model.net, cz, box, starts=starts, **descent)  # samples [B*K, S, D]
+    best = pred.energy.argmin(1)  # [B*K]
+    rows = torch.arange(B * samples, device=best.device)
+    return Prediction(samples=pred.samples[rows, best].reshape(B, samples, -1),
+                      energy=pred.energy[rows, best].reshape(B, samples),
+                      converged=pred.converged[rows, best].reshape(B, samples))
+
+
 def predictions(kind: str, model: nn.Module, x: torch.Tensor, box: Box,
-                cfg: ConditionalConfig) -> list[torch.Tensor]:
-    """Each held-out x's answers: a list of [M_i] y values."""
+                cfg: ConditionalConfig) -> dict[str, list[torch.Tensor]]:
+    """Each held-out x's answers in both views (`VIEWS`): a list of [M_i] y values per view, and under
+    `converged_fraction` (a float) the share of all answers whose descent converged."""
     descent = dict(steps=cfg.infer_steps, step_size=cfg.infer_step_size,
                    final_step_size=cfg.infer_final_step_size, max_move=cfg.infer_max_move)
     if kind == "regressor":
         with torch.no_grad():
-            return list(model(x).cpu())
+            every = list(model(x).cpu())  # one [1] answer per x
+        return {"all_answers": every, "converged_answers": every, "converged_fraction": 1.0}
     if kind == "latent":
-        pred = predict_latent(model, x, box, samples=cfg.latent_samples, starts=cfg.latent_starts, **descent)
-        return [s[:, 0] for s in pred.samples.cpu()]
-    pred = predict(model, x, box, starts=cfg.starts, **descent)
-    if kind == "deterministic":  # the single lowest-energy answer per x
-        best = pred.energy.argmin(1)
-        return list(pred.samples[torch.arange(len(x)), best].cpu())
-    return [pred.answers(i)[:, 0].cpu() for i in range(len(x))]
+        pred = latent_prediction(model, x, box, samples=cfg.latent_samples, starts=cfg.latent_starts, **descent)
+    else:
+        pred = predict(model, x, box, starts=cfg.starts, **descent)
+    rows = range(len(x))
+    if kind == "deterministic":  # the single lowest-energy answer per x (among converged ones, in that view)
+        best = pred.energy.argmin(1)  # [E]
+        return {"all_answers": list(pred.samples[torch.arange(len(x)), best].cpu()),
+                "converged_answers": [pred.answers(i)[:1, 0].cpu() for i in rows],
+                "converged_fraction": pred.converged[torch.arange(len(x)), best].float().mean().item()}
+    return {"all_answers": [pred.samples[i, :, 0].cpu() for i in rows],
+            "converged_answers": [pred.answers(i)[:, 0].cpu() for i in rows],
+            "converged_fraction": pred.converged.float().mean().item()}
 
 
 def score(x: torch.Tensor, answers: list[torch.Tensor], curve: np.ndarray, radius: float) -> dict[str, float]:
@@ -310,7 +346,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
     seed_everything(cfg.seed)
     models = build_models(cfg)
     results: dict[str, dict] = {}
-    answers: dict[str, list[torch.Tensor]] = {}
+    answers: dict[str, dict] = {}
     for kind, model in models.items():
         model.to(device)
         if kind in finished:
@@ -327,17 +363,41 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
         torch.manual_seed(cfg.seed + 1)
         t0 = time.perf_counter()
         answers[kind] = predictions(kind, model, pairs.x_eval, pairs.box, cfg)
-        results[kind] = {**score(pairs.x_eval, answers[kind], pairs.curve, cfg.radius),
+        results[kind] = {**scores(pairs, answers[kind], cfg.radius),
                          "train_seconds": record["train_seconds"], "predict_seconds": time.perf_counter() - t0,
                          "final_loss": record["final_loss"],
                          "parameters": sum(p.numel() for p in model.parameters())}
     torch.manual_seed(cfg.seed + 1)
     answers["deterministic"] = predictions("deterministic", models["conditional"], pairs.x_eval, pairs.box,
                                            cfg)
-    results["deterministic"] = score(pairs.x_eval, answers["deterministic"], pairs.curve, cfg.radius)
-    write_json(run / "metrics.json", {**results, "held_out_x": len(pairs.x_eval), "radius": cfg.radius})
+    results["deterministic"] = scores(pairs, answers["deterministic"], cfg.radius)
+    metrics = {**results, "views": VIEW_NOTES, "held_out_x": len(pairs.x_eval), "radius": cfg.radius}
+    write_json(run / "metrics.json", metrics)
+    (run / "summary.md").write_text(summary(metrics) + "\n")
     save_figure(run / "predictions.png", models["conditional"], pairs, answers, results)
     return run
+
+
+def scores(pairs: Pairs, answers: dict, radius: float) -> dict:
+    """One model's metrics.json entry: `score` of each view (`VIEWS`), the share of its answers that
+    converged, and the converged view's scores again as flat keys (what the `ebmplan conditional` printout
+    reads)."""
+    views = {view: score(pairs.x_eval, answers[view], pairs.curve, radius) for view in VIEWS}
+    return {**views["converged_answers"], **views, "converged_fraction": answers["converged_fraction"]}
+
+
+def summary(metrics: dict) -> str:
+    """A markdown table of a run's metrics.json: every model in both views, all answers first."""
+    lines = ["| model | answers | precision | mode coverage | modes found / branches | answers per x |",
+             "|---|---|---|---|---|---|"]
+    for kind in KINDS:
+        for view in VIEWS:
+            r = metrics[kind][view]
+            lines.append(f"| {kind} | {view.split('_')[0]} | {r['precision']:.4f} | {r['mode_coverage']:.3f} | "
+                         f"{r['modes_found']:.2f} / {r['branches_per_x']:.2f} | {r['answers_per_x']:.1f} |")
+    notes = metrics.get("views", VIEW_NOTES)
+    lines += ["", f"all: {notes['all_answers']}.", f"converged: {notes['converged_answers']}."]
+    return "\n".join(lines)
 
 
 @dataclass
@@ -350,12 +410,14 @@ class ConditionalRun:
     box: Box  # the padded y range that prediction searches
     metrics: dict
 
-    def predict(self, x: torch.Tensor, kind: str = "conditional") -> list[torch.Tensor]:
+    def predict(self, x: torch.Tensor, kind: str = "conditional",
+                view: str = "converged_answers") -> list[torch.Tensor]:
         """Each x's answers, a list of [M_i] y values, by `kind` (conditional, latent, deterministic or
-        regressor, as in metrics.json)."""
-        choose("model", kind, ("conditional", "latent", "deterministic", "regressor"))
+        regressor) and `view` (all_answers or converged_answers), as in metrics.json."""
+        choose("model", kind, KINDS)
+        choose("view", view, VIEWS)
         model = self.models["conditional" if kind == "deterministic" else kind]
-        return predictions(kind, model, x, self.box, self.config)
+        return predictions(kind, model, x, self.box, self.config)[view]
 
 
 def load_conditional_run(path: Path) -> ConditionalRun:
@@ -381,9 +443,10 @@ def energy_grid(energy: EnergyModel, low: torch.Tensor, high: torch.Tensor,
     return (e - e.min(0, keepdim=True).values).cpu()  # p(y | x) is what a column shows
 
 
-def save_figure(path: Path, energy: EnergyModel, pairs: Pairs, answers: dict[str, list[torch.Tensor]],
+def save_figure(path: Path, energy: EnergyModel, pairs: Pairs, answers: dict[str, dict],
                 results: dict[str, dict]) -> None:
-    """One panel per model: its predictions at held-out x over the true curve; the energy F(y | x) behind."""
+    """One panel per model: its answers at held-out x over the true curve (all in grey, the converged ones in
+    green); the energy F(y | x) behind."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -402,12 +465,15 @@ def save_figure(path: Path, energy: EnergyModel, pairs: Pairs, answers: dict[str
         ax.imshow(e.clamp(max=float(torch.quantile(e, 0.9))).numpy(), origin="lower", extent=extent,
                   cmap="magma", aspect="auto", alpha=0.9)
         ax.plot(*pairs.curve.T, c="#1f77b4", lw=0.8, label="true curve")
-        px = torch.cat([xi.expand(len(a)) for xi, a in zip(xs, answers[kind], strict=True)])
-        py = torch.cat([a.reshape(-1) for a in answers[kind]])
-        ax.scatter(px.numpy(), py.numpy(), s=4, c="#2ca02c", linewidths=0, label="predictions")
-        m = results[kind]
-        ax.set_title(f"{title}\nprecision {m['precision']:.3f}, mode coverage {m['mode_coverage']:.2f}",
-                     fontsize=9)
+        for view, colour, label in (("all_answers", "#bbbbbb", "all answers"),
+                                    ("converged_answers", "#2ca02c", "converged answers")):
+            px = torch.cat([xi.expand(len(a)) for xi, a in zip(xs, answers[kind][view], strict=True)])
+            py = torch.cat([a.reshape(-1) for a in answers[kind][view]])
+            ax.scatter(px.numpy(), py.numpy(), s=4, c=colour, linewidths=0, label=label)
+        a, c = results[kind]["all_answers"], results[kind]["converged_answers"]
+        ax.set_title(f"{title}\nall: precision {a['precision']:.3f}, mode coverage {a['mode_coverage']:.2f}\n"
+                     f"converged: precision {c['precision']:.3f}, mode coverage {c['mode_coverage']:.2f}",
+                     fontsize=8)
         ax.set_xlim(extent[:2])
         ax.set_ylim(extent[2:])
         ax.set_xlabel("x (condition)")
