@@ -15,8 +15,9 @@ import csv
 import json
 from pathlib import Path
 
-from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig, pooled, results_markdown
+from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig
 from ebmplan.plan.plan_plots import save_success_vs_nodes
+from ebmplan.plan.results_table import pooled, results_markdown
 
 SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist", "seed", "wormhole_factor")
 
@@ -60,7 +61,8 @@ def main() -> None:
     if args.figure:
         sources = [s for s in dict.fromkeys(r["source"] for r in rows) if s != "policy"]
         budgets = sorted({r["nodes"] for r in rows if r["source"] != "policy"})
-        save_success_vs_nodes(args.figure, pooled(rows, hard=0.7), sources, budgets)
+        save_success_vs_nodes(args.figure, pooled(rows, hard=0.7), sources, budgets,
+                              title=f"{cfg.map or 'map'}, agent seeds {seeds}")
 
 
 if __name__ == "__main__":

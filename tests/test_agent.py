@@ -2,14 +2,13 @@
 
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file
 
 from conftest import run_cli
 from ebmplan.plan import load_maze
 from ebmplan.plan.agent import DistanceAgent, shift_target
-from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent, wilson
+from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent
 from ebmplan.runs import load_run
 
 torch.set_num_threads(1)  # tiny networks: one thread is faster, and results do not depend on the machine
@@ -52,16 +51,6 @@ def test_pairwise_distance_matches_distance():
         finally:
             torch.set_num_threads(threads)
         assert torch.get_num_threads() == threads
-
-
-def test_wilson_interval():
-    low, high = wilson(90, 100)
-    assert 0.82 < low < 0.83 and 0.94 < high < 0.95
-    assert wilson(0, 100)[0] == 0.0 and wilson(100, 100)[1] == pytest.approx(1.0)
-    for n in (1, 7, 100, 1200, 12345):  # the interval holds the rate exactly, even at 0 and 1 (plots need it)
-        for k in (0, 1, n // 2, n - 1, n):
-            low, high = wilson(k, n)
-            assert 0.0 <= low <= k / n <= high <= 1.0
 
 
 def test_tiny_cli_run_lowers_critic_loss_writes_folder_and_evaluates(tmp_path):

@@ -45,12 +45,7 @@ def _compare(cfg: compare.CompareConfig) -> Path:
 
 def _conditional(cfg: conditional.ConditionalConfig) -> Path:
     path = conditional.run_conditional(cfg)
-    m = read_json(path / "metrics.json")
-    print(f"run folder: {path}")
-    for kind in ("conditional", "latent", "deterministic", "regressor"):
-        r = m[kind]
-        print(f"  {kind:<13} precision {r['precision']:.4f}  mode_coverage {r['mode_coverage']:.3f}  "
-              f"modes_found {r['modes_found']:.2f}  answers/x {r['answers_per_x']:.1f}")
+    print(f"run folder: {path}\n{conditional.summary(read_json(path / 'metrics.json'))}")
     return path
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from scipy.spatial import cKDTree
+from scipy.special import logsumexp
 
 from .energy.models import EnergyModel
 
@@ -48,17 +49,12 @@ def nll(energy: EnergyModel, val: torch.Tensor, test: torch.Tensor, low: torch.T
 
     def mean_nll(log_t: float, e: np.ndarray) -> float:
         t = math.exp(log_t)
-        log_z = _logsumexp(-e_grid / t) + math.log(cell)
+        log_z = float(logsumexp(-e_grid / t)) + math.log(cell)
         return float(np.mean(e / t) + log_z)
 
     fit = minimize_scalar(lambda lt: mean_nll(lt, e_val), bounds=(-12.0, 8.0), method="bounded")
     return {"nll": mean_nll(fit.x, e_test), "nll_uniform": math.log(float((high - low).prod())),
             "temperature": math.exp(fit.x)}
-
-
-def _logsumexp(a: np.ndarray) -> float:
-    m = a.max()
-    return float(m + np.log(np.exp(a - m).sum()))
 
 
 def mmd(a: torch.Tensor, b: torch.Tensor, n: int = 2000, seed: int = 0) -> float:

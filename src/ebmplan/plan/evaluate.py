@@ -8,8 +8,9 @@ Each row of `results.csv` is one (agent seed, source, node budget, difficulty): 
 interval; mean path length / true shortest path over successes; the share of "wormhole" graph edges (predicted
 under the cutoff while the true distance exceeds `wormhole_factor * max_dist`); distance queries and planning
 wall-clock per episode (candidate generation + graph + every step's waypoint choice, each also apart; the
-source's one-off training is reported apart, as `fit_seconds`); the share of generated candidates dropped inside
-walls.
+source's one-off training is reported apart, as `fit_seconds`); the share of generated candidates that lie
+inside walls. The planner never sees the true map: the true distances and walls score the results (difficulty,
+success, path ratio, wormholes, states in walls) after the clocks stop.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from scipy.spatial import cKDTree
 
 from ..errors import ConfigError, choose
 from ..runs import prepare_run_dir, resolve_device, system_info, write_json
+from ..stats import wilson
+from .agent import DistanceAgent
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 from .maze import Maze, PointMazeVec
+from .plan_plots import save_figures
+from .results_table import results_markdown
 from .subgoals import SOURCES, Candidates, Source, SourceSettings, make_source
-from .train_agent import AgentRun, MazeTrainConfig, load_agent, rollout, train_agent, wilson
+from .train_agent import AgentRun, MazeTrainConfig, load_agent, rollout, train_agent
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -114,6 +119,9 @@ class PlanEvalConfig:
     """replace an existing run folder"""
     draw: bool = True
     """draw the figures"""
+    max_memory: float = 2.0
+    """GB for the graphs of the episodes planned together: per-episode node sets (cvae, ebm) are planned in
+    chunks of episodes that fit (results do not depend on it)"""
 
     def validate(self) -> None:
         if not self.agent and not self.seeds:
@@ -145,7 +153,7 @@ class PlanEvalConfig:
         choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:
             raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
-        for name in ("max_dist", "wormhole_factor", "tau"):
+        for name in ("max_dist", "wormhole_factor", "tau", "max_memory"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
@@ -168,56 +176,49 @@ def draw_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
                     np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
 
 
-def near_pairs(a: np.ndarray, nodes: np.ndarray, valid: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
-    """Index pairs (row, node) of the valid nodes within Chebyshev distance `reach` of a[row]: a step moves at
-    most 1 per axis, so farther pairs cannot be within `reach - 1` steps and are not queried.
+def near_pairs(a: np.ndarray, nodes: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
+    """Index pairs (row, node) of the nodes within Chebyshev distance `reach` of a[row]: a step moves at most 1
+    per axis, so farther pairs cannot be within `reach - 1` steps and are not queried.
 
-    `nodes` [N, 2] shared by every row (searched with a k-d tree) or [A, N, 2] per row; `valid` [N] or [A, N].
+    `nodes` [N, 2] shared by every row (searched with a k-d tree) or [A, N, 2] per row.
     """
     if nodes.ndim == 2:
         hits = cKDTree(nodes).query_ball_point(a, r=reach, p=np.inf)
         rows = np.repeat(np.arange(len(a)), [len(h) for h in hits])
         cols = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=len(rows))
-        keep = valid[cols]
-        return rows[keep], cols[keep]
-    close = (np.abs(a[:, None] - nodes).max(-1) <= reach) & valid  # [A, N]
-    return np.nonzero(close)
+        return rows, cols
+    return np.nonzero(np.abs(a[:, None] - nodes).max(-1) <= reach)  # [A, N] -> pairs
 
 
 @dataclass
 class Plan:
-    """The graph(s) of one planner and what they cost."""
+    """The graph(s) of one planner over a batch of episodes, and what they cost."""
 
     nodes: np.ndarray  # [B, N, 2] (a broadcast view of [N, 2] when shared)
-    valid: np.ndarray  # [B, N]
     shared: bool  # one node set and graph for every episode
-    graphs: object  # one csr_matrix (shared) or a list of B
+    graphs: csr_matrix | list[csr_matrix]  # the shared graph, or one per episode
     to_goal_cost: np.ndarray  # [B, N]
     to_goal: np.ndarray  # [B, N]: each node's distance to the episode's goal (inf where not measured)
     queries: int
     seconds: float
-    edges: int
-    wormholes: int
+
+    def graph(self, b: int) -> csr_matrix:
+        return self.graphs if self.shared else self.graphs[b]
 
 
-def build_plan(run: AgentRun, cand: Candidates, goals: np.ndarray, cfg: PlanEvalConfig) -> Plan:
-    agent, maze, B = run.agent, run.maze, len(goals)
+def build_plan(agent: DistanceAgent, cand: Candidates, goals: np.ndarray, cfg: PlanEvalConfig) -> Plan:
+    """The planner's graph(s) for episodes with these goals [B, 2], from the agent's distance alone (timed)."""
+    B = len(goals)
     t0 = time.perf_counter()
     reach = cfg.max_dist + 1
     if cand.shared:
         nodes = np.broadcast_to(cand.states, (B, *cand.states.shape))
-        valid = np.broadcast_to(cand.valid, (B, len(cand.valid)))
         d = agent.pairwise_distance(cand.states, cutoff=cfg.max_dist)  # [N, N]
-        queries = int(np.isfinite(d).sum())
-        graphs = edges(d, cfg.max_dist)
-        i, j = graphs.nonzero()
-        true = maze.true_distance(cand.states[i], cand.states[j])
-        n_edges, n_worm = len(i), int((true > cfg.wormhole_factor * cfg.max_dist).sum())
+        graphs, queries = edges(d, cfg.max_dist), int(np.isfinite(d).sum())
     else:
-        nodes, valid = cand.states, cand.valid
+        nodes = cand.states
         N = nodes.shape[1]
-        close = (np.abs(nodes[:, :, None] - nodes[:, None]).max(-1) <= reach)  # [B, N, N]
-        close &= valid[:, :, None] & valid[:, None, :] & ~np.eye(N, dtype=bool)
+        close = (np.abs(nodes[:, :, None] - nodes[:, None]).max(-1) <= reach) & ~np.eye(N, dtype=bool)  # [B, N, N]
         b, i, j = np.nonzero(close)
         dist = agent.distance(nodes[b, i], nodes[b, j])
         queries = len(b)
@@ -230,15 +231,23 @@ def build_plan(run: AgentRun, cand: Candidates, goals: np.ndarray, cfg: PlanEval
             dm = np.full((N, N), np.inf)
             dm[i[rows], j[rows]] = dist[rows]
             graphs.append(edges(dm, cfg.max_dist))
-        true = maze.true_distance(nodes[b, i], nodes[b, j])
-        n_edges, n_worm = len(b), int((true > cfg.wormhole_factor * cfg.max_dist).sum())
-    rb, wb = near_pairs(goals, *((cand.states, cand.valid) if cand.shared else (nodes, valid)), reach)
-    to_goal = np.full(valid.shape, np.inf)
+    rb, wb = near_pairs(goals, cand.states, reach)
+    to_goal = np.full(nodes.shape[:2], np.inf)
     to_goal[rb, wb] = agent.distance(nodes[rb, wb], goals[rb])
     queries += len(rb)
     cost = goal_costs(graphs, to_goal, cfg.max_dist)
-    return Plan(nodes, valid, cand.shared, graphs, cost, to_goal, queries, time.perf_counter() - t0, n_edges,
-                n_worm)
+    return Plan(nodes, cand.shared, graphs, cost, to_goal, queries, time.perf_counter() - t0)
+
+
+def score_edges(maze: Maze, plan: Plan, far: float) -> tuple[int, int]:
+    """(edges, wormhole edges: true distance above `far`) of the plan's graphs. Ground truth: for the table only,
+    after the clocks stop."""
+    n_edges = n_worm = 0
+    for b in range(1 if plan.shared else len(plan.nodes)):
+        i, j = plan.graph(b).nonzero()
+        n_edges += len(i)
+        n_worm += int((maze.true_distance(plan.nodes[b, i], plan.nodes[b, j]) > far).sum())
+    return n_edges, n_worm
 
 
 class EdgeCleanup:
@@ -281,7 +290,7 @@ class EdgeCleanup:
             self.dropped = np.vstack([self.dropped, [b, u, v]])
             graph = self.graphs.get(b)
             if graph is None:
-                graph = self.plan.graphs if isinstance(self.plan.graphs, csr_matrix) else self.plan.graphs[b]
+                graph = self.plan.graph(b)
             graph = graph.tolil()
             graph[u, v] = 0
             graph = graph.tocsr()
@@ -291,11 +300,13 @@ class EdgeCleanup:
 
 
 @torch.no_grad()
-def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cleanup: bool = False) -> dict:
-    """Closed-loop episodes: every step, re-choose the waypoint by SORB's rule (with SGM's edge cleanup when
-    `cleanup`). -> reached, steps, paths, queries, waypoint-choice seconds and edges dropped."""
-    agent, B = run.agent, len(ep.starts)
-    envs = PointMazeVec(run.maze, B, seed=cfg.seed + 1)
+def run_planner(agent: DistanceAgent, maze: Maze, plan: Plan, ep: Episodes, noise: np.ndarray, cfg: PlanEvalConfig,
+                cleanup: bool = False) -> dict:
+    """Closed-loop episodes with the environment noise `noise` [max_steps, B]: every step, re-choose the waypoint
+    by SORB's rule (with SGM's edge cleanup when `cleanup`).
+    -> reached, steps, paths [T+1, B, 2], queries, waypoint-choice seconds and edges dropped."""
+    B = len(ep.starts)
+    envs = PointMazeVec(maze, B)
     envs.reset(states=ep.starts, goals=ep.goals)
     reached = np.linalg.norm(ep.starts - ep.goals, axis=1) < 1
     steps = np.where(reached, 0, cfg.max_steps)
@@ -310,10 +321,10 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cl
         s = envs.states[act]
         direct = agent.distance(s, ep.goals[act])  # [A]
         if plan.shared:
-            rb, wb = near_pairs(s, plan.nodes[0], plan.valid[0], reach)
+            rb, wb = near_pairs(s, plan.nodes[0], reach)
             to_nodes_states = plan.nodes[0][wb]
         else:
-            rb, wb = near_pairs(s, plan.nodes[act], plan.valid[act], reach)
+            rb, wb = near_pairs(s, plan.nodes[act], reach)
             to_nodes_states = plan.nodes[act[rb], wb]
         to_nodes = np.full((len(act), plan.nodes.shape[1]), np.inf)
         to_nodes[rb, wb] = agent.distance(s[rb], to_nodes_states)
@@ -330,7 +341,7 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cl
         a = np.zeros((B, 2))
         a[act] = agent.action(s, target)
         before = envs.states.copy()
-        states, hit = envs.step(a)
+        states, hit = envs.step(a, noise[t])
         envs.states[reached] = before[reached]  # finished episodes stay where they ended
         new = hit & ~reached
         steps[new] = t + 1
@@ -338,6 +349,48 @@ def run_planner(run: AgentRun, plan: Plan, ep: Episodes, cfg: PlanEvalConfig, cl
         paths.append(envs.states.copy())
     return {"reached": reached, "steps": steps, "paths": np.stack(paths), "queries": queries,
             "seconds": seconds, "dropped_edges": 0 if clean is None else len(clean.dropped)}
+
+
+def episodes_per_chunk(cand: Candidates, B: int, max_memory: float) -> int:
+    """Episodes planned together. A shared node set needs no chunks (one graph serves all); per-episode node
+    sets cost ~100 bytes per pair of nodes in each episode's graph building (distances, pairs, the agent's
+    batch), so as many episodes as fit in `max_memory` GB."""
+    if cand.shared:
+        return B
+    n = cand.states.shape[1]
+    return max(1, min(B, int(max_memory * 2**30 // (100 * n * n))))
+
+
+def plan_episodes(run: AgentRun, cand: Candidates, ep: Episodes, noise: np.ndarray, cfg: PlanEvalConfig,
+                  cleanup: bool, draw: int | None) -> dict:
+    """Graphs and closed loops for all episodes, `episodes_per_chunk` at a time. Every episode has its own
+    candidates and noise, so the results do not depend on the chunks, and the peak memory does not grow with
+    the number of episodes. `draw`: the episode to keep a drawing of.
+    -> reached, steps, queries, seconds (graph, loop), edges, wormholes, dropped edges, drawing."""
+    B = len(ep.starts)
+    chunk = episodes_per_chunk(cand, B, cfg.max_memory)
+    out = {"reached": np.zeros(B, bool), "steps": np.zeros(B, np.int64), "queries": 0, "graph_seconds": 0.0,
+           "loop_seconds": 0.0, "edges": 0, "wormholes": 0, "dropped_edges": 0, "drawing": None}
+    for lo in range(0, B, chunk):
+        rows = slice(lo, min(lo + chunk, B))
+        part = Episodes(ep.starts[rows], ep.goals[rows], ep.bucket[rows])
+        plan = build_plan(run.agent, cand.of(rows), part.goals, cfg)
+        res = run_planner(run.agent, run.maze, plan, part, noise[:, rows], cfg, cleanup)
+        out["reached"][rows], out["steps"][rows] = res["reached"], res["steps"]
+        out["queries"] += plan.queries + res["queries"]
+        out["graph_seconds"] += plan.seconds
+        out["loop_seconds"] += res["seconds"]
+        out["dropped_edges"] += res["dropped_edges"]
+        n_edges, n_worm = score_edges(run.maze, plan, cfg.wormhole_factor * cfg.max_dist)
+        out["edges"] += n_edges
+        out["wormholes"] += n_worm
+        if draw is not None and rows.start <= draw < rows.stop:
+            b = draw - rows.start
+            steps = int(res["steps"][b])
+            out["drawing"] = {"nodes": plan.nodes[b], "graph": plan.graph(b), "path": res["paths"][: steps + 1, b],
+                              "start": part.starts[b], "goal": part.goals[b], "steps": steps,
+                              "reached": bool(res["reached"][b])}
+    return out
 
 
 def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, maze: Maze,
@@ -356,8 +409,8 @@ def rows_for(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray, 
 
 FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes", "success", "low", "high",
           "path_ratio", "wormhole_share", "edges_per_graph", "queries_per_episode", "plan_seconds_per_episode",
-          "generate_seconds_per_episode", "graph_seconds_per_episode", "loop_seconds_per_episode", "dropped_share",
-          "fit_seconds", "dropped_edges_per_episode"]
+          "generate_seconds_per_episode", "graph_seconds_per_episode", "loop_seconds_per_episode",
+          "in_walls_share", "fit_seconds", "dropped_edges_per_episode"]
 
 
 def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
@@ -373,6 +426,8 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
     maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
     ep = draw_episodes(maze, cfg)
     B = len(ep.starts)
+    noise = PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)  # [max_steps, B], one row per step
+    shown = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if draw else None  # the hardest bucket's first
     t0 = time.perf_counter()
     reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
     rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
@@ -380,25 +435,23 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
                       "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
                       "generate_seconds_per_episode": 0.0, "graph_seconds_per_episode": 0.0,
                       "loop_seconds_per_episode": 0.0,
-                      "dropped_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
+                      "in_walls_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
     print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
     for name in cfg.sources:
         source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
         for n in cfg.nodes:
             t0 = time.perf_counter()
             cand = source.candidates(ep.starts, ep.goals, n)
-            plan = build_plan(run, cand, ep.goals, cfg)
-            res = run_planner(run, plan, ep, cfg, cleanup=name == "sgm")
-            generated = cand.valid.size if not cand.shared else 0
-            graphs = 1 if cand.shared else B
-            extra = {"wormhole_share": plan.wormholes / max(plan.edges, 1),
-                     "edges_per_graph": plan.edges / graphs,
-                     "queries_per_episode": (cand.queries + plan.queries + res["queries"]) / B,
-                     "plan_seconds_per_episode": (cand.seconds + plan.seconds + res["seconds"]) / B,
+            res = plan_episodes(run, cand, ep, noise, cfg, cleanup=name == "sgm", draw=shown)
+            in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
+            extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
+                     "edges_per_graph": res["edges"] / (1 if cand.shared else B),
+                     "queries_per_episode": (cand.queries + res["queries"]) / B,
+                     "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
                      "generate_seconds_per_episode": cand.seconds / B,
-                     "graph_seconds_per_episode": plan.seconds / B,
-                     "loop_seconds_per_episode": res["seconds"] / B,
-                     "dropped_share": cand.dropped / generated if generated else 0.0,
+                     "graph_seconds_per_episode": res["graph_seconds"] / B,
+                     "loop_seconds_per_episode": res["loop_seconds"] / B,
+                     "in_walls_share": float(in_walls.mean()),
                      "fit_seconds": source.fit_seconds,
                      "dropped_edges_per_episode": res["dropped_edges"] / B}
             new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
@@ -411,8 +464,7 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
                   f"{extra['queries_per_episode']:.0f} queries per episode "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
             if draw:
-                drawings[name] = {"plan": plan, "paths": res["paths"], "steps": res["steps"],
-                                  "ep": ep, "nodes": n, "maze": maze}
+                drawings[name] = {**res["drawing"], "budget": n, "maze": maze}
     return rows, drawings
 
 
@@ -470,61 +522,8 @@ def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
              f"{', '.join(str(r.config.seed) for r in runs)}")
     (out / "results.md").write_text(results_markdown(rows, cfg, title))
     if cfg.draw:
-        from .plan_plots import save_figures
-
         save_figures(out, rows, cfg, drawings)
     return out
-
-
-def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
-    """Rows pooled over agent seeds (and over difficulties >= `hard` when given), keyed (source, nodes[, d])."""
-    out: dict[tuple, dict] = {}
-    for r in rows:
-        if hard is not None and r["difficulty"] < hard - 1e-9:
-            continue
-        key = (r["source"], r["nodes"]) if hard is not None else (r["source"], r["nodes"], r["difficulty"])
-        p = out.setdefault(key, {"successes": 0, "episodes": 0, "ratio": [], "plan": [], "parts": [],
-                                 "queries": [], "worm": [], "dropped": []})
-        p["successes"] += r["successes"]
-        p["episodes"] += r["episodes"]
-        p["ratio"] += [r["path_ratio"]] * r["successes"] if r["successes"] else []
-        p["plan"].append(r["plan_seconds_per_episode"])
-        p["parts"].append([r[f"{part}_seconds_per_episode"] for part in ("generate", "graph", "loop")])
-        p["queries"].append(r["queries_per_episode"])
-        p["worm"].append(r["wormhole_share"])
-        p["dropped"].append(r["dropped_share"])
-    return out
-
-
-def results_markdown(rows: list[dict], cfg: PlanEvalConfig, title: str) -> str:
-    """The two tables of results.md: success at d >= 0.7 with the cost per episode, and success per difficulty;
-    rows of every source and budget, pooled over the agent seeds."""
-    lines = [f"## {title}", "",
-             f"{cfg.episodes} episodes per difficulty bucket per seed, success within {cfg.max_steps} steps and "
-             f"1 cell, Wilson 95% intervals; max_dist {cfg.max_dist:g}; wormhole = true distance > "
-             f"{cfg.wormhole_factor * cfg.max_dist:g}.", "",
-             "### Success at difficulty >= 0.7 (pooled over seeds) and cost per episode", "",
-             "| source | nodes | success | 95% interval | episodes | path / shortest | wormhole edges | "
-             "distance queries | planning ms | of which generate / graph / loop | dropped in walls |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (src, n), p in pooled(rows, hard=0.7).items():
-        low, high = wilson(p["successes"], p["episodes"])
-        ratio = f"{np.mean(p['ratio']):.2f}" if p["ratio"] else "-"
-        worm = np.nanmean(p["worm"]) if src != "policy" else float("nan")
-        lines.append(f"| {src} | {n or '-'} | {p['successes'] / max(p['episodes'], 1):.2f} | "
-                     f"[{low:.2f}, {high:.2f}] | {p['episodes']} | {ratio} | "
-                     f"{'-' if np.isnan(worm) else f'{worm:.3f}'} | {np.mean(p['queries']):.0f} | "
-                     f"{np.mean(p['plan']) * 1e3:.1f} | "
-                     f"{' / '.join(f'{x * 1e3:.1f}' for x in np.mean(p['parts'], 0))} | {np.mean(p['dropped']):.1%} |")
-    lines += ["", "### Success per difficulty (pooled over seeds)", "",
-              "| source | nodes | " + " | ".join(f"{d:g}" for d in cfg.difficulties) + " |",
-              "|---|---|" + "---|" * len(cfg.difficulties)]
-    table = pooled(rows)
-    for key in dict.fromkeys((r["source"], r["nodes"]) for r in rows):
-        cells = [table[(*key, d)] for d in cfg.difficulties]
-        lines.append(f"| {key[0]} | {key[1] or '-'} | " + " | ".join(
-            f"{c['successes'] / max(c['episodes'], 1):.2f}" for c in cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 __all__ = ["PlanEvalConfig", "evaluate_plans", "path_to", "shortest_paths"]

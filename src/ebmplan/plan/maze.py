@@ -296,8 +296,15 @@ class PointMazeVec:
         self.states[mask] = self.maze.sample_free(self.rng, k) if states is None else states
         self.goals[mask] = self.maze.sample_free(self.rng, k) if goals is None else goals
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        noise = self.rng.normal(0.0, self.sigma, size=self.n) if self.sigma > 0 else np.zeros(self.n)
+    def noise(self, steps: int | None = None) -> np.ndarray:
+        """The next step's noise [n], or the next `steps` steps' [steps, n] drawn at once (the same numbers):
+        drawn up front, any subset of the n copies can then run apart with the noise it would have had."""
+        size = self.n if steps is None else (steps, self.n)
+        return self.rng.normal(0.0, self.sigma, size=size) if self.sigma > 0 else np.zeros(size)
+
+    def step(self, actions: np.ndarray, noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Move every copy by its action [n, 2], with the given noise [n] or the next from the copies' RNG."""
+        noise = self.noise() if noise is None else noise
         self.states = step_points(self.maze, self.states, actions, noise)
         reached = np.linalg.norm(self.states - self.goals, axis=-1) < REACH
         return self.states, reached

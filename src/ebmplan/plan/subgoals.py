@@ -11,9 +11,12 @@
 
 Both generators run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and
 (mid, goal), and so on until the node budget is spent; by default only where the agent's distance says the
-route still has a gap. Generated states inside walls (or outside the map) are counted and dropped: they are
-marked invalid, never repaired; `snap` (off by default) moves every generated state to the nearest replay
-state, which makes the generator a chooser of replay states.
+route still has a gap. No source knows the walls: every generated state becomes a node, wherever it lies.
+The only test of a sample's place is learned or observed: `gaps` prefers, of each call's samples, those in
+cells some replay state visited, and the agent's distance decides which of them bridges the gap. (`plan
+eval` counts the generated states that lie inside walls, by the true map, for the table only.) `snap` (off
+by default) moves every generated state to the nearest replay state, which makes the generator a chooser of
+replay states.
 
 Training triples (start, middle, goal), two ways (`gen_data`):
 - `graph` (default): the exploration episodes stitched into one graph of observed moves between the grid cells
@@ -53,14 +56,16 @@ class Candidates:
     """A source's states: `[n, 2]` shared by every episode, or `[B, n, 2]` per episode, in map coordinates."""
 
     states: np.ndarray
-    valid: np.ndarray  # same leading shape, bool: False for generated states dropped inside walls
-    dropped: int  # generated states that fell inside walls or off the map
     seconds: float  # wall-clock to produce them
-    queries: int = 0  # agent distance queries spent producing them (sgm)
+    queries: int = 0  # agent distance queries spent producing them (sgm, and the generators' `gaps`)
 
     @property
     def shared(self) -> bool:
         return self.states.ndim == 2
+
+    def of(self, rows: np.ndarray | slice) -> Candidates:
+        """The candidates of some episodes (a shared set serves them all as it is)."""
+        return self if self.shared else Candidates(self.states[rows], self.seconds, self.queries)
 
 
 @dataclass
@@ -208,7 +213,7 @@ class UniformSource(Source):
     def candidates(self, starts, goals, n):
         t0 = time.perf_counter()
         states = self.maze.sample_free(self.rng, n)
-        return Candidates(states, np.ones(n, bool), 0, time.perf_counter() - t0)
+        return Candidates(states, time.perf_counter() - t0)
 
 
 class ReplaySource(Source):
@@ -220,7 +225,7 @@ class ReplaySource(Source):
     def candidates(self, starts, goals, n):
         t0 = time.perf_counter()
         states = self.pool[self.rng.choice(len(self.pool), size=n, replace=n > len(self.pool))]
-        return Candidates(states, np.ones(n, bool), 0, time.perf_counter() - t0)
+        return Candidates(states, time.perf_counter() - t0)
 
 
 class SGMSource(ReplaySource):
@@ -250,8 +255,7 @@ class SGMSource(ReplaySource):
                 if (np.maximum(out, inc) <= s.tau).any():
                     continue
             kept.append(i)
-        states = pool[kept]
-        return Candidates(states, np.ones(len(states), bool), 0, time.perf_counter() - t0, queries)
+        return Candidates(pool[kept], time.perf_counter() - t0, queries)
 
 
 class Generator(Source):
@@ -285,9 +289,7 @@ class Generator(Source):
             states, queries = self.halves(starts, goals, n), 0
         else:
             states, queries = self.gaps(starts, goals, n)
-        B = len(starts)
-        valid = ~self.maze.blocked(states.reshape(-1, 2)).reshape(B, -1)
-        return Candidates(states, valid, int((~valid).sum()), time.perf_counter() - t0, queries)
+        return Candidates(states, time.perf_counter() - t0, queries)
 
     def middles(self, s: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The best of `per_call` samples for each pair, [P, 2] in map coordinates (snapped when asked)."""
@@ -376,6 +378,15 @@ class Generator(Source):
             yield tuple(x[rows.to(x.device)] for x in data)  # same batches on every device
 
 
+CHUNK = 2**17  # rows a generator decodes or refines at once: bounds its activations (~64 MB a layer, width 128)
+
+
+def chunked(fn, *xs: torch.Tensor) -> torch.Tensor:
+    """`fn` over row chunks of its tensors, concatenated: the same rows out, the peak memory of one chunk.
+    Callers draw every random number before, so that chunking changes no result."""
+    return torch.cat([fn(*part) for part in zip(*(x.split(CHUNK) for x in xs), strict=True)])
+
+
 def mlp(inp: int, width: int, out: int, depth: int = 3) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a in [inp] + [width] * (depth - 1):
@@ -411,11 +422,14 @@ class CVAESource(Generator):
             opt.step()
         self.fit_seconds = time.perf_counter() - t0
 
+    def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([z, c], 1)).clamp(-1, 1)
+
     def sample(self, s, g, k):
-        c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
-        z = torch.randn(len(c), self.latent, device=self.device)
-        samples = self.decoder(torch.cat([z, c], 1)).clamp(-1, 1).reshape(len(s), k, 2)
-        mid = self.decoder(torch.cat([torch.zeros(len(s), self.latent, device=self.device), s, g], 1)).clamp(-1, 1)
+        c = torch.cat([s, g], 1)  # [P, 4]
+        z = torch.randn(len(c) * k, self.latent, device=self.device)
+        samples = chunked(self.decode, z, c.repeat_interleave(k, 0)).reshape(len(s), k, 2)
+        mid = chunked(self.decode, torch.zeros(len(s), self.latent, device=self.device), c)  # the prior mean
         return samples, mid
 
 
@@ -453,13 +467,16 @@ class EBMSource(Generator):
         self.energy.eval()
         self.fit_seconds = time.perf_counter() - t0
 
+    def refine(self, x0: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
+                       final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
+
     def sample(self, s, g, k):
         P = len(s)
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
         x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1
-        out = descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
-                      final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
-        e = self.energy(out, c).reshape(P, k)
+        out = chunked(self.refine, x0, c)  # [P*k, 2]
+        e = chunked(self.energy, out, c).reshape(P, k)
         samples = out.reshape(P, k, 2)
         return samples, samples[torch.arange(P, device=self.device), e.argmin(1)]
 

@@ -51,6 +51,7 @@ from ..runs import (
     truncate_log,
     write_json,
 )
+from ..stats import wilson
 from .agent import DistanceAgent, shift_target
 from .maze import Maze, PointMazeVec, load_maze
 
@@ -480,17 +481,6 @@ class MazeEvalConfig:
     """seed of the evaluation episodes and pairs (distinct from training seeds)"""
     device: str = "cpu"
     """auto, cpu or cuda: where the agent runs"""
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # The interval always holds p; at p = 0 or 1 rounding could leave it a hair outside.
-    return min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
 
 
 @torch.no_grad()
