@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, run_planner
+from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, episode_noise, run_planner
 from ebmplan.plan.subgoals import make_source
 from ebmplan.plan.train_agent import load_agent
 
@@ -34,6 +34,7 @@ def main() -> None:
     run.maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = draw_episodes(run.maze, cfg)
     B = len(ep.starts)
+    noise = episode_noise(run.maze, B, cfg)
     source = make_source("ebm", run, cfg.source_settings(), cfg.max_dist)
     print(f"agent {args.agent}; ebm fitted in {source.fit_seconds:.0f} s; {B} episodes at d >= 0.7, "
           f"{args.nodes} nodes; {time.strftime('%Y-%m-%d %H:%M')}")
@@ -44,8 +45,8 @@ def main() -> None:
         source.rng = np.random.default_rng(0)
         torch.manual_seed(0)
         cand = source.candidates(ep.starts, ep.goals, args.nodes)
-        plan = build_plan(run, cand, ep.goals, cfg)
-        res = run_planner(run, plan, ep, cfg)
+        plan = build_plan(run.agent, cand, ep.goals, cfg)
+        res = run_planner(run.agent, run.maze, plan, ep, noise, cfg)
         print(f"| {per_call} | {steps} | {res['reached'].mean():.3f} ({res['reached'].sum()}/{B}) | "
               f"{1e3 * cand.seconds / B:.1f} | {1e3 * plan.seconds / B:.1f} | {1e3 * res['seconds'] / B:.1f} |",
               flush=True)

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, run_planner
+from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, episode_noise, run_planner
 from ebmplan.plan.subgoals import make_source
 from ebmplan.plan.train_agent import load_agent
 
@@ -67,6 +67,7 @@ def main() -> None:
     maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = draw_episodes(maze, cfg)
     B = len(ep.starts)
+    noise = episode_noise(maze, B, cfg)
     print(f"{B} episodes ({args.episodes} per difficulty bucket), max_dist {cfg.max_dist:g}")
     print("| source | nodes | planning call, ms / episode (generate + graph) | planning in all, ms / episode "
           "(+ loop) | whole episodes / s | success |")
@@ -77,12 +78,12 @@ def main() -> None:
 
         def plan(source=source, n=int(nodes)):
             cand = source.candidates(ep.starts, ep.goals, n)
-            return cand, build_plan(run, cand, ep.goals, cfg)
+            return cand, build_plan(agent, cand, ep.goals, cfg)
 
         call, (cand, graph) = timed(plan, args.repeats)
 
         def episodes(name=name, plan=plan):
-            return run_planner(run, plan()[1], ep, cfg, cleanup=name == "sgm")
+            return run_planner(agent, maze, plan()[1], ep, noise, cfg, cleanup=name == "sgm")
 
         whole, res = timed(episodes, max(1, args.repeats - 1))
         planning = call + res["seconds"]  # the last run's waypoint choices, with the median planning call

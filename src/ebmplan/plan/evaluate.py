@@ -190,6 +190,12 @@ def near_pairs(a: np.ndarray, nodes: np.ndarray, reach: float) -> tuple[np.ndarr
     return np.nonzero(np.abs(a[:, None] - nodes).max(-1) <= reach)  # [A, N] -> pairs
 
 
+def episode_noise(maze: Maze, B: int, cfg: PlanEvalConfig) -> np.ndarray:
+    """[max_steps, B]: the environment noise of B episodes, one row per step, the same for every planner (and
+    for the plain policy's rollout, which draws it step by step from the same seed)."""
+    return PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)
+
+
 @dataclass
 class Plan:
     """The graph(s) of one planner over a batch of episodes, and what they cost."""
@@ -426,7 +432,7 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
     maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
     ep = draw_episodes(maze, cfg)
     B = len(ep.starts)
-    noise = PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)  # [max_steps, B], one row per step
+    noise = episode_noise(maze, B, cfg)
     shown = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if draw else None  # the hardest bucket's first
     t0 = time.perf_counter()
     reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
