@@ -15,10 +15,15 @@ learner sees it.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from functools import cached_property
 from pathlib import Path
 
 import gymnasium as gym
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage
 from scipy.sparse import csr_matrix
@@ -30,6 +35,11 @@ MAPS_FILE = Path(__file__).with_name("sorb_maps.txt")
 SIGMA = 1.0  # std of the scalar action noise
 SUBSTEPS = 10  # each moves 0.1 * a, one axis at a time
 REACH = 1.0  # the goal is reached when the distance to it is below this
+RENDER_SIZE = 512  # the longest side of a rendered frame, in pixels, at most
+WALL_RGB, FREE_RGB = (64, 64, 64), (245, 245, 245)
+GOAL_REACH_RGB, GOAL_RGB, POINT_RGB = (250, 200, 200), (214, 39, 40), (31, 119, 180)
+_FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+_GUI_BACKENDS = ("macosx", "qtagg", "gtk4agg", "gtk3agg", "tkagg", "wxagg")  # matplotlib's own order
 
 
 def parse_maps(text: str, source: str = "map") -> dict[str, np.ndarray]:
@@ -316,11 +326,23 @@ class PointMazeEnv(gym.Env):
     `reset(options={"goal": (r, c), "start": (r, c)})` fixes the goal or start (a point inside a wall is a
     ConfigError); `options={"difficulty": d}` draws a start/goal pair at difficulty d ± 0.05; otherwise both
     are uniform over free space. Reward is -1 every step; the episode terminates when the goal is reached.
+
+    `render_mode="rgb_array"`: `render()` returns a frame [H*k, W*k, 3] uint8 (k pixels per cell, the longest
+    side at most `RENDER_SIZE`): walls dark grey, the goal's reach (distance < 1) light red around a red
+    centre, the point blue; markers are clipped to free space, so wall pixels never change. Drawn with numpy
+    from a cached background, fast enough for video. `render_mode="human"` shows the same frames in a
+    matplotlib window after every reset and step (at most `render_fps` frames a second); where no interactive
+    backend can start (no display), it warns once and shows nothing.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 20}
 
-    def __init__(self, map: str = "FourRooms", resize: int = 5, thin: bool = False, sigma: float = SIGMA):
+    def __init__(self, map: str = "FourRooms", resize: int = 5, thin: bool = False, sigma: float = SIGMA,
+                 render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"unknown render_mode {render_mode!r}; choose one of: "
+                              f"{', '.join(self.metadata['render_modes'])} (or None for no rendering)")
+        self.render_mode = render_mode
         self.maze = load_maze(map, resize=resize, thin=thin)
         self.sigma = sigma
         box = gym.spaces.Box(0.0, self.maze.high.astype(np.float32), dtype=np.float32)
@@ -329,6 +351,7 @@ class PointMazeEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.state = np.zeros(2)
         self.goal = np.zeros(2)
+        self._window = None  # (figure, image) of render_mode="human"; False once found impossible
 
     def _obs(self) -> dict[str, np.ndarray]:
         s = self.state.astype(np.float32)
@@ -347,6 +370,8 @@ class PointMazeEnv(gym.Env):
         if "goal" in options:
             goal = maze.check_free(options["goal"], "goal")
         self.state, self.goal = start[0], goal[0]
+        if self.render_mode == "human":
+            self.render()
         return self._obs(), {}
 
     def step(self, action):
@@ -356,6 +381,8 @@ class PointMazeEnv(gym.Env):
         obs = self._obs()
         terminated = bool(self.compute_terminated(obs["achieved_goal"], obs["desired_goal"], {}))
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], {}))
+        if self.render_mode == "human":
+            self.render()
         return obs, reward, terminated, False, {"is_success": terminated}
 
     def compute_reward(self, achieved_goal, desired_goal, info) -> np.ndarray:
@@ -367,6 +394,107 @@ class PointMazeEnv(gym.Env):
 
     def compute_truncated(self, achieved_goal, desired_goal, info) -> np.ndarray:
         return np.zeros(np.shape(achieved_goal)[:-1], dtype=bool)
+
+    # ---- rendering -------------------------------------------------------------------------------------
+
+    def render(self) -> np.ndarray | None:
+        """The current frame [H*k, W*k, 3] uint8 ("rgb_array"), or None after drawing it in a window ("human")."""
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render mode; make the env with "
+                            "render_mode='rgb_array' (frames) or 'human' (a window)")
+            return None
+        frame = self._frame()
+        if self.render_mode == "rgb_array":
+            return frame
+        self._show(frame)
+        return None
+
+    @cached_property
+    def _pixels(self) -> int:
+        """Pixels per cell: the longest side of a frame is at most RENDER_SIZE (at least 1 pixel a cell)."""
+        return max(1, RENDER_SIZE // max(self.maze.height, self.maze.width))
+
+    @cached_property
+    def _background(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the empty maze [H*k, W*k, 3] uint8, its free pixels [H*k, W*k] bool)."""
+        free = ~resize_walls(self.maze.walls, self._pixels)
+        image = np.where(free[..., None], FREE_RGB, WALL_RGB).astype(np.uint8)
+        return image, free
+
+    def _frame(self) -> np.ndarray:
+        image, free = self._background
+        frame = image.copy()  # [H*k, W*k, 3]
+        self._disc(frame, free, self.goal, REACH, GOAL_REACH_RGB)
+        self._disc(frame, free, self.goal, 0.3, GOAL_RGB)
+        self._disc(frame, free, self.state, 0.6, POINT_RGB)
+        return frame
+
+    def _disc(self, frame: np.ndarray, free: np.ndarray, centre: np.ndarray, radius: float, rgb) -> None:
+        """Paint the free pixels whose centres lie within `radius` cells of `centre` (at least ~1.5 pixels)."""
+        k = self._pixels
+        r = max(radius * k, 1.5)  # in pixels
+        cy, cx = centre[0] * k, centre[1] * k
+        y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, frame.shape[0])
+        x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, frame.shape[1])
+        if y0 >= y1 or x0 >= x1:
+            return
+        ys = np.arange(y0, y1)[:, None] + 0.5 - cy  # [h, 1]
+        xs = np.arange(x0, x1)[None, :] + 0.5 - cx  # [1, w]
+        inside = (ys * ys + xs * xs <= r * r) & free[y0:y1, x0:x1]  # [h, w]
+        frame[y0:y1, x0:x1][inside] = rgb
+
+    def _show(self, frame: np.ndarray) -> None:
+        """Draw `frame` in a matplotlib window, opened on first use; warn once if none can open."""
+        if self._window is False:
+            return
+        if self._window is None or not plt.fignum_exists(self._window[0].number):
+            reason = _interactive_backend()
+            if reason:
+                warnings.warn(f"render_mode='human' cannot open a window: {reason}; nothing will be shown. Use "
+                              f"render_mode='rgb_array' for frames, or run where a display exists (set "
+                              f"MPLBACKEND to a GUI backend such as TkAgg or QtAgg to choose one)", stacklevel=3)
+                self._window = False
+                return
+            figure, ax = plt.subplots(figsize=(frame.shape[1] / 100, frame.shape[0] / 100), dpi=100)
+            figure.subplots_adjust(0, 0, 1, 1)
+            ax.set_axis_off()
+            self._window = (figure, ax.imshow(frame, interpolation="nearest"))
+            figure.canvas.manager.set_window_title(f"ebmplan {self.maze.name}")
+            plt.show(block=False)
+        figure, image = self._window
+        image.set_data(frame)
+        figure.canvas.draw_idle()
+        plt.pause(1.0 / self.metadata["render_fps"])
+
+    def close(self) -> None:
+        if self._window:
+            plt.close(self._window[0])
+        self._window = None
+        super().close()
+
+
+def _interactive_backend() -> str:
+    """Make pyplot's backend an interactive one; return "" on success, else why none could start.
+
+    ebmplan's figure modules select Agg (files only), so a window needs a switch: to $MPLBACKEND if set,
+    else to the first GUI backend that loads here, as matplotlib itself would choose.
+    """
+    if matplotlib.get_backend().lower() not in _FILE_BACKENDS:
+        return ""
+    wanted = os.environ.get("MPLBACKEND", "").lower()
+    if wanted in _FILE_BACKENDS:
+        return f"MPLBACKEND={wanted} is a file-only backend"
+    errors = []
+    for backend in [wanted] if wanted else _GUI_BACKENDS:
+        try:
+            plt.switch_backend(backend)
+            return ""
+        except (ImportError, ValueError) as err:  # ValueError: not a backend name
+            errors.append(f"{backend}: {err}")
+    no_display = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                           or os.environ.get("WAYLAND_DISPLAY"))
+    return ("no display (DISPLAY and WAYLAND_DISPLAY are unset)" if no_display
+            else "no interactive matplotlib backend could start (" + "; ".join(errors) + ")")
 
 
 def register_envs(max_episode_steps: int = 300) -> None:
