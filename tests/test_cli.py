@@ -1,11 +1,15 @@
+import importlib.metadata
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
+import ebmplan
 from conftest import TINY, main_code
 from ebmplan import load_run
+from ebmplan.cli import COMMANDS
 
 RUN_FILES = ["config.json", "system.json", "metrics.csv", "metrics.json", "model.safetensors", "checkpoint.pt",
              "samples.npy", "landscape.png"]
@@ -56,6 +60,74 @@ def test_help_lists_commands_and_options(cli):
     assert res.returncode == 0 and "spiral" in res.stdout and "train" in res.stdout
     res = cli("spiral", "--help")
     assert res.returncode == 0 and "--negatives" in res.stdout and "hidden units per layer" in res.stdout
+
+
+def test_version_is_the_package_metadata(cli):
+    res = cli("--version")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"ebmplan {importlib.metadata.version('ebmplan')}\n"
+    assert res.stdout.split()[1] == ebmplan.__version__  # pyproject reads the version from the package
+
+
+def help_entries(text: str) -> list[str]:
+    """The entries of tyro's --help (boxed, or plain as under CI), one string per option or positional, its
+    wrapped lines joined. Once a box's edge (or the plain form's first space) is cut off, an entry starts one
+    space in, its wrapped lines further in, and titles and rules at the edge."""
+    boxed = "│" in text
+    entries: list[str] = []
+    for line in text.splitlines():
+        if boxed and not line.startswith("│"):
+            continue
+        body = line[1:].rstrip().removesuffix("│").rstrip()
+        indent = len(body) - len(body.lstrip())
+        if indent == 1:
+            entries.append(body.strip())
+        elif indent > 1 and entries and body.strip():
+            entries[-1] += " " + body.strip()
+    return entries
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_help_states_each_default_once(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # wrapped lines too
+    assert main_code([*command.split(), "--help"]) == 0
+    entries = help_entries(capsys.readouterr().out)
+    assert len(entries) > 3, "no options found in the help"
+    for entry in entries:
+        # a docstring that says its default gets no second "(default: None)" from tyro
+        assert len(re.findall(r"default:", entry, re.IGNORECASE)) <= 1, entry
+        assert "(default: )" not in entry, entry
+    if "--out" in " ".join(entries):
+        out = next(e for e in entries if e.startswith("--out"))
+        assert "(default: runs/" in out or "(default: the agent's run folder)" in out, out
+        assert "(default: None)" not in out, out
+
+
+def test_help_keeps_tyros_defaults_elsewhere(capsys):
+    assert main_code(["spiral", "--help"]) == 0
+    entries = help_entries(capsys.readouterr().out)
+    assert any(e.startswith("--width") and e.endswith("(default: 128)") for e in entries)
+    assert any(e.startswith("--resume") and e.endswith("(default: None)") for e in entries)
+
+
+def test_maze_eval_writes_into_out(tmp_path, capsys):
+    from ebmplan.plan.train_agent import MazeTrainConfig, train_agent
+
+    run = train_agent(MazeTrainConfig(map="Spiral5x5", resize=2, width=16, n_envs=4, updates_per_collect=2,
+                                      warmup=2, steps=20, log_every=10, batch_size=16, out=str(tmp_path / "agent")))
+    capsys.readouterr()
+    out = tmp_path / "evals" / "one"
+    args = ["maze", "eval", str(run), "--episodes", "5", "--pairs", "20", "--difficulties", "0.5"]
+    assert main_code([*args, "--out", str(out)]) == 0
+    assert (out / "eval.json").is_file() and (out / "eval.md").is_file()
+    assert not (run / "eval.json").exists() and not (run / "eval.md").exists()
+    assert capsys.readouterr().out.strip() == (out / "eval.md").read_text().strip()
+    assert json.loads((out / "eval.json").read_text())["config"]["run"] == str(run)
+    assert main_code(args) == 0  # the default is unchanged: the agent's run folder
+    assert (run / "eval.json").is_file() and (run / "eval.md").is_file()
+    (tmp_path / "file").write_text("x")
+    assert main_code([*args, "--out", str(tmp_path / "file")]) == 2
+    assert "not a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

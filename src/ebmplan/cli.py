@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
+import threading
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +65,7 @@ def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
 
 def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
     result = train_agent.evaluate_run(cfg)
-    print((Path(cfg.run) / "eval.md").read_text())
+    print((Path(cfg.out or cfg.run) / "eval.md").read_text())
     return result
 
 
@@ -90,11 +92,73 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def version() -> str:
+    """The installed package's version (its metadata), or the source tree's when run uninstalled."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("ebmplan")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items())
-    return (f"usage: ebmplan COMMAND [options]   (ebmplan COMMAND --help lists the options)\n\n"
+    return (f"usage: ebmplan COMMAND [options]   (ebmplan COMMAND --help lists the options)\n"
+            f"       ebmplan --version\n\n"
             f"Contrastive energy-based models and planning with generated subgoals.\n\ncommands:\n{rows}\n")
+
+
+# tyro ends each option's help with a hint such as "(default: None)". A field whose docstring already states its
+# default ("run folder (default: runs/<command>-<time>)") or that it is repeatable gets no second one, and an
+# empty tuple shows "(default: empty)", not "(default: )": a struct rule that wraps tyro's own rules.
+_STATES_OWN_HINT = re.compile(r"\bdefault:|\brepeatable\W*$", re.IGNORECASE)
+_HELP = tyro.constructors.ConstructorRegistry()
+_inside = threading.local()
+
+
+@_HELP.struct_rule
+def _help_hints(info: tyro.constructors.StructTypeInfo) -> tyro.constructors.StructConstructorSpec | None:
+    if getattr(_inside, "busy", False) or not dataclasses.is_dataclass(info.type):
+        return None
+    _inside.busy = True
+    try:
+        spec = tyro.constructors.ConstructorRegistry.get_struct_spec(info)  # tyro's own rule for this type
+    finally:
+        _inside.busy = False
+    if not isinstance(spec, tyro.constructors.StructConstructorSpec):
+        return spec
+    fields = []
+    for f in spec.fields:
+        text = f.helptext() if callable(f.helptext) else f.helptext
+        hint = None
+        if f.default is tyro.MISSING or f.default is tyro.MISSING_NONPROP:
+            pass  # required: keep tyro's hint
+        elif text and _STATES_OWN_HINT.search(text):
+            hint = ""
+        elif isinstance(f.default, tuple) and not f.default:
+            hint = "(default: empty)"
+        if hint is not None:
+            f = dataclasses.replace(f, helptext=text, type=typing.Annotated[f.type,
+                                                                             tyro.conf.arg(help_behavior_hint=hint)])
+        fields.append(f)
+    return dataclasses.replace(spec, fields=tuple(fields))
+
+
+def parse(name: str, args: list[str], *, default: Any = None, flags_take_values: bool = False) -> Any:
+    """The config of command `name` from `args`, the words after its name, exactly as `ebmplan NAME ARGS` reads
+    them (`--help` prints the help and exits; a bad word exits with code 2 and tyro's framed message).
+    `flags_take_values`: a boolean option takes a word (`--thin True`) instead of being a flag (`--thin`)."""
+    command = COMMANDS[name]
+    default = command.config() if default is None else default
+    markers = (tyro.conf.FlagConversionOff,) if flags_take_values else None
+    with _HELP:
+        return tyro.cli(type(default), default=default, args=_split_commas(type(default), args),
+                        prog=f"ebmplan {name}", description=command.summary, config=markers)
 
 
 def _split_commas(config: type, args: list[str]) -> list[str]:
@@ -120,16 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help"):
             print(usage())
             return 0
+        if argv[0] == "--version":
+            print(f"ebmplan {version()}")
+            return 0
         print(f"ebmplan: error: unknown command {' '.join(argv[:1])!r}; choose one of: {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
     command = COMMANDS[name]
-    default = command.config()
     try:
-        args = _split_commas(type(default), argv[len(words):])
-        cfg = tyro.cli(type(default), default=default, args=args, prog=f"ebmplan {name}",
-                       description=command.summary)
-        command.run(cfg)
+        command.run(parse(name, argv[len(words):]))
     except ConfigError as err:
         print(f"ebmplan {name}: error: {err}", file=sys.stderr)
         return 2

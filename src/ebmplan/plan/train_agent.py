@@ -465,7 +465,7 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu") -> AgentRun
 class MazeEvalConfig:
     """Measure a trained maze agent: plain-policy success per difficulty and distance quality."""
 
-    run: Annotated[str, tyro.conf.Positional]
+    run: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN", help_behavior_hint="(required)")]
     """run folder written by `ebmplan maze train`"""
     difficulties: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     """difficulty buckets d (true distance / longest shortest path), each d ± 0.05"""
@@ -481,6 +481,8 @@ class MazeEvalConfig:
     """seed of the evaluation episodes and pairs (distinct from training seeds)"""
     device: str = "cpu"
     """auto, cpu or cuda: where the agent runs"""
+    out: str | None = None
+    """folder for eval.json and eval.md, made if missing (default: the agent's run folder)"""
 
 
 @torch.no_grad()
@@ -552,9 +554,13 @@ def success_table(result: dict, title: str) -> str:
 
 
 def evaluate_run(cfg: MazeEvalConfig) -> dict:
-    """`ebmplan maze eval RUN`: write eval.json and eval.md into the run folder and return the result."""
+    """`ebmplan maze eval RUN`: write eval.json and eval.md into `cfg.out` (default: the run folder) and return
+    the result."""
     if not cfg.run:
         raise ConfigError("give the run folder to evaluate: ebmplan maze eval RUN")
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
     for name in ("episodes", "max_steps", "pairs"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
@@ -562,9 +568,14 @@ def evaluate_run(cfg: MazeEvalConfig) -> dict:
         if not 0 < d <= 1:
             raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
     loaded = load_agent(cfg.run, resolve_device(cfg.device))
+    out = out or loaded.path
+    try:  # before the work: a folder that cannot be made is a usage error
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {out} cannot be made: {err.strerror}") from None
     result = evaluate_agent(loaded.agent, loaded.maze, cfg)
-    write_json(loaded.path / "eval.json", {"config": cfg, **result})
+    write_json(out / "eval.json", {"config": cfg, **result})
     c = loaded.config
     title = f"{loaded.maze.name} x{c.resize}{' thin' if c.thin else ''}, seed {c.seed}, {c.steps} updates"
-    (loaded.path / "eval.md").write_text(success_table(result, title))
+    (out / "eval.md").write_text(success_table(result, title))
     return result
