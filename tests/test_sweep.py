@@ -19,8 +19,6 @@ TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_siz
 TIMING = {"wall_seconds", "train_seconds", "infer_seconds", "node", "reused"}
 
 
-
-
 def read_csv(path: Path) -> list[dict]:
     with path.open() as f:
         return list(csv.DictReader(f))
@@ -29,7 +27,7 @@ def read_csv(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "sweep"
-    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds="0,1", set=TINY, out=str(out), workers=2)
+    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(out), workers=2)
     return run_sweep(cfg, quiet=True)
 
 
@@ -100,6 +98,45 @@ def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
     assert result.returncode == 2 and "depth=x" in result.stderr
 
 
+def test_seeds_take_plan_evals_list_form_and_the_comma_form(tmp_path):
+    from ebmplan.cli import parse
+
+    for words in (["0", "1", "2"], ["0,1,2"]):
+        cfg = parse("sweep", ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out", str(tmp_path / "s")])
+        assert cfg.seeds == (0, 1, 2) and cfg.grid == ["width=8,16"]
+        assert [r.name for r in plan(cfg)[2]][:3] == ["width=8-seed=0", "width=8-seed=1", "width=8-seed=2"]
+    assert parse("plan eval", ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form
+    assert [r.seed for r in plan(SweepConfig("spiral", seeds="3,4", out=str(tmp_path / "s")))[2]] == [3, 4]
+    with pytest.raises(ConfigError, match="each once"):
+        plan(SweepConfig("spiral", seeds=(1, 1), out=str(tmp_path / "s")))
+
+
+def test_grid_values_are_read_by_the_commands_own_parser(tmp_path):
+    def planned(command, *grid, set=()):
+        cfg = SweepConfig(command, grid=list(grid), seeds=(0,), set=list(set), out=str(tmp_path / "s"))
+        return [(r.name, r.config) for r in plan(cfg)[2]]
+
+    # a tuple option: commas without | separate the values, each value a tuple of one
+    runs = planned("plan eval", "nodes=50,250")
+    assert [(name, c.nodes) for name, c in runs] == [("nodes=50-seed=0", (50,)), ("nodes=250-seed=0", (250,))]
+    # | separates values that hold several numbers, written with commas or as words
+    assert [c.nodes for _, c in planned("plan eval", "nodes=25,50|250")] == [(25, 50), (250,)]
+    assert [c.nodes for _, c in planned("plan eval", "nodes=25 50|250 1000")] == [(25, 50), (250, 1000)]
+    # a flag takes true/false; an optional option takes None; --set reads its value the same way
+    runs = planned("plan eval", "draw=false,true", "map=None,FourRooms", set=["difficulties=0.7 0.9", "thin=yes"])
+    assert [(c.draw, c.map) for _, c in runs] == [(False, None), (False, "FourRooms"), (True, None),
+                                                  (True, "FourRooms")]
+    assert all(c.difficulties == (0.7, 0.9) and c.thin for _, c in runs)
+    assert [c.goal for _, c in planned("maze train", "goal=2.5 2.5|None")] == [(2.5, 2.5), None]
+    with pytest.raises(ConfigError, match=r"--grid nodes=x: expected one or more numbers of type int, as after "
+                                          r"--nodes on the command line of ebmplan plan eval"):
+        planned("plan eval", "nodes=25,x")
+    with pytest.raises(ConfigError, match="--grid goal=2.5: expected 2 numbers of type float or None"):
+        planned("maze train", "goal=2.5")
+    with pytest.raises(ConfigError, match="--set thin=maybe: expected true or false"):
+        planned("plan eval", set=["thin=maybe"])
+
+
 def test_capacity_marks_a_failed_width_and_draws_both_figures(tmp_path):
     out = tmp_path / "capacity"
     result = run_cli("capacity", "--widths", "0,8", "--seeds", "0", "--out", str(out),
@@ -136,7 +173,7 @@ def ray():
 
 def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds="0,1", set=TINY, out=str(tmp_path / "r"),
+    cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(tmp_path / "r"),
                       backend="ray")
     result = run_sweep(cfg, quiet=True)
     nodes = {r["node"] for r in result.rows}
@@ -151,7 +188,7 @@ def test_ray_runs_land_on_both_nodes_of_a_two_node_cluster(ray, tmp_path):
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        result = run_sweep(SweepConfig("spiral", grid=["width=8"], seeds="0,1", set=TINY,
+        result = run_sweep(SweepConfig("spiral", grid=["width=8"], seeds=(0, 1), set=TINY,
                                        out=str(tmp_path / "c"), backend="ray", address=cluster.address),
                            quiet=True)
         assert all(r["status"] == "ok" for r in result.rows)

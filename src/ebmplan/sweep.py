@@ -20,10 +20,11 @@ import itertools
 import json
 import math
 import os
+import shlex
 import socket
 import time
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +46,15 @@ class SweepConfig:
     command: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="COMMAND")] = "spiral"
     """the command to sweep: any training command of `ebmplan` (quote a name of several words)"""
     grid: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
-    """a setting and its values, e.g. width=8,16,32; repeat for a product (separate values with | if they
-    hold commas)"""
-    seeds: str = "0,1,2"
-    """seeds, comma-separated; every setting runs once per seed"""
+    """an option of the command and its values, e.g. width=8,16,32; repeat for a product. Each value is read
+    as the words after --width on the command's own command line (a flag takes True or False). Separate the
+    values with | when one holds a comma or several words: 'nodes=25,50|250' or 'nodes=25 50|250' runs
+    --nodes 25 50, then --nodes 250"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """seeds, e.g. --seeds 0 1 2 (or 0,1,2); every setting runs once per seed"""
     set: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
-    """a fixed setting for every run, e.g. steps=500; repeatable"""
+    """an option of the command fixed for every run, e.g. steps=500, read as --grid reads one value;
+    repeatable"""
     out: str | None = None
     """sweep folder (default: runs/sweep-<command>-<grid keys>-<hash of grid and fixed settings>, so the same
     sweep run again finds its folder and skips complete runs)"""
@@ -90,7 +94,8 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
         _import_ray()  # fail before any work when the extra is missing
     path.mkdir(parents=True, exist_ok=True)
     (path / "records").mkdir(exist_ok=True)
-    write_json(path / "sweep.json", {"command": command, "grid": cfg.grid, "seeds": cfg.seeds, "set": cfg.set,
+    write_json(path / "sweep.json", {"command": command, "grid": cfg.grid, "seeds": parse_seeds(cfg.seeds),
+                                     "set": cfg.set,
                                      "backend": cfg.backend, "runs": [r.name for r in runs]})
     t0 = time.perf_counter()
     records: dict[str, dict] = {}
@@ -137,20 +142,21 @@ def plan(cfg: SweepConfig) -> tuple[str, list[str], list[Run], Path]:
     trainable = [name for name, c in COMMANDS.items() if _is_trainable(c.config())]
     choose("command to sweep", command, trainable)
     default = COMMANDS[command].config()
-    hints = typing.get_type_hints(type(default))
     grid = {}
     for spec in cfg.grid:
         key, text = _split_setting(spec, "--grid")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice; give all its values in one --grid {key}=v1,v2")
-        values = text.split("|") if "|" in text else text.split(",")
-        grid[key] = [(_convert(default, hints, key, v.strip(), "--grid"), v.strip()) for v in values]
+        values = [v.strip() for v in (text.split("|") if "|" in text else text.split(","))]
+        if not all(values):
+            raise ConfigError(f"--grid {spec!r} has an empty value; separate values with one , or |")
+        grid[key] = [(_convert(command, default, key, v, "--grid"), v) for v in values]
     fixed = {}
     for spec in cfg.set:
         key, text = _split_setting(spec, "--set")
         if key in grid:
             raise ConfigError(f"{key} is both in --grid and in --set; give it in one of them")
-        fixed[key] = _convert(default, hints, key, text.strip(), "--set")
+        fixed[key] = _convert(command, default, key, text.strip(), "--set")
     seeds = parse_seeds(cfg.seeds)
     spec_hash = hashlib.sha1(json.dumps([command, [(k, [v for v, _ in vs]) for k, vs in grid.items()],
                                          sorted(fixed.items())],
@@ -174,7 +180,8 @@ def plan(cfg: SweepConfig) -> tuple[str, list[str], list[Run], Path]:
 
 
 def _is_trainable(config: Any) -> bool:
-    return dataclasses.is_dataclass(config) and all(hasattr(config, k) for k in ("seed", "out"))
+    """A command that makes a run folder of its own from a seed."""
+    return dataclasses.is_dataclass(config) and all(hasattr(config, k) for k in ("seed", "out", "overwrite"))
 
 
 def _split_setting(spec: str, flag: str) -> tuple[str, str]:
@@ -184,41 +191,70 @@ def _split_setting(spec: str, flag: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), text
 
 
-def _convert(default: Any, hints: dict[str, Any], key: str, text: str, flag: str) -> Any:
-    """Turn `text` into the type of the config field `key`, or say which fields and values are accepted."""
+def _convert(command: str, default: Any, key: str, text: str, flag: str) -> Any:
+    """Read `text` as the words after --KEY on the command line of `command` (its own parser), or say which
+    options and values are accepted."""
+    from .cli import parse
+
     fields = [f.name for f in dataclasses.fields(default) if f.name not in _OWNED]
     if key in _OWNED:
         raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
     if key not in fields:
         raise ConfigError(f"{flag} {key}: {type(default).__name__} has no setting {key!r}; choose one of: "
                           f"{', '.join(fields)}")
-    hint = hints[key]
+    hint = typing.get_type_hints(type(default))[key]
+    optional = type(None) in typing.get_args(hint)
+    try:
+        words = shlex.split(text)
+    except ValueError as err:
+        raise ConfigError(f"{flag} {key}={text}: {err}") from None
+    if optional and len(words) == 1 and words[0].lower() in ("none", "null"):
+        words = ["None"]
+    if bool in (hint, *typing.get_args(hint)) and len(words) == 1:  # a flag on the command line
+        words = [_BOOL_WORDS.get(words[0].lower(), words[0])]
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            parsed = parse(command, [f"--{key.replace('_', '-')}", *words], default=default,
+                           flags_take_values=True)
+    except SystemExit:
+        raise ConfigError(f"{flag} {key}={text}: expected {_expected(hint)}, as after --{key.replace('_', '-')} "
+                          f"on the command line of ebmplan {command}") from None
+    return getattr(parsed, key)
+
+
+_BOOL_WORDS = {"true": "True", "yes": "True", "1": "True", "false": "False", "no": "False", "0": "False"}
+
+
+def _expected(hint: Any) -> str:
+    """What a value of type `hint` looks like, in words: 'a number of type int', 'one or more words', ..."""
     args = typing.get_args(hint)
     if type(None) in args:
-        if text.lower() in ("none", "null"):
-            return None
-        hint = next(a for a in args if a is not type(None))
+        rest = [a for a in args if a is not type(None)]
+        return f"{_expected(rest[0]) if len(rest) == 1 else 'a value'} or None"
     if hint is bool:
-        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if text.lower() not in words:
-            raise ConfigError(f"{flag} {key}={text}: expected true or false")
-        return words[text.lower()]
-    if hint in (int, float, str):
-        try:
-            return hint(text)
-        except ValueError:
-            raise ConfigError(f"{flag} {key}={text}: expected a number of type {hint.__name__}") from None
-    raise ConfigError(f"{flag} {key}: settings of type {hint} cannot be given on the command line of a sweep")
+        return "true or false"
+    if hint in (int, float):
+        return f"a number of type {hint.__name__}"
+    if hint is str:
+        return "one word (quote it if it holds spaces)"
+    if typing.get_origin(hint) in (tuple, list):
+        inner = [a for a in args if a is not Ellipsis]
+        kind = _expected(inner[0]).removeprefix("a ").removeprefix("one ") if len(set(inner)) == 1 else "values"
+        count = "one or more" if Ellipsis in args or typing.get_origin(hint) is list else str(len(args))
+        return f"{count} {kind.replace('number', 'numbers').replace('word', 'words')}"
+    return f"a value of type {hint}"
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(seeds: str | Sequence[int]) -> list[int]:
+    """Seeds from the command line's list (0 1 2) or from text ("0,1,2")."""
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        found = [int(s) for s in seeds.replace(",", " ").split()] if isinstance(seeds, str) else \
+            [int(s) for s in seeds]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r} must be whole numbers separated by commas, e.g. 0,1,2") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r} must list at least one seed, each once")
-    return seeds
+        raise ConfigError(f"--seeds {seeds!r} must be whole numbers, e.g. --seeds 0 1 2") from None
+    if not found or len(set(found)) != len(found):
+        raise ConfigError(f"--seeds {' '.join(map(str, found)) or 'nothing'}: give at least one seed, each once")
+    return found
 
 
 def _label(value: Any) -> str:
