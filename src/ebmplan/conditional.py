@@ -36,6 +36,7 @@ from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
 from .energy.predict import Prediction, predict
 from .errors import ConfigError, Divergence, choose
+from .resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
     FinishedModels,
     load_weights,
@@ -156,6 +157,25 @@ class ConditionalConfig:
         for name in ("margin", "hard_alpha", "latent_steps", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        check_memory(self.memory_needed(), f"training width-{self.width} networks",
+                     "use a smaller --width (or --batch-size, --n-eval)", device=resolve_device(self.device))
+
+    def memory_needed(self) -> int:
+        """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
+
+        Counted: the libraries' first-use memory (`RUNTIME`); the three networks' parameters (one in training,
+        with gradients and Adam's moments); and the largest of the passing peaks: the activations of a
+        training step of the latent model (positives, negatives under z* and under their own best latent),
+        the forward passes without gradients (the latent search over candidates for every negative, the
+        hard-negative pools, the final energies of all predictions, the 160 x 160 figure grid), and the
+        prediction chains.
+        """
+        B, n, W, L = self.batch_size, self.n_negatives, self.width, self.depth
+        predictions = self.n_eval * max(self.starts, self.latent_samples * self.latent_starts)
+        forward = max(B * n * self.hard_pool * self.latent_candidates, predictions, 160 * 160)
+        return RUNTIME + network_bytes(mlp_params(3, W, L), W, L, train_rows=B * (1 + 2 * n), forward_rows=forward,
+                                       chain_rows=chains_at_once(predictions, W, resolve_device(self.device)),
+                                       copies=7)  # three networks' weights; one's gradients and moments; a copy
 
 
 # ----- the task: pairs, held-out x, and the true branches at each x -----

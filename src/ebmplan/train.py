@@ -22,6 +22,7 @@ from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
 from .errors import ConfigError, Divergence, choose
+from .resources import FLOAT, RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
     load_checkpoint,
     load_weights,
@@ -156,6 +157,40 @@ class TrainConfig:
         if "mismatched" in negatives.parts:
             raise ConfigError("mismatched negatives pair an input with another example's output, so they need a "
                               "conditional task (ebmplan conditional); unconditional training cannot use them")
+        if self.method == "kmeans":
+            what, hint = f"k-means with {self.n_clusters} clusters", "use a smaller --n-clusters"
+        else:
+            what, hint = f"training a width-{self.width} network", "use a smaller --width (or --batch-size)"
+        check_memory(self.memory_needed(), what, hint, device=resolve_device(self.device))
+
+    def memory_needed(self) -> int:
+        """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
+
+        Counted: the libraries' first-use memory (`RUNTIME`); the network's parameters with their gradients and
+        Adam's moments; the hard-negative buffer; and the largest of the passing peaks: the activations of a
+        training batch of positives and negatives, of the sample chains (and model negatives' chains) in
+        inference, of the 200 x 200 energy grid scored in one pass at evaluation, and evaluation's MMD, whose
+        float64 kernel matrices over 4000 points take about 512 MB whatever the network. Points count as 2D (a
+        data file is only read when training starts). Measured peaks (resident memory above the imports):
+        586 MB for the defaults, estimated 613 MB; 727 MB at --width 1024, estimated 663 MB.
+        """
+        B, n, W, L = self.batch_size, self.n_negatives, self.width, self.depth
+        grid = 200 * 200  # metrics.nll and the landscape figure score the grid in one pass
+        mmd = 4 * 8 * 4000**2  # distances, kernel sum and two temporaries, float64, over 2000 + 2000 points
+        if self.method == "pca":
+            return RUNTIME + mmd
+        if self.method == "kmeans":  # distances of every grid point (or sample chain) to every centroid
+            return RUNTIME + max(mmd, FLOAT * 3 * self.n_clusters * max(grid, self.n_samples))
+        if self.method == "sparse-ae":  # encoder and decoder; autograd descends all sample chains at once
+            return RUNTIME + network_bytes(2 * mlp_params(2, W, L, self.code_dim), W, 2 * L,
+                                           train_rows=max(B, self.n_samples), forward_rows=grid, other_peak=mmd)
+        chains = max(self.n_samples, B * n if "model" in self.negatives else 0)
+        hard = FLOAT * 3 * self.hard_size if "hard" in self.negatives else 0  # its points and energies
+        return RUNTIME + hard + network_bytes(
+            mlp_params(2, W, L), W, L, train_rows=B * (1 + n),
+            forward_rows=max(grid, int(self.hard_refresh * self.hard_size)),
+            chain_rows=chains_at_once(chains, W, resolve_device(self.device)), other_peak=mmd,
+            copies=8 if self.spectral_norm else 6)  # spectral norm keeps the raw and the normalised weights
 
     def make_negatives(self, box):
         return parse_negatives(self.negatives, box, perturb_sigma=self.perturb_sigma, hard_size=self.hard_size,

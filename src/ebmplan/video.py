@@ -39,6 +39,7 @@ from .energy.frames import (
 from .energy.inference import descend
 from .energy.losses import get_loss
 from .errors import ConfigError, choose
+from .resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
 
 
 @dataclass
@@ -140,6 +141,9 @@ class VideoConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         if self.margin < 0 or self.ablation_seconds < 0:
             raise ConfigError("--margin and --ablation-seconds must be >= 0")
+        check_memory(self.memory_needed(), f"training width-{self.width} networks on {self.size}x{self.size} "
+                     f"frames", "use a smaller --width or --size (or --batch-size, --n-negatives, --n-train)",
+                     device=runs.resolve_device(self.device))  # before the test videos below are drawn
         get_loss(self.loss)
         parse_frame_negatives(self.negatives)
         for spec in self.arms():
@@ -151,6 +155,28 @@ class VideoConfig:
         if self.single_frame:
             bouncing_balls(1, 1, size=self.size, radius=self.radius, directions=self.single_directions,
                            speed=(self.single_speed, self.single_speed))
+
+    def memory_needed(self) -> int:
+        """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
+
+        Counted: the libraries' first-use memory (`RUNTIME`); the six networks alive by the end (energy,
+        regressor, an ablation arm, the three single-frame models), each counted as the largest of them, an MLP
+        from three frames to one, with gradients and Adam's moments of the one in training; the videos of both
+        tasks (frames, the examples cut from them, and render's per-ball distances while they are drawn); and
+        the largest of the passing peaks: a training step (each candidate frame's activations and pixels, and
+        the hard-mining pool), the single-frame predictions (descended by autograd all at once) and their
+        comparison with every possible next frame.
+        """
+        P, W, L, B, n = self.size**2, self.width, self.depth, self.batch_size, self.n_negatives
+        frames = (self.n_train + self.n_test) * self.length * P * (2 if self.single_frame else 1)
+        chains = max(self.n_test, min(self.n_eval, self.n_test * (self.length - 1)) * self.n_samples)
+        pool = B * n * self.hard_pool
+        passing = FLOAT * P * max(B * (1 + n) + pool,  # candidate frames of a step and the hard-mining pool
+                                  6 * chains,  # each chain's frame, context (2), gradient, move and step
+                                  2 * chains * self.single_directions)  # predictions minus possible frames
+        return RUNTIME + FLOAT * frames * (5 + self.n_balls) + network_bytes(
+            mlp_params(3 * P, W, L, outputs=P), W, L, train_rows=max(B * (1 + n), chains), forward_rows=pool,
+            copies=9, other_peak=passing)
 
     def arms(self) -> list[str]:
         return [s.strip() for s in self.ablation.split(";") if s.strip()]

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..errors import ConfigError, Divergence
+from ..resources import RUNTIME, check_memory, mlp_params, network_bytes
 from ..runs import (
     load_checkpoint,
     load_weights,
@@ -53,7 +54,7 @@ from ..runs import (
 )
 from ..stats import wilson
 from .agent import DistanceAgent, shift_target
-from .maze import Maze, PointMazeVec, load_maze
+from .maze import Maze, PointMazeVec, bundled_maps, load_maze, parse_maps
 
 
 @dataclass
@@ -135,6 +136,42 @@ class MazeTrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         if self.explore_noise < 0:
             raise ConfigError(f"--explore-noise must be >= 0, got {self.explore_noise}")
+        check_memory(self.memory_needed(), f"training a width-{self.width} agent on {self.map} x{self.resize}",
+                     "use a smaller --width or --resize (or fewer --steps)", device=resolve_device(self.device))
+
+    def memory_needed(self) -> int:
+        """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
+
+        Counted: the libraries' first-use memory (`RUNTIME`); the actor and the critic ensemble with their
+        targets, gradients and Adam's moments; the replay buffer (every transition of the run, 41 bytes each,
+        copied again by checkpoints and trajectories.npz); per pair of free cells, the int16 shortest-path
+        table and the float64 difficulties and masks that drawing the figure's start-goal pairs makes; and
+        the largest passing peak: the activations of an update or of the distance figure over every cell.
+        """
+        W, L, E = self.width, self.depth, self.ensemble
+        params = mlp_params(4, W, L, outputs=2) + E * mlp_params(6, W, L, outputs=self.bins)
+        transitions = (self.warmup + math.ceil(self.steps / self.updates_per_collect)) * self.n_envs
+        cells = self.free_cells()
+        pairs = 24 * cells**2 + 8 * 1024 * cells  # (and scipy's float64 rows while it fills the table)
+        return RUNTIME + 3 * 41 * transitions + pairs + network_bytes(
+            params, W, L, train_rows=3 * self.batch_size * (E + 1), forward_rows=cells * (E + 1))
+
+    def free_cells(self) -> int:
+        """Free cells of the scaled map (with --thin, all its cells: an upper bound), counted on the unscaled
+        map; 0 for a map file that cannot be read (loading the map says why)."""
+        maps = bundled_maps()
+        if self.map in maps:
+            walls = maps[self.map]
+        else:
+            try:
+                found = parse_maps(Path(self.map).read_text(), source=self.map)
+            except (OSError, UnicodeDecodeError):
+                return 0
+            if len(found) != 1:
+                return 0
+            (walls,) = found.values()
+        cells = walls.size if self.thin and self.resize > 1 else int((~walls).sum())
+        return cells * self.resize**2
 
 
 def build_agent(cfg: MazeTrainConfig, maze: Maze) -> DistanceAgent:
