@@ -103,11 +103,14 @@ def test_help_states_each_default_once(command, capsys, monkeypatch):
         assert "(default: None)" not in out, out
 
 
-def test_help_keeps_tyros_defaults_elsewhere(capsys):
+def test_help_keeps_tyros_defaults_elsewhere_and_flows_docstrings(capsys, monkeypatch):
     assert main_code(["spiral", "--help"]) == 0
     entries = help_entries(capsys.readouterr().out)
     assert any(e.startswith("--width") and e.endswith("(default: 128)") for e in entries)
     assert any(e.startswith("--resume") and e.endswith("(default: None)") for e in entries)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main_code(["sweep", "--help"]) == 0  # a docstring's own line breaks are not kept inside tyro's wrapping
+    assert any("Each value is read as the words" in line for line in capsys.readouterr().out.splitlines())
 
 
 def test_maze_eval_writes_into_out(tmp_path, capsys):

@@ -115,7 +115,8 @@ def usage() -> str:
 
 # tyro ends each option's help with a hint such as "(default: None)". A field whose docstring already states its
 # default ("run folder (default: runs/<command>-<time>)") or that it is repeatable gets no second one, and an
-# empty tuple shows "(default: empty)", not "(default: )": a struct rule that wraps tyro's own rules.
+# empty tuple shows "(default: empty)", not "(default: )"; a docstring's line breaks are spaces (tyro would keep
+# them inside its own wrapping). A struct rule that wraps tyro's own rules.
 _STATES_OWN_HINT = re.compile(r"\bdefault:|\brepeatable\W*$", re.IGNORECASE)
 _HELP = tyro.constructors.ConstructorRegistry()
 _inside = threading.local()
@@ -135,6 +136,7 @@ def _help_hints(info: tyro.constructors.StructTypeInfo) -> tyro.constructors.Str
     fields = []
     for f in spec.fields:
         text = f.helptext() if callable(f.helptext) else f.helptext
+        text = re.sub(r"(?<!\n)\n(?!\n)", " ", text) if text else text  # a blank line stays a paragraph
         hint = None
         if f.default is tyro.MISSING or f.default is tyro.MISSING_NONPROP:
             pass  # required: keep tyro's hint
@@ -142,9 +144,9 @@ def _help_hints(info: tyro.constructors.StructTypeInfo) -> tyro.constructors.Str
             hint = ""
         elif isinstance(f.default, tuple) and not f.default:
             hint = "(default: empty)"
+        f = dataclasses.replace(f, helptext=text)
         if hint is not None:
-            f = dataclasses.replace(f, helptext=text, type=typing.Annotated[f.type,
-                                                                             tyro.conf.arg(help_behavior_hint=hint)])
+            f = dataclasses.replace(f, type=typing.Annotated[f.type, tyro.conf.arg(help_behavior_hint=hint)])
         fields.append(f)
     return dataclasses.replace(spec, fields=tuple(fields))
 
