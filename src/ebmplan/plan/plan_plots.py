@@ -84,7 +84,7 @@ def save_drawing(path: Path, src: str, d: dict) -> None:
     graph's edges, the path taken, the start and the goal."""
     maze, nodes = d["maze"], d["nodes"]
     in_walls = maze.blocked(nodes)
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    fig, ax = plt.subplots(figsize=(5.5, 6.1))
     draw_walls(ax, maze)
     i, j = d["graph"].nonzero()
     if len(i) > 4000:  # draw a sample of the edges of big graphs
@@ -104,7 +104,7 @@ def save_drawing(path: Path, src: str, d: dict) -> None:
     ax.plot(*d["goal"][::-1], "*", color="tab:red", markersize=14, markeredgecolor="k", linestyle="", label="goal")
     ax.set_title(f"{src}, {d['budget']} nodes: {'reached' if d['reached'] else 'failed'} in {d['steps']} steps "
                  f"({int(in_walls.sum())} nodes in walls)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, frameon=False)  # below the
+    fig.tight_layout()  # maze, where it hides no node, start or goal
     fig.savefig(path, dpi=110)
     plt.close(fig)
