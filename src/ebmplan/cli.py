@@ -14,7 +14,7 @@ from typing import Any
 
 import tyro
 
-from . import capacity, compare, conditional, sweep, video
+from . import capacity, compare, conditional, curves, sweep, video
 from .errors import ConfigError, Divergence
 from .plan import evaluate, train_agent
 from .runs import read_json
@@ -89,6 +89,8 @@ COMMANDS: dict[str, Command] = {
                          "measure a maze agent: policy success per difficulty and distance quality"),
     "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
                          "plan over candidate states from each source and node budget, against the policy"),
+    "plot": Command(curves.PlotConfig, curves.plot_runs,
+                    "draw the training curves (metrics.csv) of one or several run folders into one figure"),
 }
 
 
