@@ -39,8 +39,11 @@ from .errors import ConfigError, Divergence, choose
 from .resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
     FinishedModels,
+    ScalarLog,
     load_weights,
+    progress,
     read_json,
+    require_tensorboard,
     resolve_device,
     resumed_config,
     run_folder,
@@ -138,6 +141,8 @@ class ConditionalConfig:
     resume: str | None = None
     """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
     used)"""
+    tensorboard: bool = False
+    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
     def validate(self) -> None:
         choose("task", self.task, TASKS)
@@ -159,6 +164,7 @@ class ConditionalConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         check_memory(self.memory_needed(), f"training width-{self.width} networks",
                      "use a smaller --width (or --batch-size, --n-eval)", device=resolve_device(self.device))
+        require_tensorboard(self.tensorboard)
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
@@ -235,8 +241,10 @@ def conditional_energy(cfg: ConditionalConfig) -> EnergyModel:
     return MLPEnergy(1, width=cfg.width, depth=cfg.depth, activation=cfg.activation, context_dim=1)
 
 
-def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: str) -> list[float]:
-    """Train one model (`kind`: conditional, latent or regressor) in place; return the loss per 100 steps."""
+def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: str,
+                log: ScalarLog | None = None) -> list[float]:
+    """Train one model (`kind`: conditional, latent or regressor) in place; return the loss per 100 steps (and
+    at the last), also written to `log` (metrics.csv rows `kind,step,loss,seconds`) when given."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
     negatives = None
@@ -246,7 +254,8 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
                                     hard_alpha=cfg.hard_alpha, hard_pool=cfg.hard_pool)
     device = pairs.x.device
     history = []
-    for step in range(cfg.steps):
+    t0 = time.perf_counter()
+    for step in progress(range(cfg.steps), desc=f"train {kind}"):
         idx = torch.randint(len(pairs.x), (cfg.batch_size,), device=device)
         x, y = pairs.x[idx], pairs.y[idx]  # [B, 1], [B, 1]
         if negatives is None:
@@ -271,6 +280,8 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
             negatives.observe(neg, e_seen.detach(), e_pos.detach(), cfg.margin)
         if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
             history.append(loss.item())
+            if log is not None:
+                log.write(step + 1, {"loss": history[-1], "seconds": f"{time.perf_counter() - t0:.3f}"}, model=kind)
     return history
 
 
@@ -360,6 +371,8 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
     run = run_folder(cfg, "conditional", command)
     write_json(run / "system.json", system_info(str(device)))
     finished = FinishedModels(run, resume=bool(cfg.resume))
+    log = ScalarLog(run, ["loss", "seconds"], tensorboard=cfg.tensorboard, models=True,
+                    keep_models=set(finished.models) if cfg.resume else None)
     pairs = spiral_pairs(cfg.seed, cfg.n_eval)
     pairs = Pairs(x=pairs.x.to(device), y=pairs.y.to(device), x_eval=pairs.x_eval.to(device),
                   box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
@@ -373,7 +386,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
             record = finished.load(kind, model)
         else:
             t0 = time.perf_counter()
-            history = train_model(model, pairs, cfg, kind)
+            history = train_model(model, pairs, cfg, kind, log)
             record = {"train_seconds": time.perf_counter() - t0, "final_loss": history[-1]}
             finished.save(kind, model, record)
         save_weights(run / f"{kind}.safetensors", model)
@@ -387,6 +400,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
                          "train_seconds": record["train_seconds"], "predict_seconds": time.perf_counter() - t0,
                          "final_loss": record["final_loss"],
                          "parameters": sum(p.numel() for p in model.parameters())}
+    log.close()
     torch.manual_seed(cfg.seed + 1)
     answers["deterministic"] = predictions("deterministic", models["conditional"], pairs.x_eval, pairs.box,
                                            cfg)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import metrics, plots
 from .data.toy2d import PointData, load_data
@@ -24,10 +21,13 @@ from .energy.negatives import parse_negatives, uniform_in
 from .errors import ConfigError, Divergence, choose
 from .resources import FLOAT, RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
+    ScalarLog,
     load_checkpoint,
     load_weights,
     prepare_run_dir,
+    progress,
     read_json,
+    require_tensorboard,
     resolve_device,
     rng_state,
     save_checkpoint,
@@ -35,7 +35,6 @@ from .runs import (
     seed_everything,
     set_rng_state,
     system_info,
-    truncate_log,
     write_json,
 )
 
@@ -128,6 +127,8 @@ class TrainConfig:
     """sparse-ae: code units (its encoder and decoder have --depth layers of --width units)"""
     sparsity: float = 0.1
     """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
+    tensorboard: bool = False
+    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
@@ -162,6 +163,7 @@ class TrainConfig:
         else:
             what, hint = f"training a width-{self.width} network", "use a smaller --width (or --batch-size)"
         check_memory(self.memory_needed(), what, hint, device=resolve_device(self.device))
+        require_tensorboard(self.tensorboard)
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
@@ -215,6 +217,7 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     if cfg.resume:
         run = Path(cfg.resume)
         cfg = TrainConfig(**{**read_json(run / "config.json")["config"], "resume": cfg.resume})
+        require_tensorboard(cfg.tensorboard)
         state = load_checkpoint(run / "checkpoint.pt")
     else:
         cfg.validate()
@@ -249,14 +252,11 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
             "rng": rng_state(), "step": step, "train_seconds": seconds})
         save_weights(run / "model.safetensors", energy)
 
-    log_path = run / "metrics.csv"
-    if state is None or not log_path.exists():
-        log_path.write_text("step,loss,energy_pos,energy_neg,energy_gap,seconds\n")
-    truncate_log(log_path, start)
-    progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}",
-                    disable=not sys.stderr.isatty() or "CI" in os.environ)
+    log = ScalarLog(run, ["loss", "energy_pos", "energy_neg", "energy_gap", "seconds"],
+                    tensorboard=cfg.tensorboard, resume_step=None if state is None else start)
+    bar = progress(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}")
     t0 = time.perf_counter() - elapsed
-    for step in progress:
+    for step in bar:
         pos = train_x[torch.randint(len(train_x), (cfg.batch_size,), device=device)]  # [B, D]
         neg = negatives.sample(pos, cfg.n_negatives, energy)  # [B, n, D]
         e = energy(torch.cat([pos, neg.reshape(-1, data.dim)]))  # [B + B*n]
@@ -276,15 +276,16 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             gap = (e_neg.mean() - e_pos.mean()).item()
-            with log_path.open("a") as f:
-                f.write(f"{done},{loss.item():.6g},{e_pos.mean().item():.6g},{e_neg.mean().item():.6g},"
-                        f"{gap:.6g},{time.perf_counter() - t0:.3f}\n")
-            progress.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
+            log.write(done, {"loss": loss.item(), "energy_pos": e_pos.mean().item(),
+                             "energy_neg": e_neg.mean().item(), "energy_gap": gap,
+                             "seconds": f"{time.perf_counter() - t0:.3f}"})
+            bar.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             with torch.no_grad():  # only a model that still gives finite energies is worth keeping
                 if not torch.isfinite(energy(torch.cat([pos, neg.reshape(-1, data.dim)]))).all():
                     _diverged(run, step, "energy after the update")
             checkpoint(done, time.perf_counter() - t0)
+    log.close()
     train_seconds = time.perf_counter() - t0
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
@@ -305,8 +306,10 @@ def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Path, sta
         except FloatingPointError as err:
             raise Divergence(f"{err}; try a lower --lr") from None
         seconds = time.perf_counter() - t0
-        rows = "".join(f"{i + 1},{v:.6g}\n" for i, v in enumerate(history))
-        (run / "metrics.csv").write_text("step,loss\n" + rows)
+        log = ScalarLog(run, ["loss"], tensorboard=cfg.tensorboard)
+        for i, v in enumerate(history):
+            log.write(i + 1, {"loss": v})
+        log.close()
         save_checkpoint(run / "checkpoint.pt", {"model": energy.state_dict(), "step": len(history),
                                                 "train_seconds": seconds})
         save_weights(run / "model.safetensors", energy)

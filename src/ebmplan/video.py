@@ -123,6 +123,8 @@ class VideoConfig:
     resume: str | None = None
     """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
     used)"""
+    tensorboard: bool = False
+    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
     def validate(self) -> None:
         """Check every value before any work starts; raise one ConfigError naming the first bad one."""
@@ -144,6 +146,7 @@ class VideoConfig:
         check_memory(self.memory_needed(), f"training width-{self.width} networks on {self.size}x{self.size} "
                      f"frames", "use a smaller --width or --size (or --batch-size, --n-negatives, --n-train)",
                      device=runs.resolve_device(self.device))  # before the test videos below are drawn
+        runs.require_tensorboard(self.tensorboard)
         get_loss(self.loss)
         parse_frame_negatives(self.negatives)
         for spec in self.arms():
@@ -203,10 +206,15 @@ def latent_frame_energy(cfg: VideoConfig) -> LatentFrameEnergy:
                              depth=cfg.depth, activation=cfg.activation)
 
 
+LOG_EVERY = 100  # steps between a model's rows of metrics.csv (and its last step)
+
+
 def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int | None = None,
                  seconds: float | None = None, seed: int = 0, context_frames: int = 2,
-                 device: str | torch.device = "cpu") -> tuple[FrameEnergy, dict]:
-    """Contrastive training for `steps` steps, or for `seconds` of wall-clock time when given."""
+                 device: str | torch.device = "cpu", log: runs.ScalarLog | None = None,
+                 name: str = "energy") -> tuple[FrameEnergy, dict]:
+    """Contrastive training for `steps` steps, or for `seconds` of wall-clock time when given; the loss every
+    `LOG_EVERY` steps and at the last goes to `log` as model `name`."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
     context, target, where = (t.to(device) for t in examples(train, context_frames))  # [M, kP], [M, P], [M, 2]
@@ -217,6 +225,8 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
                              hard_pool=cfg.hard_pool)
     loss_fn = get_loss(cfg.loss)
     t0, step, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
+    bar = runs.progress(total=steps if seconds is None else None,
+                        desc=f"train {name}" + ("" if seconds is None else f" ({seconds:g} s)"))
     while (step < steps) if seconds is None else (time.perf_counter() - t0 < seconds):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         c, y = context[idx], target[idx]
@@ -230,22 +240,36 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
         loss.backward()
         optimizer.step()
         step += 1
+        bar.update()
+        if step % LOG_EVERY == 0:
+            _log(log, name, step, loss, t0)
+    bar.close()
+    if step % LOG_EVERY:
+        _log(log, name, step, loss, t0)
     return energy, {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
+def _log(log: runs.ScalarLog | None, name: str, step: int, loss: torch.Tensor, t0: float) -> None:
+    if log is not None and step > 0:
+        log.write(step, {"loss": loss.item(), "seconds": f"{time.perf_counter() - t0:.3f}"}, model=name)
+
+
 def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0, context_frames: int = 2,
-                    device: str | torch.device = "cpu") -> tuple[FrameRegressor, dict]:
+                    device: str | torch.device = "cpu", log: runs.ScalarLog | None = None,
+                    name: str = "regressor") -> tuple[FrameRegressor, dict]:
     torch.manual_seed(seed)
     context, target, _ = (t.to(device) for t in examples(train, context_frames))
     model = frame_regressor(cfg, context_frames).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
-    for _ in range(cfg.steps):
+    for step in runs.progress(range(cfg.steps), desc=f"train {name}"):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         loss = (model(context[idx]) - target[idx]).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == cfg.steps:
+            _log(log, name, step + 1, loss, t0)
     return model, {"steps": cfg.steps, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
@@ -358,14 +382,19 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     run = runs.run_folder(cfg, "video", command)
     runs.write_json(run / "system.json", runs.system_info(str(device)))
     finished = runs.FinishedModels(run, resume=bool(cfg.resume))
+    # metrics.csv: `model,step,loss,seconds` rows of every model trained (an ablation arm's model is named
+    # `ablation <its negatives>`, with '+' for ',')
+    log = runs.ScalarLog(run, ["loss", "seconds"], tensorboard=cfg.tensorboard, models=True,
+                         keep_models={_log_name(n) for n in finished.models} if cfg.resume else None)
     runs.seed_everything(cfg.seed)
     data = make_data(cfg)
 
     energy, e_train = trained(finished, "energy", lambda: frame_energy(cfg),
                               lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
-                                                   device=device), device)
+                                                   device=device, log=log), device)
     regressor, r_train = trained(finished, "regressor", lambda: frame_regressor(cfg),
-                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed, device=device), device)
+                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed, device=device, log=log),
+                                 device)
     runs.save_weights(run / "energy.safetensors", energy)
     runs.save_weights(run / "regressor.safetensors", regressor)
 
@@ -388,20 +417,27 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     for spec in cfg.arms():
         arm, info = trained(finished, f"ablation {spec}", lambda: frame_energy(cfg),
                             lambda spec=spec: train_energy(cfg, data.train, spec, seconds=cfg.ablation_seconds,
-                                                           seed=cfg.seed, device=device), device)
+                                                           seed=cfg.seed, device=device, log=log,
+                                                           name=_log_name(f"ablation {spec}")), device)
         torch.manual_seed(cfg.seed + 1)
         out["ablation"][spec] = {"one_step": one_step(energy_predictor(arm, cfg), data.test, cfg.n_eval),
                                  "train": info}
     if cfg.single_frame:
-        out["single_frame"] = single_frame(cfg, run, finished, device)
+        out["single_frame"] = single_frame(cfg, run, finished, device, log)
+    log.close()
     out["held_out"] = {"videos": cfg.n_test, "rollout_videos": cfg.n_test,
                        "one_step_examples": min(cfg.n_eval, cfg.n_test * (cfg.length - 2))}
     runs.write_json(run / "metrics.json", out)
     return run
 
 
-def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0,
-                 device: str | torch.device = "cpu") -> tuple[LatentFrameEnergy, dict]:
+def _log_name(model: str) -> str:
+    """A model's name in metrics.csv (no commas)."""
+    return model.replace(",", "+")
+
+
+def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0, device: str | torch.device = "cpu",
+                 log: runs.ScalarLog | None = None, name: str = "latent") -> tuple[LatentFrameEnergy, dict]:
     """Lower the free energy min_z F(y | frame t, z) of each training pair; the best code is found exactly."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
@@ -409,13 +445,15 @@ def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0,
     energy = latent_frame_energy(cfg).to(device)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
-    for _ in range(cfg.steps):
+    for step in runs.progress(range(cfg.steps), desc=f"train {name}"):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         free = energy.energy_per_code(target[idx], context[idx]).min(dim=1).values  # [B]
         loss = free.mean() / P
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == cfg.steps:
+            _log(log, name, step + 1, loss, t0)
     return energy, {"steps": cfg.steps, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
@@ -442,7 +480,8 @@ def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> d
             "true_next_reached": (true_dist.min(1).values < 1).float().mean().item()}
 
 
-def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, device: torch.device) -> dict:
+def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, device: torch.device,
+                 log: runs.ScalarLog | None = None) -> dict:
     """Next frame from ONE frame: the velocity is one of a few directions and cannot be seen, so several
     next frames are correct. Compares the MSE regressor (one answer), the contrastive energy (one answer per
     noise start) and the latent-variable energy (one answer per sampled code) on held-out videos."""
@@ -451,12 +490,15 @@ def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, dev
                        directions=cfg.single_directions, seed=cfg.seed)
     regressor, r_info = trained(finished, "single_frame_regressor", lambda: frame_regressor(cfg, 1),
                                 lambda: train_regressor(cfg, data.train, seed=cfg.seed, context_frames=1,
-                                                        device=device), device)
+                                                        device=device, log=log, name="single_frame_regressor"),
+                                device)
     energy, e_info = trained(finished, "single_frame_energy", lambda: frame_energy(cfg, 1),
                              lambda: train_energy(cfg, data.train, cfg.negatives, steps=cfg.steps, seed=cfg.seed,
-                                                  context_frames=1, device=device), device)
+                                                  context_frames=1, device=device, log=log,
+                                                  name="single_frame_energy"), device)
     latent, l_info = trained(finished, "single_frame_latent", lambda: latent_frame_energy(cfg),
-                             lambda: train_latent(cfg, data.train, seed=cfg.seed, device=device), device)
+                             lambda: train_latent(cfg, data.train, seed=cfg.seed, device=device, log=log,
+                                                  name="single_frame_latent"), device)
     runs.save_weights(run / "single_frame_energy.safetensors", energy)
     runs.save_weights(run / "single_frame_latent.safetensors", latent)
     runs.save_weights(run / "single_frame_regressor.safetensors", regressor)

@@ -46,6 +46,7 @@ from ..energy.losses import get_loss
 from ..energy.models import MLPEnergy
 from ..energy.negatives import parse_negatives
 from ..errors import ConfigError, choose
+from ..runs import progress
 from .train_agent import AgentRun
 
 SOURCES = ("uniform", "replay", "sgm", "cvae", "ebm")
@@ -409,7 +410,8 @@ class CVAESource(Generator):
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
         opt = torch.optim.Adam(params, lr=1e-3)
         self.fit_graph()
-        for s, m, g in self.batches(self.training_data(self.settings.gen_steps * self.settings.gen_batch)):
+        data = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
+        for s, m, g in progress(self.batches(data), total=self.settings.gen_steps, desc="fit cvae subgoals"):
             c = torch.cat([s, g], 1)  # [b, 4]
             mu, logvar = self.encoder(torch.cat([m, c], 1)).chunk(2, 1)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
@@ -450,7 +452,7 @@ class EBMSource(Generator):
         self.fit_graph()
         n_off = round(8 * st.ebm_off_data)
         data = self.training_data(st.gen_steps * st.gen_batch)
-        for step, (s, m, g) in enumerate(self.batches(data)):
+        for step, (s, m, g) in enumerate(progress(self.batches(data), total=st.gen_steps, desc="fit ebm subgoals")):
             c = torch.cat([s, g], 1)  # [b, 4]
             neg = negatives.sample(m, 8 - n_off, self.energy, c)  # [b, 8 - n_off, 2]
             if n_off:  # states off the observed free space: walls, as far as the agent's data tells

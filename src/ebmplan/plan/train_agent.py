@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +31,17 @@ import torch
 import tyro
 from scipy.stats import spearmanr
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from ..errors import ConfigError, Divergence
 from ..resources import RUNTIME, check_memory, mlp_params, network_bytes
 from ..runs import (
+    ScalarLog,
     load_checkpoint,
     load_weights,
     prepare_run_dir,
+    progress,
     read_json,
+    require_tensorboard,
     resolve_device,
     rng_state,
     save_checkpoint,
@@ -49,7 +49,6 @@ from ..runs import (
     seed_everything,
     set_rng_state,
     system_info,
-    truncate_log,
     write_json,
 )
 from ..stats import wilson
@@ -117,6 +116,8 @@ class MazeTrainConfig:
     """auto, cpu or cuda"""
     resume: str | None = None
     """continue the run in this folder from its last checkpoint (its saved config is used)"""
+    tensorboard: bool = False
+    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
     def validate(self) -> None:
         for name in ("resize", "steps", "n_envs", "updates_per_collect", "batch_size", "width", "depth",
@@ -138,6 +139,7 @@ class MazeTrainConfig:
             raise ConfigError(f"--explore-noise must be >= 0, got {self.explore_noise}")
         check_memory(self.memory_needed(), f"training a width-{self.width} agent on {self.map} x{self.resize}",
                      "use a smaller --width or --resize (or fewer --steps)", device=resolve_device(self.device))
+        require_tensorboard(self.tensorboard)
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
@@ -398,12 +400,9 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
                               f"written by an older ebmplan or for another run?") from None
     write_json(run / "system.json", system_info(str(device)))
 
-    log_path = run / "metrics.csv"
-    if state is None or not log_path.exists():
-        log_path.write_text("step,critic_loss,actor_loss,train_success,episodes,env_steps,seconds,cpu_seconds\n")
-    truncate_log(log_path, tr.step)
-    progress = tqdm(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps, desc=f"maze {maze.name}",
-                    disable=not sys.stderr.isatty() or "CI" in os.environ)
+    log = ScalarLog(run, ["critic_loss", "actor_loss", "train_success", "episodes", "env_steps", "seconds",
+                          "cpu_seconds"], tensorboard=cfg.tensorboard, resume_step=None if state is None else tr.step)
+    bar = progress(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps, desc=f"maze {maze.name}")
     # CPU time too: a shared machine's wall clock lies. On resume both clocks continue from the checkpoint.
     t0, cpu0 = time.perf_counter() - elapsed, time.process_time() - cpu_elapsed
 
@@ -419,7 +418,7 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     if state is None:
         for _ in range(cfg.warmup):
             tr.collect(random=True)
-    for step in progress:
+    for step in bar:
         if step % cfg.updates_per_collect == 0:
             tr.collect(random=False)
         c_loss, a_loss = tr.update()
@@ -432,13 +431,15 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
         if done % cfg.log_every == 0 or done == cfg.steps:
             c, a = np.mean(tr.losses, axis=0)
             rate = tr.successes / max(tr.episodes_done, 1)
-            with log_path.open("a") as f:
-                f.write(f"{done},{c:.6g},{a:.6g},{rate:.4f},{tr.episodes_done},{tr.replay.size},"
-                        f"{time.perf_counter() - t0:.3f},{time.process_time() - cpu0:.3f}\n")
-            progress.set_postfix(critic=f"{c:.3f}", success=f"{rate:.2f}")
+            log.write(done, {"critic_loss": float(c), "actor_loss": float(a), "train_success": f"{rate:.4f}",
+                             "episodes": int(tr.episodes_done), "env_steps": int(tr.replay.size),
+                             "seconds": f"{time.perf_counter() - t0:.3f}",
+                             "cpu_seconds": f"{time.process_time() - cpu0:.3f}"})
+            bar.set_postfix(critic=f"{c:.3f}", success=f"{rate:.2f}")
             tr.losses, tr.episodes_done, tr.successes, tr.last_critic_loss = [], 0, 0, float(c)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             train_seconds, cpu_seconds = checkpoint()  # the last one comes after the last update
+    log.close()
 
     np.savez_compressed(run / "trajectories.npz", **tr.replay.trajectories(maze.walls))
     agent = tr.agent.eval()
