@@ -66,23 +66,33 @@ def _widths(result: SweepResult) -> list[int]:
 
 
 def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
-    """One landscape per width in a row, from run `seed` of each width; a failed run is a marked panel."""
-    import matplotlib.pyplot as plt
+    """`landscapes_figure`, saved to `path`."""
+    from .plots import plt
+
+    fig = landscapes_figure(result, seed)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def landscapes_figure(result: SweepResult, seed: int):
+    """One landscape per width in a row, from run `seed` of each width, each with its own colour bar (every
+    model's energy has its own scale); a failed run is a marked panel. Returns the figure."""
     import numpy as np
     import torch
 
-    from .plots import draw_landscape
+    from .plots import colorbar, draw_landscape, plt
     from .train import load_energy_run
 
     widths = _widths(result)
-    fig, axes = plt.subplots(1, len(widths), figsize=(2.6 * len(widths), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(widths), figsize=(3.1 * len(widths), 3.1), squeeze=False, layout="constrained")
     for ax, width in zip(axes[0], widths, strict=True):
         row = next(r for r in result.rows if r["width"] == width and r["seed"] == seed)
         if row["status"] == "ok":
             run = load_energy_run(result.path / row["run"])
             samples = torch.from_numpy(np.load(result.path / row["run"] / "samples.npy"))[:1000]  # [n, 2]
             title = f"width {width}\nprecision {row['precision']:.3f}, coverage {row['coverage']:.2f}"
-            draw_landscape(ax, run.energy, run.data.low, run.data.high, samples=samples, title=title)
+            image = draw_landscape(ax, run.energy, run.data.low, run.data.high, samples=samples, title=title)
+            colorbar(fig, image, ax, fraction=0.046, pad=0.03)
         else:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -94,9 +104,7 @@ def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
                     color="#c0392b", transform=ax.transAxes)
     fig.suptitle(f"energy of a depth-3 MLP on the spiral by width (dark = low; green: the model's samples; "
                  f"seed {seed} of each width)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def _wrap(text: str, width: int) -> str:

@@ -102,18 +102,30 @@ def _cell(value) -> str:
 
 
 def save_compare_figure(path: Path, run: Path, methods: list[str]) -> None:
-    """Every method's landscape side by side, with the data (blue) and gradient-descent samples (green)."""
+    """`compare_figure`, saved to `path` (nothing for data that is not 2D)."""
+    from . import plots
+
+    fig = compare_figure(run, methods)
+    if fig is not None:
+        fig.savefig(path, dpi=110)
+        plots.plt.close(fig)
+
+
+def compare_figure(run: Path, methods: list[str]):
+    """Every method's landscape side by side, with the data (blue) and gradient-descent samples (green), each
+    with its own colour bar (the methods' energies have different scales). Returns the figure, or None when
+    the data is not 2D."""
     from . import plots
 
     loaded = [load_energy_run(run / m) for m in methods]
     if loaded[0].data.dim != 2:
-        return  # landscapes are drawn over the plane only
-    fig, axes = plots.plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.9), squeeze=False)
+        return None  # landscapes are drawn over the plane only
+    fig, axes = plots.plt.subplots(1, len(methods), figsize=(4.1 * len(methods), 3.9), squeeze=False,
+                                   layout="constrained")
     for ax, method, r in zip(axes[0], methods, loaded, strict=True):
         samples = torch.from_numpy(np.load(r.path / "samples.npy"))
-        plots.draw_landscape(ax, r.energy, r.data.low, r.data.high, data=r.data.train, samples=samples,
-                             title=f"{method}\nprecision {r.metrics['precision']:.3f}, "
-                                   f"coverage {r.metrics['coverage']:.2f}, nll {r.metrics['nll']:.2f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plots.plt.close(fig)
+        image = plots.draw_landscape(ax, r.energy, r.data.low, r.data.high, data=r.data.train, samples=samples,
+                                     title=f"{method}\nprecision {r.metrics['precision']:.3f}, "
+                                           f"coverage {r.metrics['coverage']:.2f}, nll {r.metrics['nll']:.2f}")
+        plots.colorbar(fig, image, ax, fraction=0.046, pad=0.03)
+    return fig
