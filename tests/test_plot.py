@@ -42,7 +42,7 @@ def test_plot_chosen_metrics_and_labels(two_runs, tmp_path, capsys):
     assert main_code(["plot", *map(str, two_runs), "--metrics", "loss,gap", "--out", str(out)]) == 0
     assert "loss, energy_gap of 2 runs" in capsys.readouterr().out
     assert png_size(out) == (round(2 * 4.4 * 110), round(3.2 * 110))
-    runs = [read_curves(r) for r in two_runs]
+    runs = [c for r in two_runs for c in read_curves(r)]
     fig = draw_curves(runs, ["loss"])
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["moons-a", "moons-b"]
@@ -109,3 +109,19 @@ def test_landscape_figures_have_energy_colour_bars(two_runs):
 def test_a_runs_landscape_png_is_drawn_with_its_colour_bar(two_runs):
     # the colour bar widens landscape.png from 9 to 9.6 inches (at 110 dpi)
     assert png_size(two_runs[0] / "landscape.png") == (round(9.6 * 110), round(4.6 * 110))
+
+
+def test_plot_draws_each_model_of_a_several_model_log(two_runs, tmp_path, capsys):
+    # conditional and video runs log several models in one metrics.csv: `model,step,...`
+    cond = tmp_path / "cond"
+    cond.mkdir()
+    (cond / "metrics.csv").write_text("model,step,loss,seconds\nconditional,10,0.7,0.1\nconditional,20,0.6,0.2\n"
+                                      "regressor,10,0.5,0.1\nregressor,20\n")  # a row cut short is skipped
+    out = tmp_path / "cond.png"
+    assert main_code(["plot", str(cond), str(two_runs[0]), "--out", str(out)]) == 0
+    assert "loss of 2 runs" in capsys.readouterr().out and out.is_file()
+    from ebmplan.curves import read_curves
+
+    lines = read_curves(cond)
+    assert [(c.name, c.columns["step"], c.columns["loss"]) for c in lines] == [
+        ("cond: conditional", [10.0, 20.0], [0.7, 0.6]), ("cond: regressor", [10.0], [0.5])]

@@ -2,8 +2,9 @@
 
 Every run kind that logs training writes `metrics.csv`, a header then one row per logged step, `step` first
 (`spiral`/`train`: loss, energy_pos, energy_neg, energy_gap, seconds; `maze train`: critic_loss, actor_loss,
-train_success, ...). The figure has one panel per metric, one line per run labelled by its folder's name,
-against the step.
+train_success, ...), or `model,step,...` for a run that trains several models (`conditional`, `video`). The
+figure has one panel per metric, one line per run labelled by its folder's name (per model of such a run:
+`<folder>: <model>`), against the step.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class PlotConfig:
     runs: Annotated[list[str], tyro.conf.Positional, tyro.conf.arg(metavar="RUN [RUN ...]",
                                                                          help_behavior_hint="(required)")] = field(
         default_factory=list)
-    """run folders holding a metrics.csv (spiral, train and maze train runs, compare's method folders)"""
+    """run folders holding a metrics.csv (spiral, train, maze train, conditional and video runs, compare's
+    method folders)"""
     out: str | None = None
     """figure file, .png (or .pdf, .svg), its folder made if missing (default: runs/plot-<time>.png)"""
     metrics: str | None = None
@@ -39,15 +41,19 @@ class PlotConfig:
 
 @dataclass
 class Curves:
-    """One run's metrics.csv: its name and each column's values, `step` among them."""
+    """One line per column of a run's metrics.csv (of one of its models): its label, the run's label, and
+    each column's values, `step` among them."""
 
     name: str
+    run: str
     columns: dict[str, list[float]]
 
 
-def read_curves(run: Path) -> Curves:
-    """The metrics.csv of run folder `run`, or a ConfigError saying why there is none. A row cut short (a run
-    killed mid-write) or holding a non-number is skipped."""
+def read_curves(run: Path, label: str | None = None) -> list[Curves]:
+    """The curves in the metrics.csv of run folder `run`, or a ConfigError saying why there are none: one
+    `Curves` named `label` (default: the folder's name), or, for a log of several models (header
+    `model,step,...`: conditional and video runs), one per model named `<label>: <model>`. A row cut short (a
+    run killed mid-write) or holding a non-number is skipped."""
     path = run / "metrics.csv"
     if not run.is_dir():
         raise ConfigError(f"run folder {run} does not exist" if not run.exists() else f"{run} is not a folder")
@@ -55,24 +61,29 @@ def read_curves(run: Path) -> Curves:
         inside = sorted(str(p.parent) for p in run.glob("*/metrics.csv"))
         more = f" and {len(inside) - 2} more" if len(inside) > 2 else ""
         hint = (f"; its sub-folders do: give those, e.g. {' '.join(inside[:2])}{more}" if inside else
-                "; training curves are written by spiral, train and maze train runs")
+                "; training curves are written by spiral, train, maze train, conditional and video runs")
         raise ConfigError(f"{run} has no metrics.csv{hint}")
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    if not rows or not rows[0] or rows[0][0] != "step":
-        raise ConfigError(f"{path} is not a metrics log (its header must start with 'step')")
-    header = rows[0]
-    columns: dict[str, list[float]] = {name: [] for name in header}
+    header = rows[0] if rows else []
+    models = header[:1] == ["model"]
+    if header[models:models + 1] != ["step"]:
+        raise ConfigError(f"{path} is not a metrics log (its header must start with 'step' or 'model,step')")
+    label = label or run.resolve().name
+    names = header[models:]
+    curves: dict[str, Curves] = {}
     for row in rows[1:]:
         if len(row) != len(header):
             continue
         try:
-            values = [float(v) for v in row]
+            values = [float(v) for v in row[models:]]
         except ValueError:
             continue
-        for name, v in zip(header, values, strict=True):
-            columns[name].append(v)
-    return Curves(run.resolve().name, columns)
+        name = f"{label}: {row[0]}" if models else label
+        columns = curves.setdefault(name, Curves(name, label, {c: [] for c in names})).columns
+        for column, v in zip(names, values, strict=True):
+            columns[column].append(v)
+    return list(curves.values()) or [Curves(label, label, {c: [] for c in names})]
 
 
 def choose_metrics(runs: list[Curves], wanted: str | None) -> list[str]:
@@ -81,8 +92,8 @@ def choose_metrics(runs: list[Curves], wanted: str | None) -> list[str]:
     common = [c for c in runs[0].columns if c != "step" and all(c in r.columns for r in runs)]
     if not (common if wanted else [c for c in common if c not in CLOCKS]):
         clocks = f" but the clock {' and '.join(common)}" if common else ""
-        raise ConfigError(f"the runs {', '.join(r.name for r in runs)} have no metric in common{clocks}; plot "
-                          f"them separately")
+        labels = ", ".join(dict.fromkeys(r.run for r in runs))
+        raise ConfigError(f"the runs {labels} have no metric in common{clocks}; plot them separately")
     if wanted is None:
         return [c for c in common if c not in CLOCKS]
     names = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -111,7 +122,7 @@ def draw_curves(runs: list[Curves], metrics: list[str]):
 
     cols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.2 * nrows), squeeze=False, layout="constrained")
     for ax, metric in zip(axes.flat, metrics, strict=False):
         for run in runs:
             steps, values = run.columns["step"], run.columns[metric]
@@ -121,13 +132,11 @@ def draw_curves(runs: list[Curves], metrics: list[str]):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
     if len(runs) <= 3:
         axes.flat[0].legend(fontsize=8)
-        fig.tight_layout()
-    else:  # many runs: one legend beneath every panel, not over one of them
-        fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(runs) / 4), 1, 1))
-        fig.legend(handles, labels, loc="lower center", ncol=min(4, len(runs)), fontsize=8, frameon=False)
+    else:  # many lines: one legend beneath every panel, not over one of them
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", ncol=2 * cols,
+                   fontsize=8, frameon=False)
     return fig
 
 
@@ -136,9 +145,7 @@ def plot_runs(cfg: PlotConfig) -> Path:
     if not cfg.runs:
         raise ConfigError("give at least one run folder: ebmplan plot RUN [RUN ...]")
     paths = [Path(r) for r in cfg.runs]
-    runs = [read_curves(p) for p in paths]
-    for run, label in zip(runs, _labels(paths), strict=True):
-        run.name = label
+    runs = [c for p, label in zip(paths, _labels(paths), strict=True) for c in read_curves(p, label)]
     metrics = choose_metrics(runs, cfg.metrics)
     out = Path(cfg.out) if cfg.out else Path("runs") / f"plot-{time.strftime('%Y%m%d-%H%M%S')}.png"
     from .plots import plt
@@ -155,5 +162,5 @@ def plot_runs(cfg: PlotConfig) -> Path:
         raise ConfigError(f"figure {out} cannot be written ({err.strerror})") from None
     finally:
         plt.close(fig)
-    print(f"figure: {out} ({', '.join(metrics)} of {len(runs)} run{'s' if len(runs) > 1 else ''})")
+    print(f"figure: {out} ({', '.join(metrics)} of {len(paths)} run{'s' if len(paths) > 1 else ''})")
     return out
