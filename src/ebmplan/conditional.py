@@ -30,11 +30,11 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from .data.toy2d import load_data
-from .energy.latent import LatentEnergy, latent_energies
+from .energy.latent import LatentEnergy, latent_energies, predict_latent
 from .energy.losses import get_loss
 from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
-from .energy.predict import Prediction, predict
+from .energy.predict import predict
 from .errors import ConfigError, Divergence, choose
 from .resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
@@ -287,22 +287,6 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
 
 # ----- prediction and scoring -----
 
-def latent_prediction(model: LatentEnergy, context: torch.Tensor, box: Box, *, samples: int, starts: int,
-                      **descent) -> Prediction:
-    """`predict_latent`'s answers with whether each converged: per context row [B, C] one answer per prior
-    sample z, the lowest-energy end point of `starts` descents. It draws the same random numbers as
-    `predict_latent`, so its samples [B, samples, D] are the same."""
-    B = context.shape[0]
-    z = model.sample_prior(B * samples)  # [B*K, L]
-    cz = torch.cat([context.repeat_interleave(samples, 0), z], dim=-1)  # [B*K, C+L]
-    pred = predict(model.net, cz, box, starts=starts, **descent)  # samples [B*K, S, D]
-    best = pred.energy.argmin(1)  # [B*K]
-    rows = torch.arange(B * samples, device=best.device)
-    return Prediction(samples=pred.samples[rows, best].reshape(B, samples, -1),
-                      energy=pred.energy[rows, best].reshape(B, samples),
-                      converged=pred.converged[rows, best].reshape(B, samples))
-
-
 def predictions(kind: str, model: nn.Module, x: torch.Tensor, box: Box,
                 cfg: ConditionalConfig) -> dict[str, list[torch.Tensor]]:
     """Each held-out x's answers in both views (`VIEWS`): a list of [M_i] y values per view, and under
@@ -314,7 +298,7 @@ def predictions(kind: str, model: nn.Module, x: torch.Tensor, box: Box,
             every = list(model(x).cpu())  # one [1] answer per x
         return {"all_answers": every, "converged_answers": every, "converged_fraction": 1.0}
     if kind == "latent":
-        pred = latent_prediction(model, x, box, samples=cfg.latent_samples, starts=cfg.latent_starts, **descent)
+        pred = predict_latent(model, x, box, samples=cfg.latent_samples, starts=cfg.latent_starts, **descent)
     else:
         pred = predict(model, x, box, starts=cfg.starts, **descent)
     rows = range(len(x))

@@ -23,7 +23,7 @@ import torch
 
 from .models import EnergyModel, MLPEnergy
 from .negatives import Box
-from .predict import predict
+from .predict import Prediction, predict
 
 
 class LatentEnergy(EnergyModel):
@@ -88,12 +88,10 @@ def latent_energies(model: LatentEnergy, y: torch.Tensor, context: torch.Tensor,
 
 
 @dataclass
-class LatentPrediction:
-    """One answer per latent sample: y [B, K, D] for z [B, K, L], with its energy [B, K]."""
+class LatentPrediction(Prediction):
+    """One answer per latent sample: y [B, K, D] for z [B, K, L], with its energy and convergence [B, K]."""
 
-    samples: torch.Tensor
-    z: torch.Tensor
-    energy: torch.Tensor
+    z: torch.Tensor | None = None
 
 
 def predict_latent(model: LatentEnergy, context: torch.Tensor, box: Box, *, samples: int = 8, starts: int = 8,
@@ -107,4 +105,5 @@ def predict_latent(model: LatentEnergy, context: torch.Tensor, box: Box, *, samp
     best = pred.energy.argmin(1)  # [B*K]
     rows = torch.arange(B * samples, device=best.device)
     return LatentPrediction(samples=pred.samples[rows, best].reshape(B, samples, -1),
-                            z=z.reshape(B, samples, -1), energy=pred.energy[rows, best].reshape(B, samples))
+                            energy=pred.energy[rows, best].reshape(B, samples),
+                            converged=pred.converged[rows, best].reshape(B, samples), z=z.reshape(B, samples, -1))
