@@ -18,7 +18,8 @@ from typing import Annotated
 import tyro
 
 from .errors import ConfigError
-from .sweep import SweepConfig, SweepResult, parse_seeds, run_sweep
+from .runs import resumed_config, write_json
+from .sweep import SweepConfig, SweepResult, execute, parse_seeds, plan, run_sweep
 
 
 @dataclass
@@ -43,17 +44,35 @@ class CapacityConfig:
     """Ray cluster address (default: start a local Ray on this machine)"""
     workers: int = 0
     """runs at once (0 = one per CPU core)"""
+    resume: str | None = None
+    """continue this capacity folder with its saved settings: complete runs are reused, interrupted ones resume
+    from their checkpoints, the rest run"""
 
 
 def run_capacity(cfg: CapacityConfig) -> SweepResult:
-    """Run the sweep (complete runs are skipped), draw both figures, and return the sweep's results."""
+    """Run the sweep (complete runs are skipped, interrupted ones resumed), draw both figures, and return the
+    sweep's results. With `cfg.resume`, the settings are those saved in that capacity folder's config.json."""
+    cfg = resumed_config(cfg, "capacity", strict=True)
     if cfg.panel_seed not in parse_seeds(cfg.seeds):
         raise ConfigError(f"--panel-seed {cfg.panel_seed} is not one of the seeds {cfg.seeds}")
     fixed = [f"depth={cfg.depth}", *cfg.set]
-    out = cfg.out or str(Path("runs") / ("capacity-" + hashlib.sha1(
+    out = cfg.resume or cfg.out or str(Path("runs") / ("capacity-" + hashlib.sha1(
         json.dumps([cfg.widths, fixed]).encode()).hexdigest()[:8]))
-    result = run_sweep(SweepConfig(command="spiral", grid=[f"width={cfg.widths}"], seeds=cfg.seeds, set=fixed,
-                                   out=out, backend=cfg.backend, address=cfg.address, workers=cfg.workers))
+    sweep = SweepConfig(command="spiral", grid=[f"width={cfg.widths}"], seeds=cfg.seeds, set=fixed, out=out,
+                        backend=cfg.backend, address=cfg.address, workers=cfg.workers)
+    _, _, runs, path = plan(sweep)  # every bad setting is reported before any work starts
+    path.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        write_json(path / "config.json", {"kind": "capacity", "command": "capacity", "config": {**vars(cfg),
+                                                                                              "out": out}})
+    for r in runs:  # a run cut short after a checkpoint continues from it (the sweep would start it afresh)
+        folder = path / r.name
+        if (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").is_file():
+            print(f"resuming {folder}", flush=True)
+            record = execute("spiral", type(r.config)(resume=str(folder)))
+            (path / "records").mkdir(exist_ok=True)
+            write_json(path / "records" / f"{r.name}.json", record)
+    result = run_sweep(sweep)
     draw_landscapes(result, cfg.panel_seed, result.path / "capacity.png")
     draw_metrics(result, result.path / "capacity_metrics.png")
     print(f"\n{(result.path / 'results.md').read_text()}\nfigures: {result.path / 'capacity.png'}, "

@@ -17,7 +17,7 @@ import torch
 
 from .energy.architectural import METHODS
 from .errors import ConfigError, choose
-from .runs import prepare_run_dir, resolve_device, system_info, write_json
+from .runs import resolve_device, resumed_config, run_folder, system_info, write_json
 from .train import TrainConfig, load_energy_run, train
 
 COLUMNS = ("precision", "coverage", "nll", "nll_uniform", "mmd", "mmd_floor", "train_seconds")
@@ -43,6 +43,9 @@ class CompareConfig:
     """auto, cpu or cuda"""
     overwrite: bool = False
     """replace an existing compare folder"""
+    resume: str | None = None
+    """continue this compare folder with its saved settings: complete methods are reused, an interrupted one
+    resumes, the rest train"""
 
     def method_list(self) -> list[str]:
         names = [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -64,19 +67,30 @@ class CompareConfig:
 
 
 def compare(cfg: CompareConfig, *, command: str = "compare") -> Path:
-    """Run every method into `<out>/<method>/`, then write compare.md, compare.json and compare.png."""
+    """Run every method into `<out>/<method>/`, then write compare.md, compare.json and compare.png.
+
+    With `cfg.resume`, continue that compare folder with its saved settings: a method whose sub-run is complete
+    (its metrics.json exists) is reused, one with a checkpoint resumes (`train --resume`), the rest train."""
+    cfg = resumed_config(cfg, "compare", strict=True)
     methods = cfg.method_list()
     for method in methods:
         cfg.train_config(method).validate()  # every bad value is reported before any work starts
     device = resolve_device(cfg.device)
-    run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-    write_json(run / "config.json", {"kind": "compare", "command": command, "config": cfg})
+    run = run_folder(cfg, "compare", command)
     write_json(run / "system.json", system_info(str(device)))
     results = {}
     for method in methods:
-        sub = cfg.train_config(method, run / method)
-        train(sub, command=f"{command} {method}")
-        results[method] = load_energy_run(run / method).metrics
+        folder = run / method
+        if cfg.resume and (folder / "metrics.json").is_file():
+            print(f"{method}: reusing {folder}", flush=True)
+        elif cfg.resume and (folder / "checkpoint.pt").is_file():
+            print(f"{method}: resuming {folder}", flush=True)
+            train(TrainConfig(resume=str(folder)), command=f"{command} {method}")
+        else:
+            sub = cfg.train_config(method, folder)
+            sub.overwrite = bool(cfg.resume)  # a sub-run cut short before its first checkpoint starts afresh
+            train(sub, command=f"{command} {method}")
+        results[method] = load_energy_run(folder).metrics
     table = markdown_table(results)
     write_json(run / "compare.json", results)
     (run / "compare.md").write_text(f"# Energies compared on {cfg.data} (seed {cfg.seed})\n\n{table}\n\n"

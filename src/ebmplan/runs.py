@@ -304,11 +304,32 @@ def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
     return config_type(**saved["config"])
 
 
-def resumed_config(cfg: Any, kind: str) -> Any:
-    """`cfg` itself, or with `cfg.resume` the config that run folder (of `kind`) was made with."""
+def resumed_config(cfg: Any, kind: str, *, strict: bool = False) -> Any:
+    """`cfg` itself, or with `cfg.resume` the config that run folder (of `kind`) was made with.
+
+    `strict`: an option given beside `--resume` (one that differs from its default) that differs from the saved
+    run's setting is one ConfigError, instead of being ignored."""
     if not cfg.resume:
         return cfg
-    return dataclasses.replace(saved_config(cfg.resume, type(cfg), kind), resume=cfg.resume)
+    saved = saved_config(cfg.resume, type(cfg), kind)
+    if strict:
+        default = type(cfg)()
+        for f in dataclasses.fields(cfg):
+            given, was = _plain(getattr(cfg, f.name)), _plain(getattr(saved, f.name))
+            if f.name == "resume" or given == _plain(getattr(default, f.name)) or given == was:
+                continue
+            if f.name == "out" and given is not None and Path(given) == Path(cfg.resume):
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            raise ConfigError(f"--resume {cfg.resume} continues that run with the settings it was made with, "
+                              f"but {flag} {given} contradicts its {f.name}={was}; leave {flag} out, or start a "
+                              f"new run without --resume")
+    return dataclasses.replace(saved, resume=cfg.resume)
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON would hold it (tuples as lists), for comparing a given option with a saved one."""
+    return json.loads(json.dumps(value, default=_jsonable))
 
 
 def run_folder(cfg: Any, kind: str, command: str) -> Path:

@@ -16,6 +16,7 @@ success, path ratio, wormholes, states in walls) after the clocks stop.
 from __future__ import annotations
 
 import csv
+import fcntl
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +29,7 @@ from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from ..errors import ConfigError, choose
-from ..runs import prepare_run_dir, resolve_device, system_info, write_json
+from ..runs import atomic_path, prepare_run_dir, resolve_device, resumed_config, system_info, write_json
 from ..stats import wilson
 from .agent import DistanceAgent
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
@@ -117,6 +118,9 @@ class PlanEvalConfig:
     """run folder (default: runs/plan-<time>)"""
     overwrite: bool = False
     """replace an existing run folder"""
+    resume: str | None = None
+    """continue this run folder with its saved settings: the rows of results.csv already written (agent seed,
+    source, node budget) are kept, the rest computed"""
     draw: bool = True
     """draw the figures"""
     max_memory: float = 2.0
@@ -419,8 +423,55 @@ FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes"
           "in_walls_share", "fit_seconds", "dropped_edges_per_episode"]
 
 
-def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[list[dict], dict]:
-    """The protocol on one agent run -> (results rows, the drawings of each source when `draw`)."""
+def read_results(path: Path, per_group: int) -> dict[tuple, list[dict]]:
+    """The complete groups of rows in a results.csv written so far: (agent seed, source, nodes) -> its
+    `per_group` rows (one per difficulty), each cell read back to the value it was written from (int, float or
+    text). A group cut short is left out."""
+    if not path.is_file():
+        return {}
+    groups: dict[tuple, list[dict]] = {}
+    with path.open(newline="") as f:
+        for raw in csv.DictReader(f):
+            if None in raw or None in raw.values() or list(raw) != FIELDS:
+                continue  # a row cut short by a crash
+            row = {k: _value(v) for k, v in raw.items()}
+            groups.setdefault((row["agent_seed"], row["source"], row["nodes"]), []).append(row)
+    return {key: rows for key, rows in groups.items() if len(rows) == per_group}
+
+
+def _value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def append_results(path: Path, rows: list[dict]) -> None:
+    """Append one group's rows to results.csv in one locked write (worker processes share the file)."""
+    with path.open("a", newline="") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            csv.DictWriter(f, FIELDS).writerows(rows)
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool, done: dict[tuple, list[dict]] | None = None,
+                 results: Path | None = None) -> tuple[list[dict], dict]:
+    """The protocol on one agent run -> (results rows, the drawings of each source when `draw`).
+
+    Each (source, node budget)'s rows are appended to `results` as soon as they are measured. `done`: groups of
+    rows measured before (a resumed run), kept instead of measured again. A source's candidates of a kept budget
+    are still generated (not planned), so its random stream reaches the next budget as in an uninterrupted run;
+    a source whose every budget is kept is skipped, unless its last budget's drawing is wanted (`draw`)."""
+    done = done or {}
+
+    def record(new_rows: list[dict]) -> None:
+        if results is not None:
+            append_results(results, new_rows)
     if isinstance(run, str):  # in a worker process
         run = load_agent(run, resolve_device(cfg.device))
         if cfg.threads:
@@ -435,20 +486,42 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
     noise = episode_noise(maze, B, cfg)
     shown = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if draw else None  # the hardest bucket's first
     t0 = time.perf_counter()
-    reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
-    rows += rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
-                     {"wormhole_share": float("nan"), "edges_per_graph": 0,
-                      "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
-                      "generate_seconds_per_episode": 0.0, "graph_seconds_per_episode": 0.0,
-                      "loop_seconds_per_episode": 0.0,
-                      "in_walls_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
-    print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+    if (seed, "policy", 0) in done:
+        rows += done[(seed, "policy", 0)]
+        print(f"agent seed {seed}: plain policy kept from results.csv", flush=True)
+    else:
+        reached, steps, _ = rollout(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+        new_rows = rows_for({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                            {"wormhole_share": float("nan"), "edges_per_graph": 0,
+                             "queries_per_episode": 0.0, "plan_seconds_per_episode": 0.0,
+                             "generate_seconds_per_episode": 0.0, "graph_seconds_per_episode": 0.0,
+                             "loop_seconds_per_episode": 0.0,
+                             "in_walls_share": 0.0, "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0})
+        record(new_rows)
+        rows += new_rows
+        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
     for name in cfg.sources:
+        kept = [(seed, name, n) in done for n in cfg.nodes]
+        if all(kept) and not draw:
+            for n in cfg.nodes:
+                rows += done[(seed, name, n)]
+            print(f"agent seed {seed}: {name} kept from results.csv", flush=True)
+            continue
         source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
-        for n in cfg.nodes:
+        for i, n in enumerate(cfg.nodes):
             t0 = time.perf_counter()
+            if all(kept[i:]) and not (draw and i == len(cfg.nodes) - 1):
+                rows += done[(seed, name, n)]  # kept; nothing after it is measured, so its stream is not needed
+                continue
             cand = source.candidates(ep.starts, ep.goals, n)
+            if kept[i] and not (draw and i == len(cfg.nodes) - 1):
+                rows += done[(seed, name, n)]  # kept: candidates generated only to advance the source's stream
+                continue
             res = plan_episodes(run, cand, ep, noise, cfg, cleanup=name == "sgm", draw=shown)
+            if kept[i]:  # planned again only for the figure's drawing; the written rows are kept
+                rows += done[(seed, name, n)]
+                drawings[name] = {**res["drawing"], "budget": n, "maze": maze}
+                continue
             in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
             extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
                      "edges_per_graph": res["edges"] / (1 if cand.shared else B),
@@ -462,6 +535,7 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool) -> tuple[
                      "dropped_edges_per_episode": res["dropped_edges"] / B}
             new_rows = rows_for({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
                                 res["steps"], maze, cfg, extra)
+            record(new_rows)
             rows += new_rows
             hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
             rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
@@ -491,10 +565,16 @@ def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
 
 
 def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
-    """Run the protocol and write config.json, system.json, results.csv, results.md and figures."""
+    """Run the protocol and write config.json, system.json, results.csv (group by group as measured, then once
+    more in order), results.md and figures. With `cfg.resume`, continue that run folder with its saved settings,
+    keeping the rows results.csv already holds."""
+    cfg = resumed_config(cfg, "plan-eval", strict=True)
     cfg.validate()
     device = resolve_device(cfg.device)
-    out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)  # before any training: fail fast
+    if cfg.resume:
+        out = Path(cfg.resume)
+    else:
+        out = prepare_run_dir(cfg.out, "plan", overwrite=cfg.overwrite)  # before any training: fail fast
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     paths = list(cfg.agent) or [seed_agent(cfg, seed) for seed in cfg.seeds]
@@ -504,8 +584,15 @@ def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
             raise ConfigError(f"agent {r.path} was trained on map {r.config.map!r}, not --map {cfg.map!r}")
         if r.maze.walls.shape != runs[0].maze.walls.shape or (r.maze.walls != runs[0].maze.walls).any():
             raise ConfigError(f"agents {runs[0].path} and {r.path} were trained on different maps")
-    write_json(out / "config.json", {"kind": "plan-eval", "command": command, "config": cfg})
+    if not cfg.resume:
+        write_json(out / "config.json", {"kind": "plan-eval", "command": command, "config": cfg})
     write_json(out / "system.json", system_info(str(device)))
+    done = read_results(out / "results.csv", len(cfg.difficulties)) if cfg.resume else {}
+    with atomic_path(out / "results.csv") as tmp, tmp.open("w", newline="") as f:  # the kept groups, whole
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for group in done.values():
+            writer.writerows(group)
     rows: list[dict] = []
     drawings: dict[str, dict] = {}
     if cfg.workers > 1 and len(runs) > 1:
@@ -513,13 +600,14 @@ def evaluate_plans(cfg: PlanEvalConfig, command: str = "plan eval") -> Path:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(cfg.workers, len(runs)), mp_context=ctx) as pool:
             results = list(pool.map(evaluate_run, [str(r.path) for r in runs], [cfg] * len(runs),
-                                    [i == 0 for i in range(len(runs))]))
+                                    [i == 0 for i in range(len(runs))], [done] * len(runs),
+                                    [out / "results.csv"] * len(runs)))
     else:
-        results = [evaluate_run(r, cfg, i == 0) for i, r in enumerate(runs)]
+        results = [evaluate_run(r, cfg, i == 0, done, out / "results.csv") for i, r in enumerate(runs)]
     for run_rows, run_drawings in results:
         rows += run_rows
         drawings.update(run_drawings)
-    with (out / "results.csv").open("w", newline="") as f:
+    with atomic_path(out / "results.csv") as tmp, tmp.open("w", newline="") as f:  # every row, in order
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
