@@ -127,6 +127,11 @@ class PlanEvalConfig:
     """GB for the graphs of the episodes planned together: per-episode node sets (cvae, ebm) are planned in
     chunks of episodes that fit (results do not depend on it)"""
 
+    def __post_init__(self) -> None:
+        # `--sources uniform,ebm` and `--sources uniform ebm` are one setting, also when compared with a saved run
+        self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
+        self.nodes = tuple(self.nodes)
+
     def validate(self) -> None:
         if not self.agent and not self.seeds:
             raise ConfigError("give the agent run folder(s) (--agent RUN [RUN ...]) or the seeds to train agents "
@@ -135,8 +140,6 @@ class PlanEvalConfig:
             raise ConfigError("give either --agent (trained agents) or --seeds (agents to train), not both")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"--seeds has repeats: {' '.join(map(str, self.seeds))}")
-        self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
-        self.nodes = tuple(self.nodes)
         for s in self.sources:
             choose("candidate source", s, SOURCES)
         if not self.sources:
