@@ -19,6 +19,7 @@ from typing import Annotated
 import tyro
 
 from .errors import ConfigError
+from .plots import plt
 
 CLOCKS = ("seconds", "cpu_seconds")  # wall and CPU time: columns, but not drawn unless asked for
 
@@ -118,8 +119,6 @@ def _labels(paths: list[Path]) -> list[str]:
 
 def draw_curves(runs: list[Curves], metrics: list[str]):
     """The figure: one panel per metric (up to 3 per row), one line per run, x = step. Returns the figure."""
-    from .plots import plt
-
     cols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.2 * nrows), squeeze=False, layout="constrained")
@@ -148,8 +147,6 @@ def plot_runs(cfg: PlotConfig) -> Path:
     runs = [c for p, label in zip(paths, _labels(paths), strict=True) for c in read_curves(p, label)]
     metrics = choose_metrics(runs, cfg.metrics)
     out = Path(cfg.out) if cfg.out else Path("runs") / f"plot-{time.strftime('%Y%m%d-%H%M%S')}.png"
-    from .plots import plt
-
     fig = draw_curves(runs, metrics)
     supported = fig.canvas.get_supported_filetypes()
     if out.suffix.lstrip(".").lower() not in supported:
