@@ -203,3 +203,22 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     assert run.predict(torch.rand(3, P), "single_frame_energy").shape == (3, P)
     with pytest.raises(ConfigError, match="holds a run of kind 'video', not 'conditional'"):
         run_conditional(ConditionalConfig(resume=str(killed)))
+
+
+def test_a_diverging_run_exits_1_and_reports_no_result(tmp_path):
+    from conftest import run_cli
+
+    done = run_cli("video", *VIDEO_TINY, "--lr", "1e12", "--ablation", "", "--out", str(tmp_path / "v"))
+    assert done.returncode == 1, done.stderr
+    assert "diverged at step" in done.stderr and "--lr" in done.stderr and "nan" not in done.stdout
+
+
+@pytest.mark.parametrize("train", ["train_regressor", "train_latent"])
+def test_the_regressor_and_the_latent_model_stop_at_a_non_finite_loss(train):
+    from ebmplan import video
+    from ebmplan.errors import Divergence
+
+    cfg = VideoConfig(steps=20, width=16, batch_size=8, lr=float("inf"))
+    data = load_videos(n_train=4, n_test=1, length=6, seed=0)
+    with pytest.raises(Divergence, match="diverged at step [12] "):  # step 1 updates the weights to inf
+        getattr(video, train)(cfg, data.train)

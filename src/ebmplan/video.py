@@ -38,7 +38,7 @@ from .energy.frames import (
 )
 from .energy.inference import descend
 from .energy.losses import get_loss
-from .errors import ConfigError, choose
+from .errors import ConfigError, check_finite, choose
 from .resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
 
 
@@ -233,9 +233,7 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
         neg = sampler.sample(idx, y, c, cfg.n_negatives, energy)  # [B, n, P]
         e_pos, e_neg = energy(y, c), energy.energies(neg, c)  # [B], [B, n]
         loss = loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature)
-        if not torch.isfinite(loss):
-            raise ConfigError(f"energy training diverged at step {step + 1} (non-finite loss); "
-                              f"try a lower --lr")
+        check_finite(loss, f"{name} model", step + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -265,6 +263,7 @@ def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0, context_f
     for step in runs.progress(range(cfg.steps), desc=f"train {name}"):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         loss = (model(context[idx]) - target[idx]).pow(2).mean()
+        check_finite(loss, f"{name} model", step + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -449,6 +448,7 @@ def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0, device: str 
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         free = energy.energy_per_code(target[idx], context[idx]).min(dim=1).values  # [B]
         loss = free.mean() / P
+        check_finite(loss, f"{name} model", step + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

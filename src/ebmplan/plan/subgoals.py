@@ -45,7 +45,7 @@ from ..energy.inference import descend
 from ..energy.losses import get_loss
 from ..energy.models import MLPEnergy
 from ..energy.negatives import parse_negatives
-from ..errors import ConfigError, choose
+from ..errors import ConfigError, check_finite, choose
 from ..runs import progress
 from .train_agent import AgentRun
 
@@ -411,7 +411,8 @@ class CVAESource(Generator):
         opt = torch.optim.Adam(params, lr=1e-3)
         self.fit_graph()
         data = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
-        for s, m, g in progress(self.batches(data), total=self.settings.gen_steps, desc="fit cvae subgoals"):
+        for step, (s, m, g) in enumerate(progress(self.batches(data), total=self.settings.gen_steps,
+                                                   desc="fit cvae subgoals")):
             c = torch.cat([s, g], 1)  # [b, 4]
             mu, logvar = self.encoder(torch.cat([m, c], 1)).chunk(2, 1)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
@@ -419,6 +420,7 @@ class CVAESource(Generator):
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
             # Gaussian decoder with std 0.05 in normalised units (~1.4 cells on a 55-cell map).
             loss = (recon / (2 * 0.05**2) + kl).mean()
+            check_finite(loss, "cvae subgoal generator", step + 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -460,8 +462,7 @@ class EBMSource(Generator):
                 neg = torch.cat([neg, off], 1)  # [b, 8, 2]
             e_pos, e_neg = self.energy(m, c), self.energy.energies(neg, c)  # [b], [b, 8]
             loss = loss_fn(e_pos, e_neg)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"the ebm subgoal energy diverged at step {step + 1}")
+            check_finite(loss, "ebm subgoal energy", step + 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
