@@ -8,7 +8,7 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
   <= 0.15. ebmplan runs its default recipe (`TrainConfig()`); TorchEBM runs CD-10 (Langevin chains started at
   the data, the loss `ContrastiveDivergence` with its energy L2). Every model, from either library, is sampled
   the same way (`ebmplan.train.infer_samples`: `descend` with the default recipe's inference settings, from
-  uniform noise over the padded box: GUIDE.md section 5) and measured by the same `ebmplan.metrics` code.
+  uniform noise over the padded box: docs/protocol.md §2) and measured by the same `ebmplan.metrics` code.
   At the end of the common wall-time budget TorchEBM's model is also sampled by its own Langevin sampler.
 - training step cost: ms per optimizer step of each recipe.
 - inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:

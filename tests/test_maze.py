@@ -15,7 +15,7 @@ from ebmplan.plan.maze import Maze, bundled_maps, parse_maps, thin_walls
 
 
 def reference_step(walls: np.ndarray, state, action, eps: float):
-    """GUIDE.md §6 read literally, for one point, in plain Python floats."""
+    """docs/protocol.md §3 read literally, for one point, in plain Python floats."""
     h, w = walls.shape
     a = [min(1.0, max(-1.0, action[0] + eps)), min(1.0, max(-1.0, action[1] + eps))]
     s = [float(state[0]), float(state[1])]

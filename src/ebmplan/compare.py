@@ -2,7 +2,7 @@
 
 `compare(cfg)` trains the contrastive model (default recipe) and fits PCA, k-means and the sparse autoencoder
 (`energy/architectural.py`) into `<out>/<method>/` run folders, each evaluated the same way (`train.evaluate`:
-gradient descent from uniform noise, then GUIDE.md §5 metrics). It writes `compare.md` (the table),
+gradient descent from uniform noise, then docs/protocol.md §2 metrics). It writes `compare.md` (the table),
 `compare.json` (every method's metrics) and `compare.png` (the landscapes side by side).
 """
 
@@ -101,7 +101,7 @@ def compare(cfg: CompareConfig, *, command: str = "compare") -> Path:
 
 
 def markdown_table(results: dict[str, dict]) -> str:
-    """One row per method, the GUIDE.md §5 metrics as columns ('-' where a metric does not apply)."""
+    """One row per method, the docs/protocol.md §2 metrics as columns ('-' where a metric does not apply)."""
     rows = ["| method | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for method, m in results.items():
         cells = [_cell(m.get(c)) for c in COLUMNS]

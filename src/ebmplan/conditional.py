@@ -1,6 +1,6 @@
 """Multi-valued regression: predict y from x where several y are right, by energy and by least squares.
 
-On the spiral (GUIDE.md §5) the condition x is a point's first coordinate and the free variable y its second;
+On the spiral (docs/protocol.md §2) the condition x is a point's first coordinate and the free variable y its second;
 a vertical line crosses the curve up to four times, so most x have several right answers. Three models with
 the same network budget are trained on the same pairs:
 - `conditional`: a contrastive energy F(y | x), predicting every converged minimum from several random starts;
@@ -187,7 +187,7 @@ class ConditionalConfig:
 # ----- the task: pairs, held-out x, and the true branches at each x -----
 
 def spiral_curve(n: int = 20000) -> np.ndarray:
-    """The clean spiral (GUIDE.md §5) as n points in order along the curve: [n, 2]."""
+    """The clean spiral (docs/protocol.md §2) as n points in order along the curve: [n, 2]."""
     theta = np.linspace(math.pi / 2, math.pi / 2 + 4 * math.pi, n)
     r = 1.5 * theta / (math.pi / 2 + 4 * math.pi)
     return np.stack([r * np.cos(theta), r * np.sin(theta)], 1)

@@ -1,4 +1,4 @@
-"""Sample-quality metrics for point data (GUIDE.md §5): precision, coverage, grid NLL, MMD."""
+"""Sample-quality metrics for point data (docs/protocol.md §2): precision, coverage, grid NLL, MMD."""
 
 from __future__ import annotations
 

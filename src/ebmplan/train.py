@@ -340,7 +340,7 @@ def _device_of(module: torch.nn.Module) -> torch.device:
 
 
 def evaluate(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float) -> dict:
-    """Draw samples, measure them (GUIDE.md §5), and write samples.npy, metrics.json and landscape.png."""
+    """Draw samples, measure them (docs/protocol.md §2), and write samples.npy, metrics.json and landscape.png."""
     torch.manual_seed(cfg.seed + 1)  # inference draws its own noise: independent of where training stopped
     t0 = time.perf_counter()
     result = infer_samples(energy, data, cfg, cfg.n_samples)

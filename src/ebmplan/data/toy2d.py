@@ -1,7 +1,7 @@
 """2D toy data sets (the seed's spiral and friends) and user point files, split into train / val / test.
 
 Each named set has a noisy sampler and, where one exists, its clean curve (the same set with no noise),
-against which sample precision and coverage are measured (GUIDE.md §5).
+against which sample precision and coverage are measured (docs/protocol.md §2).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ CLEAN_POINTS = 20000
 
 
 def spiral(rng: np.random.Generator, n: int, noise: float) -> np.ndarray:
-    """theta = pi/2 + 4 pi sqrt(u); r = 1.5 theta / (pi/2 + 4 pi); plus Gaussian noise (GUIDE.md §5)."""
+    """theta = pi/2 + 4 pi sqrt(u); r = 1.5 theta / (pi/2 + 4 pi); plus Gaussian noise (docs/protocol.md §2)."""
     theta = math.pi / 2 + 4 * math.pi * np.sqrt(rng.uniform(size=n))
     r = 1.5 * theta / (math.pi / 2 + 4 * math.pi)
     return np.stack([r * np.cos(theta), r * np.sin(theta)], 1) + noise * rng.standard_normal((n, 2))

@@ -1,4 +1,4 @@
-"""`ebmplan plan eval`: every candidate source and node budget on the same agent, under GUIDE.md §5.
+"""`ebmplan plan eval`: every candidate source and node budget on the same agent, under docs/protocol.md §3.
 
 For each agent run (one per training seed), the same episodes are drawn for every planner: `episodes`
 (start, goal) pairs per difficulty d (true distance / longest shortest path, d ± 0.05), all run as one batch.

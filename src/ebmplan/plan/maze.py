@@ -1,4 +1,4 @@
-"""Point mazes: maps, SORB's point dynamics (GUIDE.md §6) in numpy, a gymnasium env, true distances.
+"""Point mazes: maps, SORB's point dynamics (docs/protocol.md §3) in numpy, a gymnasium env, true distances.
 
 Coordinates: a state is a continuous point `(row, col)` in `[0, H] x [0, W]`; cell `(i, j)` covers
 `[i, i+1) x [j, j+1)` (the far edge `H` or `W` belongs to the last cell). Distances are in cells of the
@@ -223,7 +223,7 @@ class Maze:
 
     def sample_pairs(self, rng: np.random.Generator, n: int, difficulty: float,
                      width: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-        """(starts, goals) [n, 2] each, uniform over cell pairs at difficulty d ± width (GUIDE.md §5).
+        """(starts, goals) [n, 2] each, uniform over cell pairs at difficulty d ± width (docs/protocol.md §3).
 
         Difficulty is the true distance over the map's longest shortest path.
         """

@@ -13,7 +13,7 @@ one goal), `rollouts.png`, and `trajectories.npz`, the exploration data:
 - `walls`   bool [H, W]: the scaled map they were collected in.
 
 `ebmplan maze eval RUN` adds `eval.json` and `eval.md`: the plain policy's success per difficulty
-(GUIDE.md §5) and the distance's Spearman correlation and mean absolute error against the truth on
+(docs/protocol.md §3) and the distance's Spearman correlation and mean absolute error against the truth on
 fresh pairs.
 """
 
