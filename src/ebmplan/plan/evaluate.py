@@ -513,17 +513,18 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool, done: dic
         source: Source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
         for i, n in enumerate(cfg.nodes):
             t0 = time.perf_counter()
-            if all(kept[i:]) and not (draw and i == len(cfg.nodes) - 1):
-                rows += done[(seed, name, n)]  # kept; nothing after it is measured, so its stream is not needed
+            redraw = draw and i == len(cfg.nodes) - 1  # the figures draw each source's last budget
+            if kept[i] and not redraw:
+                rows += done[(seed, name, n)]
+                if not all(kept[i:]):  # a later budget is measured: advance the source's stream as it would be
+                    source.candidates(ep.starts, ep.goals, n)
                 continue
             cand = source.candidates(ep.starts, ep.goals, n)
-            if kept[i] and not (draw and i == len(cfg.nodes) - 1):
-                rows += done[(seed, name, n)]  # kept: candidates generated only to advance the source's stream
-                continue
             res = plan_episodes(run, cand, ep, noise, cfg, cleanup=name == "sgm", draw=shown)
+            if draw:
+                drawings[name] = {**res["drawing"], "budget": n, "maze": maze}
             if kept[i]:  # planned again only for the figure's drawing; the written rows are kept
                 rows += done[(seed, name, n)]
-                drawings[name] = {**res["drawing"], "budget": n, "maze": maze}
                 continue
             in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
             extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
@@ -546,8 +547,6 @@ def evaluate_run(run: AgentRun | str, cfg: PlanEvalConfig, draw: bool, done: dic
                   f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
                   f"{extra['queries_per_episode']:.0f} queries per episode "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
-            if draw:
-                drawings[name] = {**res["drawing"], "budget": n, "maze": maze}
     return rows, drawings
 
 
