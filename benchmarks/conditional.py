@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ebmplan.conditional import KINDS, VIEWS, ConditionalConfig, run_conditional, summary
-from ebmplan.runs import read_json
+from ebmplan.files import read_json
 
 SCORES = ("precision", "mode_coverage", "modes_found")
 

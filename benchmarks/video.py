@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ebmplan.cli import main
-from ebmplan.runs import read_json
+from ebmplan.files import read_json
 from ebmplan.video import VideoConfig, energy_predictor, make_data, one_step, train_energy
 
 

@@ -42,7 +42,6 @@ from torch import nn
 from ebmplan import metrics
 from ebmplan.data.toy2d import PointData, load_data
 from ebmplan.energy.inference import descend
-from ebmplan.energy.losses import get_loss
 from ebmplan.energy.models import MLPEnergy
 from ebmplan.energy.negatives import parse_negatives, uniform_in
 from ebmplan.runs import resolve_device
@@ -224,7 +223,7 @@ class EbmplanRecipe:
                                          hard_size=cfg.hard_size, hard_alpha=cfg.hard_alpha,
                                          hard_refresh=cfg.hard_refresh, model_steps=cfg.model_steps,
                                          model_step_size=cfg.model_step_size, model_noise=cfg.model_noise)
-        self.loss_fn = get_loss(cfg.loss)
+        self.loss_fn = cfg.make_loss()
         self.train_x = data.train.to(device)
 
     def step(self) -> None:
@@ -233,7 +232,7 @@ class EbmplanRecipe:
         neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, D]
         e = self.energy(torch.cat([pos, neg.reshape(-1, pos.shape[1])]))  # [B + B*n]
         e_pos, e_neg = e[: cfg.batch_size], e[cfg.batch_size:].reshape(cfg.batch_size, -1)
-        loss = self.loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature, l2=cfg.l2)
+        loss = self.loss_fn(e_pos, e_neg)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.energy.parameters(), cfg.grad_clip or float("inf"))

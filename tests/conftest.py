@@ -48,7 +48,7 @@ def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, tim
     """Start `ebmplan *args` writing to `run`, SIGKILL it once a checkpoint at `after_step` or later exists,
     and return the checkpointed step (asserting the run was really cut short)."""
     from ebmplan.errors import ConfigError
-    from ebmplan.runs import load_checkpoint
+    from ebmplan.files import load_checkpoint
 
     def checkpointed_step() -> int:
         try:

@@ -21,7 +21,7 @@ from ebmplan.conditional import (
     spiral_pairs,
 )
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
-from ebmplan.energy.losses import get_loss
+from ebmplan.energy.losses import make_loss
 from ebmplan.energy.models import EnergyModel, FiLMEnergy
 from ebmplan.energy.negatives import HardBuffer, Mismatched, parse_negatives
 from ebmplan.energy.predict import predict
@@ -112,7 +112,7 @@ def test_latent_energy_learns_to_choose_a_branch_with_z():
         x = torch.rand(64, 1) * 2 - 1
         y = torch.where(torch.rand(64, 1) < 0.5, 1.0, -1.0)
         e_pos, e_neg, _ = latent_energies(model, y, x, negatives.sample(y, 8, model, x))
-        loss = get_loss("log")(e_pos, e_neg)
+        loss = make_loss("log")(e_pos, e_neg)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -2,7 +2,7 @@ import json
 
 import torch
 
-from ebmplan.runs import load_checkpoint
+from ebmplan.files import load_checkpoint
 from ebmplan.train import TrainConfig, train
 
 TIME_KEYS = {"train_seconds", "infer_seconds"}

@@ -4,22 +4,25 @@
     run = load_run(train(TrainConfig(data="spiral", steps=2000)))
     samples = run.sample(1000)  # [1000, 2], gradient descent from uniform noise
 
-Importing ebmplan registers the point-maze gymnasium envs, `ebmplan/PointMaze-<Map>[-Thin]-v0`:
-
-    env = gymnasium.make("ebmplan/PointMaze-FourRooms-v0", render_mode="rgb_array")
+Importing ebmplan registers the point-maze gymnasium envs, `ebmplan/PointMaze-<Map>[-Thin]-v0`, and every
+recipe's run loader (so `load_run` reads any run folder).
 """
 
-__version__ = "0.1.0"
-
+from . import conditional, video  # noqa: F401  (they register their run loaders)
 from .data.toy2d import DATASETS, load_data
 from .energy.inference import Descent, descend
-from .energy.losses import LOSSES, get_loss
+from .energy.losses import LOSSES, make_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives
 from .errors import ConfigError
-from .plan import PointMazeEnv, load_maze  # importing .plan registers the gymnasium ids
+from .plan import (  # importing .plan registers the gymnasium ids
+           PointMazeEnv,
+           load_maze,
+           train_agent,  # noqa: F401  (registers its run loader)
+)
 from .runs import load_run
 from .train import TrainConfig, train
+from .version import __version__
 
 __all__ = ["DATASETS", "LOSSES", "ConfigError", "Descent", "EnergyModel", "MLPEnergy", "PointMazeEnv", "TrainConfig",
-           "descend", "get_loss", "load_data", "load_maze", "load_run", "parse_negatives", "train"]
+           "__version__", "descend", "load_data", "load_maze", "load_run", "make_loss", "parse_negatives", "train"]

@@ -18,7 +18,8 @@ from typing import Annotated
 import tyro
 
 from .errors import ConfigError
-from .runs import resumed_config, write_json
+from .files import write_json
+from .runs import resumed_config
 from .sweep import SweepConfig, SweepResult, execute, parse_seeds, plan, run_sweep
 
 

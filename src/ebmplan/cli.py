@@ -16,9 +16,10 @@ import tyro
 
 from . import capacity, compare, conditional, curves, sweep, video
 from .errors import ConfigError, Divergence
+from .files import read_json
 from .plan import evaluate, train_agent
-from .runs import read_json
 from .train import TrainConfig, train
+from .version import version
 
 
 @dataclass(frozen=True)
@@ -92,19 +93,6 @@ COMMANDS: dict[str, Command] = {
     "plot": Command(curves.PlotConfig, curves.plot_runs,
                     "draw the training curves (metrics.csv) of one or several run folders into one figure"),
 }
-
-
-def version() -> str:
-    """The installed package's version (its metadata), or the source tree's when run uninstalled."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("ebmplan")
-    except PackageNotFoundError:
-        from . import __version__
-
-        return __version__
 
 
 def usage() -> str:

@@ -17,7 +17,8 @@ import torch
 
 from .energy.architectural import METHODS
 from .errors import ConfigError, choose
-from .runs import resolve_device, resumed_config, run_folder, system_info, write_json
+from .files import write_json
+from .runs import resolve_device, resumed_config, run_folder
 from .train import TrainConfig, load_energy_run, train
 
 COLUMNS = ("precision", "coverage", "nll", "nll_uniform", "mmd", "mmd_floor", "train_seconds")
@@ -75,9 +76,7 @@ def compare(cfg: CompareConfig, *, command: str = "compare") -> Path:
     methods = cfg.method_list()
     for method in methods:
         cfg.train_config(method).validate()  # every bad value is reported before any work starts
-    device = resolve_device(cfg.device)
-    run = run_folder(cfg, "compare", command)
-    write_json(run / "system.json", system_info(str(device)))
+    run = run_folder(cfg, "compare", command, resolve_device(cfg.device))
     results = {}
     for method in methods:
         folder = run / method

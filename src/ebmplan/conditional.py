@@ -29,30 +29,18 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
+from .config import Contrastive, Inference, Network, Optimiser, RunOptions
 from .data.toy2d import load_data
 from .energy.latent import LatentEnergy, latent_energies, predict_latent
-from .energy.losses import get_loss
 from .energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from .energy.negatives import Box, parse_negatives
 from .energy.predict import predict
-from .errors import ConfigError, Divergence, choose
+from .energy.step import GradientStep
+from .errors import choose
+from .files import load_weights, read_json
+from .monitor import ScalarLog, progress
 from .resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
-from .runs import (
-    FinishedModels,
-    ScalarLog,
-    load_weights,
-    progress,
-    read_json,
-    require_tensorboard,
-    resolve_device,
-    resumed_config,
-    run_folder,
-    save_weights,
-    saved_config,
-    seed_everything,
-    system_info,
-    write_json,
-)
+from .runs import Run, loader, resolve_device, saved_config, seed_everything
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")
@@ -65,35 +53,23 @@ VIEW_NOTES = {
 
 
 @dataclass
-class ConditionalConfig:
+class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """Multi-valued regression on the spiral: conditional and latent EBMs against an MSE regressor."""
 
     task: str = "spiral"
     """the task: spiral (x = first coordinate, y = second)"""
-    out: str | None = None
-    """run folder (default: runs/conditional-<time>)"""
-    seed: int = 0
-    """seed for data, initialisation, negatives and inference"""
     width: int = 64
     """hidden units per layer (all three models)"""
     depth: int = 3
     """hidden layers (all three models)"""
-    activation: str = "silu"
-    """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
     fusion: str = "concat"
     """how F(y | x) joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts each layer)"""
     loss: str = "log"
     """contrastive loss of both energies: margin, hinge, log, square-square, square-exp, infonce or cd"""
-    margin: float = 1.0
-    """margin of the margin-type losses; also the hard-negative threshold"""
     negatives: str = "uniform:0.5,mismatched:0.25,hard:0.25"
     """negatives of the conditional energy: uniform, mismatched, perturb, model, hard (weighted mixture)"""
     latent_negatives: str = "uniform:0.5,mismatched:0.5"
     """negatives of the latent energy (same kinds)"""
-    n_negatives: int = 8
-    """negatives per positive"""
-    perturb_sigma: float = 0.1
-    """noise std of perturb negatives"""
     hard_size: int = 20000
     """capacity of the hard-negative buffer"""
     hard_alpha: float = 1.0
@@ -112,10 +88,6 @@ class ConditionalConfig:
     """training steps of each model"""
     batch_size: int = 128
     """pairs per step"""
-    lr: float = 1e-3
-    """Adam learning rate"""
-    grad_clip: float = 10.0
-    """clip the global gradient norm to this (0 = off)"""
     n_eval: int = 300
     """held-out x (from the test split) to predict at"""
     starts: int = 16
@@ -124,47 +96,22 @@ class ConditionalConfig:
     """latent EBM: prior samples of z per x (one answer each)"""
     latent_starts: int = 4
     """latent EBM: random starts per (x, z); the lowest-energy end point is the answer"""
-    infer_steps: int = 300
-    """inference: gradient-descent step cap"""
-    infer_step_size: float = 0.02
-    """inference: initial step size"""
     infer_final_step_size: float = 0.002
     """inference: final step size (cosine schedule)"""
-    infer_max_move: float = 0.05
-    """inference: longest move per step"""
     radius: float = 0.1
     """a true branch counts as reached when a prediction lies within this distance in y"""
-    device: str = "cpu"
-    """auto, cpu or cuda"""
-    overwrite: bool = False
-    """replace an existing run folder"""
     resume: str | None = None
     """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
     used)"""
-    tensorboard: bool = False
-    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
-    def validate(self) -> None:
+    def check(self) -> None:
         choose("task", self.task, TASKS)
-        choose("activation", self.activation, ACTIVATIONS)
         choose("fusion", self.fusion, FUSIONS)
-        get_loss(self.loss)
-        for name in ("width", "depth", "n_negatives", "hard_size", "hard_pool", "latent_dim",
-                     "latent_candidates", "steps", "batch_size", "n_eval", "starts", "latent_samples",
-                     "latent_starts", "infer_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "perturb_sigma", "infer_step_size", "infer_final_step_size", "infer_max_move",
-                     "radius"):
-            value = getattr(self, name)
-            if not value > 0 or not math.isfinite(value):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        for name in ("margin", "hard_alpha", "latent_steps", "grad_clip"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        self.require(at_least_one=("hard_size", "hard_pool", "latent_dim", "latent_candidates", "n_eval",
+                                   "starts", "latent_samples", "latent_starts"),
+                     positive=("infer_final_step_size", "radius"), non_negative=("hard_alpha", "latent_steps"))
         check_memory(self.memory_needed(), f"training width-{self.width} networks",
                      "use a smaller --width (or --batch-size, --n-eval)", device=resolve_device(self.device))
-        require_tensorboard(self.tensorboard)
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
@@ -245,8 +192,9 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
                 log: ScalarLog | None = None) -> list[float]:
     """Train one model (`kind`: conditional, latent or regressor) in place; return the loss per 100 steps (and
     at the last), also written to `log` (metrics.csv rows `kind,step,loss,seconds`) when given."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loss_fn = get_loss(cfg.loss)
+    update = GradientStep(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), what=f"{kind} model",
+                          grad_clip=cfg.grad_clip)
+    loss_fn = cfg.make_loss()
     negatives = None
     if kind != "regressor":
         spec = cfg.negatives if kind == "conditional" else cfg.latent_negatives
@@ -268,14 +216,8 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
             else:
                 e_pos, e_neg = model(y, x), model.energies(neg, x)  # [B], [B, n]
                 e_seen = e_neg
-            loss = loss_fn(e_pos, e_neg, margin=cfg.margin)
-        if not torch.isfinite(loss):
-            raise Divergence(f"training the {kind} model diverged at step {step + 1} (loss not finite); "
-                             "try a lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-        optimizer.step()
+            loss = loss_fn(e_pos, e_neg)
+        update(loss, step + 1)
         if negatives is not None:
             negatives.observe(neg, e_seen.detach(), e_pos.detach(), cfg.margin)
         if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
@@ -349,14 +291,10 @@ def build_models(cfg: ConditionalConfig) -> dict[str, nn.Module]:
 def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> Path:
     """Train the three models (or, with `cfg.resume`, those the run had not finished), score them on held-out
     x, and write the run folder."""
-    cfg = resumed_config(cfg, "conditional")
-    cfg.validate()
-    device = resolve_device(cfg.device)
-    run = run_folder(cfg, "conditional", command)
-    write_json(run / "system.json", system_info(str(device)))
-    finished = FinishedModels(run, resume=bool(cfg.resume))
-    log = ScalarLog(run, ["loss", "seconds"], tensorboard=cfg.tensorboard, models=True,
-                    keep_models=set(finished.models) if cfg.resume else None)
+    run = Run.start(cfg, "conditional", command)
+    cfg, device = run.config, run.device
+    finished = run.finished_models()
+    log = run.log(["loss", "seconds"], models=True, keep_models=set(finished.models) if run.resumed else None)
     pairs = spiral_pairs(cfg.seed, cfg.n_eval)
     pairs = Pairs(x=pairs.x.to(device), y=pairs.y.to(device), x_eval=pairs.x_eval.to(device),
                   box=(pairs.box[0].to(device), pairs.box[1].to(device)), curve=pairs.curve)
@@ -373,7 +311,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
             history = train_model(model, pairs, cfg, kind, log)
             record = {"train_seconds": time.perf_counter() - t0, "final_loss": history[-1]}
             finished.save(kind, model, record)
-        save_weights(run / f"{kind}.safetensors", model)
+        run.save_weights(model, kind)
         model.eval()
         # Inference noise independent of training length; it also makes the next model's training start from
         # the same random state whether this one was trained now or loaded by a resumed run.
@@ -390,10 +328,10 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
                                            cfg)
     results["deterministic"] = scores(pairs, answers["deterministic"], cfg.radius)
     metrics = {**results, "views": VIEW_NOTES, "held_out_x": len(pairs.x_eval), "radius": cfg.radius}
-    write_json(run / "metrics.json", metrics)
-    (run / "summary.md").write_text(summary(metrics) + "\n")
-    save_figure(run / "predictions.png", models["conditional"], pairs, answers, results)
-    return run
+    run.write_metrics(metrics)
+    (run.path / "summary.md").write_text(summary(metrics) + "\n")
+    save_figure(run.path / "predictions.png", models["conditional"], pairs, answers, results)
+    return run.path
 
 
 def scores(pairs: Pairs, answers: dict, radius: float) -> dict:
@@ -438,6 +376,7 @@ class ConditionalRun:
         return predictions(kind, model, x, self.box, self.config)[view]
 
 
+@loader("conditional")
 def load_conditional_run(path: Path) -> ConditionalRun:
     cfg = saved_config(path, ConditionalConfig, "conditional")
     models = build_models(cfg)

@@ -1,6 +1,9 @@
 """The errors the CLI reports as one sentence: bad user input (exit code 2) and divergence (exit code 1)."""
 
-import math
+from pathlib import Path
+from typing import NoReturn
+
+REMEDY = "try a lower --lr"
 
 
 class ConfigError(ValueError):
@@ -11,10 +14,16 @@ class Divergence(RuntimeError):
     """Training produced a non-finite loss, energy, gradient or weight; the CLI exits 1 with the message."""
 
 
-def check_finite(loss, what: str, step: int, remedy: str = "try a lower --lr") -> None:
-    """Raise Divergence (exit code 1) naming `what` and the step when a training loss is not finite."""
-    if not math.isfinite(loss.item() if hasattr(loss, "item") else loss):
-        raise Divergence(f"training the {what} diverged at step {step} (loss not finite); {remedy}")
+def diverged(what: str, step: int, part: str = "loss", *, checkpoint: Path | None = None,
+             remedy: str = REMEDY) -> NoReturn:
+    """Raise the one Divergence message: which model, at which step (counted from 1), which part went
+    non-finite, whether the run's last good `checkpoint` (when it keeps one) is there, and what to try."""
+    kept = ""
+    if checkpoint is not None:
+        kept = (f"the last good checkpoint is kept in {checkpoint}; " if checkpoint.exists()
+                else "no checkpoint had been written yet; ")
+    verb = "are" if part.split()[0].endswith("s") else "is"  # "the weights are", "the loss is"
+    raise Divergence(f"training diverged at step {step}: the {part} of the {what} {verb} not finite; {kept}{remedy}")
 
 
 def choose(kind: str, name: str, choices) -> str:

@@ -33,7 +33,7 @@ from typing import Annotated, Any
 import tyro
 
 from .errors import ConfigError, choose
-from .runs import atomic_path, read_json, write_json
+from .files import atomic_path, read_json, write_json
 
 BACKENDS = ("local", "ray")
 _OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself

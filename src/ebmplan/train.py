@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,65 +10,39 @@ import numpy as np
 import torch
 
 from . import metrics, plots
+from .config import Contrastive, Inference, Network, Optimiser, RunOptions
 from .data.toy2d import PointData, load_data
 from .energy.architectural import METHODS, KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from .energy.inference import SCHEDULES, descend
-from .energy.losses import get_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives, uniform_in
-from .errors import ConfigError, Divergence, choose
+from .energy.step import GradientStep
+from .errors import ConfigError, choose
+from .files import load_weights, read_json, write_json
+from .monitor import progress
 from .resources import FLOAT, RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from .runs import (
-    ScalarLog,
-    load_checkpoint,
-    load_weights,
-    prepare_run_dir,
-    progress,
-    read_json,
-    require_tensorboard,
+    Run,
+    loader,
     resolve_device,
+    resumed_config,
     rng_state,
-    save_checkpoint,
-    save_weights,
+    saved_config,
     seed_everything,
     set_rng_state,
-    system_info,
-    write_json,
 )
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """Train a contrastive energy model on point data and write a run folder."""
 
     data: str = "spiral"
     """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a .npy/.csv file"""
-    out: str | None = None
-    """run folder (default: runs/<command>-<time>)"""
-    seed: int = 0
-    """seed for data, initialisation, negatives and inference"""
-    width: int = 128
-    """hidden units per layer"""
-    depth: int = 3
-    """hidden layers"""
-    activation: str = "silu"
-    """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
     spectral_norm: bool = False
     """spectral normalisation on every layer (a smoother, Lipschitz-bounded landscape)"""
-    loss: str = "log"
-    """margin, hinge, log, square-square, square-exp, infonce or cd"""
-    margin: float = 1.0
-    """margin of the margin, hinge and square-square losses; also the hard-negative threshold"""
-    temperature: float = 1.0
-    """temperature of the infonce loss"""
-    l2: float = 0.1
-    """energy L2 weight of the cd loss"""
     negatives: str = "uniform:0.5,perturb:0.25,hard:0.25"
     """weighted mixture of negative kinds: uniform, perturb, model, hard"""
-    n_negatives: int = 8
-    """negatives per positive"""
-    perturb_sigma: float = 0.1
-    """noise std of perturb negatives"""
     hard_size: int = 4096
     """capacity of the prioritized hard-negative buffer"""
     hard_alpha: float = 1.0
@@ -83,18 +55,10 @@ class TrainConfig:
     """step size of model-sample negatives"""
     model_noise: float = 0.005
     """Langevin noise of model-sample negatives"""
-    steps: int = 2000
-    """training steps"""
     batch_size: int = 256
     """positives per step"""
-    lr: float = 1e-3
-    """Adam learning rate"""
-    grad_clip: float = 10.0
-    """clip the global gradient norm to this (0 = off)"""
     n_samples: int = 2000
     """samples drawn by inference at the end, from uniform noise over the padded box"""
-    infer_steps: int = 300
-    """inference: gradient-descent step cap"""
     infer_step_size: float | None = None
     """inference: initial step size (default: 0.002 for contrastive energies, whose slopes are steep; 0.1 for
     the architectural ones, whose energies are squared distances)"""
@@ -102,20 +66,12 @@ class TrainConfig:
     """inference: final step size of the schedule (default: the initial one)"""
     infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
-    infer_max_move: float = 0.05
-    """inference: longest move per step"""
     infer_tol: float = 1e-3
     """inference: a sample has converged when it moves less than this"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
     log_every: int = 50
     """steps between rows of metrics.csv"""
-    device: str = "cpu"
-    """auto, cpu or cuda"""
-    overwrite: bool = False
-    """replace an existing run folder"""
-    resume: str | None = None
-    """continue the run in this folder from its last checkpoint (its saved config is used)"""
     method: str = "contrastive"
     """contrastive, or an architectural energy fitted its own way, without negatives: pca (SVD), kmeans
     (Lloyd's algorithm, at most --steps iterations) or sparse-ae (Adam, --steps steps of --batch-size)"""
@@ -127,32 +83,13 @@ class TrainConfig:
     """sparse-ae: code units (its encoder and decoder have --depth layers of --width units)"""
     sparsity: float = 0.1
     """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
-    tensorboard: bool = False
-    """also write the scalars of metrics.csv to RUN/tensorboard/ for TensorBoard (needs the tensorboard extra)"""
 
-    def validate(self) -> None:
-        """Check every value before any work starts; raise one ConfigError naming the first bad one."""
-        positive = {"width": self.width, "depth": self.depth, "n_negatives": self.n_negatives,
-                    "steps": self.steps, "batch_size": self.batch_size, "n_samples": self.n_samples,
-                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every,
-                    "n_components": self.n_components, "n_clusters": self.n_clusters,
-                    "code_dim": self.code_dim}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        for name in ("lr", "temperature", "perturb_sigma", "infer_step_size", "infer_final_step_size",
-                     "infer_max_move"):
-            value = getattr(self, name)
-            if value is None:  # a default chosen at inference time
-                continue
-            if not value > 0 or not math.isfinite(value):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-        for name in ("margin", "l2", "grad_clip", "infer_steps", "infer_tol", "model_steps", "sparsity"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        get_loss(self.loss)
+    def check(self) -> None:
+        self.require(at_least_one=("n_samples", "checkpoint_every", "log_every", "n_components", "n_clusters",
+                                   "code_dim"),
+                     positive=("infer_final_step_size",),
+                     non_negative=("infer_tol", "model_steps", "sparsity"))
         choose("step-size schedule", self.infer_schedule, SCHEDULES)
-        MLPEnergy(2, width=1, depth=1, activation=self.activation)  # checks the activation name
         choose("method", self.method, METHODS)
         negatives = self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
         if "mismatched" in negatives.parts:
@@ -163,7 +100,6 @@ class TrainConfig:
         else:
             what, hint = f"training a width-{self.width} network", "use a smaller --width (or --batch-size)"
         check_memory(self.memory_needed(), what, hint, device=resolve_device(self.device))
-        require_tensorboard(self.tensorboard)
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).
@@ -214,29 +150,22 @@ def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
 
 def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     """Train per `cfg` and return the run folder, which holds config, metrics, weights, samples and plots."""
-    if cfg.resume:
-        run = Path(cfg.resume)
-        cfg = TrainConfig(**{**read_json(run / "config.json")["config"], "resume": cfg.resume})
-        require_tensorboard(cfg.tensorboard)
-        state = load_checkpoint(run / "checkpoint.pt")
-    else:
-        cfg.validate()
-        state = None
-    device = resolve_device(cfg.device)
-    data = load_data(cfg.data, seed=cfg.seed)
-    if state is None:
-        run = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-        write_json(run / "config.json", {"kind": "energy", "command": command, "config": cfg})
-    write_json(run / "system.json", system_info(str(device)))
+    cfg = resumed_config(cfg, "energy")
+    data = load_data(cfg.data, seed=cfg.seed)  # a bad data file stops here, before any folder is made
+    run = Run.start(cfg, "energy", command)
+    device = run.device
+    state = run.load_checkpoint()
 
     seed_everything(cfg.seed)
     energy = build_energy(cfg, data.dim).to(device)
     if cfg.method != "contrastive":
         return _fit_architectural(energy, data, cfg, run, state)
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
+    update = GradientStep(energy, optimizer, what="energy model", grad_clip=cfg.grad_clip, remedy=REMEDY,
+                          checkpoint=run.checkpoint_path)
     box = (data.low.to(device), data.high.to(device))
     negatives = cfg.make_negatives(box)
-    loss_fn = get_loss(cfg.loss)
+    loss_fn = cfg.make_loss()
     train_x = data.train.to(device)
     start, elapsed = 0, 0.0
     if state is not None:
@@ -247,33 +176,24 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         start, elapsed = state["step"], state["train_seconds"]
 
     def checkpoint(step: int, seconds: float) -> None:
-        save_checkpoint(run / "checkpoint.pt", {
-            "model": energy.state_dict(), "optimizer": optimizer.state_dict(), "negatives": negatives.state_dict(),
-            "rng": rng_state(), "step": step, "train_seconds": seconds})
-        save_weights(run / "model.safetensors", energy)
+        run.save_checkpoint({"model": energy.state_dict(), "optimizer": optimizer.state_dict(),
+                             "negatives": negatives.state_dict(), "rng": rng_state(), "step": step,
+                             "train_seconds": seconds})
+        run.save_weights(energy)
 
-    log = ScalarLog(run, ["loss", "energy_pos", "energy_neg", "energy_gap", "seconds"],
-                    tensorboard=cfg.tensorboard, resume_step=None if state is None else start)
+    log = run.log(["loss", "energy_pos", "energy_neg", "energy_gap", "seconds"],
+                  resume_step=None if state is None else start)
     bar = progress(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}")
     t0 = time.perf_counter() - elapsed
     for step in bar:
+        done = step + 1
         pos = train_x[torch.randint(len(train_x), (cfg.batch_size,), device=device)]  # [B, D]
         neg = negatives.sample(pos, cfg.n_negatives, energy)  # [B, n, D]
         e = energy(torch.cat([pos, neg.reshape(-1, data.dim)]))  # [B + B*n]
         e_pos, e_neg = e[: cfg.batch_size], e[cfg.batch_size:].reshape(cfg.batch_size, -1)  # [B], [B, n]
-        loss = loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature, l2=cfg.l2)
-        if not (torch.isfinite(loss) and torch.isfinite(e).all()):
-            _diverged(run, step, "loss or energy")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(energy.parameters(), cfg.grad_clip or float("inf"))
-        if not torch.isfinite(grad_norm):
-            _diverged(run, step, "gradient")
-        optimizer.step()
-        if not all(torch.isfinite(p).all() for p in energy.parameters()):  # e.g. an absurd learning rate
-            _diverged(run, step, "model weights")
+        loss = loss_fn(e_pos, e_neg)
+        update(loss, done, e)
         negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
-        done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             gap = (e_neg.mean() - e_pos.mean()).item()
             log.write(done, {"loss": loss.item(), "energy_pos": e_pos.mean().item(),
@@ -283,46 +203,39 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             with torch.no_grad():  # only a model that still gives finite energies is worth keeping
                 if not torch.isfinite(energy(torch.cat([pos, neg.reshape(-1, data.dim)]))).all():
-                    _diverged(run, step, "energy after the update")
+                    run.diverged("energy model", done, "energies after the update", REMEDY)
             checkpoint(done, time.perf_counter() - t0)
     log.close()
     train_seconds = time.perf_counter() - t0
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
-    evaluate(energy, data, cfg, run, train_seconds)
-    return run
+    evaluate(energy, data, cfg, run.path, train_seconds)
+    return run.path
 
 
-def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Path, state: dict | None) -> Path:
+def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, state: dict | None) -> Path:
     """PCA, k-means or the sparse autoencoder: fitted by its own method, then evaluated like any run."""
     if state is not None:  # resuming a finished fit: evaluate it again
         energy.load_state_dict(state["model"])
         seconds = state["train_seconds"]
     else:
         t0 = time.perf_counter()
-        try:
-            history = energy.fit(data.train.to(_device_of(energy)), steps=cfg.steps,
-                                 batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
-        except FloatingPointError as err:
-            raise Divergence(f"{err}; try a lower --lr") from None
+        history = energy.fit(data.train.to(_device_of(energy)), steps=cfg.steps, batch_size=cfg.batch_size,
+                             lr=cfg.lr, seed=cfg.seed)
         seconds = time.perf_counter() - t0
-        log = ScalarLog(run, ["loss"], tensorboard=cfg.tensorboard)
+        log = run.log(["loss"])
         for i, v in enumerate(history):
             log.write(i + 1, {"loss": v})
         log.close()
-        save_checkpoint(run / "checkpoint.pt", {"model": energy.state_dict(), "step": len(history),
-                                                "train_seconds": seconds})
-        save_weights(run / "model.safetensors", energy)
+        run.save_checkpoint({"model": energy.state_dict(), "step": len(history), "train_seconds": seconds})
+        run.save_weights(energy)
     energy.eval()
-    evaluate(energy, data, cfg, run, seconds)
-    return run
+    evaluate(energy, data, cfg, run.path, seconds)
+    return run.path
 
 
-def _diverged(run: Path, step: int, what: str) -> None:
-    kept = (f"the last good checkpoint is kept in {run / 'checkpoint.pt'}" if (run / "checkpoint.pt").exists()
-            else "no checkpoint had been written yet")
-    raise Divergence(f"training diverged at step {step + 1}: the {what} is not finite; {kept}; try a lower --lr, "
-                     f"a smaller --grad-clip, --spectral-norm, or the cd loss with a larger --l2")
+# What to try when the energy model diverges.
+REMEDY = "try a lower --lr, a smaller --grad-clip, --spectral-norm, or the cd loss with a larger --l2"
 
 
 def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int):
@@ -377,13 +290,9 @@ class EnergyRun:
         return infer_samples(self.energy, self.data, self.config, n).samples
 
 
+@loader("energy")
 def load_energy_run(path: Path) -> EnergyRun:
-    saved = read_json(path / "config.json")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(saved["config"]) - fields
-    if unknown:
-        raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: {', '.join(sorted(unknown))}")
-    cfg = TrainConfig(**saved["config"])
+    cfg = saved_config(path, TrainConfig, "energy")
     data = load_data(cfg.data, seed=cfg.seed)
     energy = build_energy(cfg, data.dim)
     load_weights(path / "model.safetensors", energy)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import runs
+from . import files, monitor, runs
 from .data.video import (
     VideoData,
     Videos,
@@ -37,9 +37,11 @@ from .energy.frames import (
     parse_frame_negatives,
 )
 from .energy.inference import descend
-from .energy.losses import get_loss
-from .errors import ConfigError, check_finite, choose
+from .energy.losses import loss_options, make_loss
+from .energy.step import GradientStep
+from .errors import ConfigError, choose
 from .resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
+from .runs import loader
 
 
 @dataclass
@@ -146,8 +148,8 @@ class VideoConfig:
         check_memory(self.memory_needed(), f"training width-{self.width} networks on {self.size}x{self.size} "
                      f"frames", "use a smaller --width or --size (or --batch-size, --n-negatives, --n-train)",
                      device=runs.resolve_device(self.device))  # before the test videos below are drawn
-        runs.require_tensorboard(self.tensorboard)
-        get_loss(self.loss)
+        monitor.require_tensorboard(self.tensorboard)
+        loss_options(self.loss)
         parse_frame_negatives(self.negatives)
         for spec in self.arms():
             parse_frame_negatives(spec)
@@ -211,7 +213,7 @@ LOG_EVERY = 100  # steps between a model's rows of metrics.csv (and its last ste
 
 def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int | None = None,
                  seconds: float | None = None, seed: int = 0, context_frames: int = 2,
-                 device: str | torch.device = "cpu", log: runs.ScalarLog | None = None,
+                 device: str | torch.device = "cpu", log: monitor.ScalarLog | None = None,
                  name: str = "energy") -> tuple[FrameEnergy, dict]:
     """Contrastive training for `steps` steps, or for `seconds` of wall-clock time when given; the loss every
     `LOG_EVERY` steps and at the last goes to `log` as model `name`."""
@@ -219,24 +221,21 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     P = cfg.size * cfg.size
     context, target, where = (t.to(device) for t in examples(train, context_frames))  # [M, kP], [M, P], [M, 2]
     energy = frame_energy(cfg, context_frames).to(device)
-    optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
+    update = GradientStep(energy, torch.optim.Adam(energy.parameters(), lr=cfg.lr), what=f"{name} model")
     sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P).to(device), where,
                              parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
                              hard_pool=cfg.hard_pool)
-    loss_fn = get_loss(cfg.loss)
+    loss_fn = make_loss(cfg.loss, **{k: getattr(cfg, k) for k in loss_options(cfg.loss) if hasattr(cfg, k)})
     t0, step, loss = time.perf_counter(), 0, torch.tensor(float("nan"))
-    bar = runs.progress(total=steps if seconds is None else None,
+    bar = monitor.progress(total=steps if seconds is None else None,
                         desc=f"train {name}" + ("" if seconds is None else f" ({seconds:g} s)"))
     while (step < steps) if seconds is None else (time.perf_counter() - t0 < seconds):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         c, y = context[idx], target[idx]
         neg = sampler.sample(idx, y, c, cfg.n_negatives, energy)  # [B, n, P]
         e_pos, e_neg = energy(y, c), energy.energies(neg, c)  # [B], [B, n]
-        loss = loss_fn(e_pos, e_neg, margin=cfg.margin, temperature=cfg.temperature)
-        check_finite(loss, f"{name} model", step + 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = loss_fn(e_pos, e_neg)
+        update(loss, step + 1)
         step += 1
         bar.update()
         if step % LOG_EVERY == 0:
@@ -247,26 +246,23 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     return energy, {"steps": step, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
 
 
-def _log(log: runs.ScalarLog | None, name: str, step: int, loss: torch.Tensor, t0: float) -> None:
+def _log(log: monitor.ScalarLog | None, name: str, step: int, loss: torch.Tensor, t0: float) -> None:
     if log is not None and step > 0:
         log.write(step, {"loss": loss.item(), "seconds": f"{time.perf_counter() - t0:.3f}"}, model=name)
 
 
 def train_regressor(cfg: VideoConfig, train: Videos, *, seed: int = 0, context_frames: int = 2,
-                    device: str | torch.device = "cpu", log: runs.ScalarLog | None = None,
+                    device: str | torch.device = "cpu", log: monitor.ScalarLog | None = None,
                     name: str = "regressor") -> tuple[FrameRegressor, dict]:
     torch.manual_seed(seed)
     context, target, _ = (t.to(device) for t in examples(train, context_frames))
     model = frame_regressor(cfg, context_frames).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    update = GradientStep(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), what=f"{name} model")
     t0 = time.perf_counter()
-    for step in runs.progress(range(cfg.steps), desc=f"train {name}"):
+    for step in monitor.progress(range(cfg.steps), desc=f"train {name}"):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         loss = (model(context[idx]) - target[idx]).pow(2).mean()
-        check_finite(loss, f"{name} model", step + 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        update(loss, step + 1)
         if (step + 1) % LOG_EVERY == 0 or step + 1 == cfg.steps:
             _log(log, name, step + 1, loss, t0)
     return model, {"steps": cfg.steps, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
@@ -375,15 +371,12 @@ def trained(finished: runs.FinishedModels, name: str, build: Callable[[], nn.Mod
 def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     """Train both models (or, with `cfg.resume`, those the run had not finished), measure them on held-out
     videos, run the ablation, and write the run folder."""
-    cfg = runs.resumed_config(cfg, "video")
-    cfg.validate()
-    device = runs.resolve_device(cfg.device)
-    run = runs.run_folder(cfg, "video", command)
-    runs.write_json(run / "system.json", runs.system_info(str(device)))
+    started = runs.Run.start(cfg, "video", command)
+    cfg, device, run = started.config, started.device, started.path
     finished = runs.FinishedModels(run, resume=bool(cfg.resume))
     # metrics.csv: `model,step,loss,seconds` rows of every model trained (an ablation arm's model is named
     # `ablation <its negatives>`, with '+' for ',')
-    log = runs.ScalarLog(run, ["loss", "seconds"], tensorboard=cfg.tensorboard, models=True,
+    log = monitor.ScalarLog(run, ["loss", "seconds"], tensorboard=cfg.tensorboard, models=True,
                          keep_models={_log_name(n) for n in finished.models} if cfg.resume else None)
     runs.seed_everything(cfg.seed)
     data = make_data(cfg)
@@ -394,8 +387,8 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     regressor, r_train = trained(finished, "regressor", lambda: frame_regressor(cfg),
                                  lambda: train_regressor(cfg, data.train, seed=cfg.seed, device=device, log=log),
                                  device)
-    runs.save_weights(run / "energy.safetensors", energy)
-    runs.save_weights(run / "regressor.safetensors", regressor)
+    files.save_weights(run / "energy.safetensors", energy)
+    files.save_weights(run / "regressor.safetensors", regressor)
 
     out: dict = {}
     preds = {}
@@ -426,7 +419,7 @@ def run_video(cfg: VideoConfig, *, command: str = "video") -> Path:
     log.close()
     out["held_out"] = {"videos": cfg.n_test, "rollout_videos": cfg.n_test,
                        "one_step_examples": min(cfg.n_eval, cfg.n_test * (cfg.length - 2))}
-    runs.write_json(run / "metrics.json", out)
+    files.write_json(run / "metrics.json", out)
     return run
 
 
@@ -436,22 +429,19 @@ def _log_name(model: str) -> str:
 
 
 def train_latent(cfg: VideoConfig, train: Videos, *, seed: int = 0, device: str | torch.device = "cpu",
-                 log: runs.ScalarLog | None = None, name: str = "latent") -> tuple[LatentFrameEnergy, dict]:
+                 log: monitor.ScalarLog | None = None, name: str = "latent") -> tuple[LatentFrameEnergy, dict]:
     """Lower the free energy min_z F(y | frame t, z) of each training pair; the best code is found exactly."""
     torch.manual_seed(seed)
     P = cfg.size * cfg.size
     context, target, _ = (t.to(device) for t in examples(train, 1))
     energy = latent_frame_energy(cfg).to(device)
-    optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
+    update = GradientStep(energy, torch.optim.Adam(energy.parameters(), lr=cfg.lr), what=f"{name} model")
     t0 = time.perf_counter()
-    for step in runs.progress(range(cfg.steps), desc=f"train {name}"):
+    for step in monitor.progress(range(cfg.steps), desc=f"train {name}"):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
         free = energy.energy_per_code(target[idx], context[idx]).min(dim=1).values  # [B]
         loss = free.mean() / P
-        check_finite(loss, f"{name} model", step + 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        update(loss, step + 1)
         if (step + 1) % LOG_EVERY == 0 or step + 1 == cfg.steps:
             _log(log, name, step + 1, loss, t0)
     return energy, {"steps": cfg.steps, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}
@@ -481,7 +471,7 @@ def modes(pred: torch.Tensor, candidates: torch.Tensor, true: torch.Tensor) -> d
 
 
 def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, device: torch.device,
-                 log: runs.ScalarLog | None = None) -> dict:
+                 log: monitor.ScalarLog | None = None) -> dict:
     """Next frame from ONE frame: the velocity is one of a few directions and cannot be seen, so several
     next frames are correct. Compares the MSE regressor (one answer), the contrastive energy (one answer per
     noise start) and the latent-variable energy (one answer per sampled code) on held-out videos."""
@@ -499,9 +489,9 @@ def single_frame(cfg: VideoConfig, run: Path, finished: runs.FinishedModels, dev
     latent, l_info = trained(finished, "single_frame_latent", lambda: latent_frame_energy(cfg),
                              lambda: train_latent(cfg, data.train, seed=cfg.seed, device=device, log=log,
                                                   name="single_frame_latent"), device)
-    runs.save_weights(run / "single_frame_energy.safetensors", energy)
-    runs.save_weights(run / "single_frame_latent.safetensors", latent)
-    runs.save_weights(run / "single_frame_regressor.safetensors", regressor)
+    files.save_weights(run / "single_frame_energy.safetensors", energy)
+    files.save_weights(run / "single_frame_latent.safetensors", latent)
+    files.save_weights(run / "single_frame_regressor.safetensors", regressor)
 
     context, target, _ = examples(data.test, 1)
     pick = torch.linspace(0, len(target) - 1, min(cfg.n_eval, len(target))).round().long()
@@ -569,6 +559,7 @@ class VideoRun:
         return predict(context)
 
 
+@loader("video")
 def load_video_run(path: Path) -> VideoRun:
     cfg = runs.saved_config(path, VideoConfig, "video")
     models: dict[str, nn.Module] = {"energy": frame_energy(cfg), "regressor": frame_regressor(cfg)}
@@ -576,11 +567,11 @@ def load_video_run(path: Path) -> VideoRun:
         models.update(single_frame_energy=frame_energy(cfg, 1), single_frame_regressor=frame_regressor(cfg, 1),
                       single_frame_latent=latent_frame_energy(cfg))
     for name, model in models.items():
-        runs.load_weights(path / f"{name}.safetensors", model)
+        files.load_weights(path / f"{name}.safetensors", model)
         model.eval()
     metrics_path = path / "metrics.json"
     return VideoRun(path=path, config=cfg, models=models,
-                    metrics=runs.read_json(metrics_path) if metrics_path.exists() else {})
+                    metrics=files.read_json(metrics_path) if metrics_path.exists() else {})
 
 
 def summary(metrics: dict) -> str:

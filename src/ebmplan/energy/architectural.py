@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .models import EnergyModel
+from .step import GradientStep
 
 
 class ArchitecturalEnergy(EnergyModel):
@@ -165,16 +166,12 @@ class SparseAutoencoderEnergy(ArchitecturalEnergy):
             self.mean.copy_(x.mean(0))
         g = torch.Generator(device=x.device).manual_seed(seed)
         optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+        update = GradientStep(self, optimizer, what="sparse autoencoder")
         history = []
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             batch = x[torch.randint(len(x), (batch_size,), generator=g, device=x.device)]  # [B, D]
             loss = self(batch).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the sparse autoencoder loss became {loss.item()} at step "
-                                         f"{len(history) + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            update(loss, step)
             history.append(loss.item())
         return history
 

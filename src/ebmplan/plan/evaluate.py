@@ -29,7 +29,8 @@ from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from ..errors import ConfigError, choose
-from ..runs import atomic_path, prepare_run_dir, resolve_device, resumed_config, system_info, write_json
+from ..files import atomic_path, write_json
+from ..runs import prepare_run_dir, resolve_device, resumed_config, system_info
 from ..stats import wilson
 from .agent import DistanceAgent
 from .graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths

@@ -42,11 +42,12 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from ..energy.inference import descend
-from ..energy.losses import get_loss
+from ..energy.losses import make_loss
 from ..energy.models import MLPEnergy
 from ..energy.negatives import parse_negatives
-from ..errors import ConfigError, check_finite, choose
-from ..runs import progress
+from ..energy.step import GradientStep
+from ..errors import ConfigError, choose
+from ..monitor import progress
 from .train_agent import AgentRun
 
 SOURCES = ("uniform", "replay", "sgm", "cvae", "ebm")
@@ -408,7 +409,8 @@ class CVAESource(Generator):
         self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
         self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        opt = torch.optim.Adam(params, lr=1e-3)
+        update = GradientStep([self.encoder, self.decoder], torch.optim.Adam(params, lr=1e-3),
+                              what="cvae subgoal generator")
         self.fit_graph()
         data = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
         for step, (s, m, g) in enumerate(progress(self.batches(data), total=self.settings.gen_steps,
@@ -420,10 +422,7 @@ class CVAESource(Generator):
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
             # Gaussian decoder with std 0.05 in normalised units (~1.4 cells on a 55-cell map).
             loss = (recon / (2 * 0.05**2) + kl).mean()
-            check_finite(loss, "cvae subgoal generator", step + 1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            update(loss, step + 1)
         self.fit_seconds = time.perf_counter() - t0
 
     def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -449,8 +448,9 @@ class EBMSource(Generator):
         self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4).to(self.device)
         self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
         negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
-        loss_fn = get_loss("log")
-        opt = torch.optim.Adam(self.energy.parameters(), lr=1e-3)
+        loss_fn = make_loss("log")
+        update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=1e-3),
+                              what="ebm subgoal energy")
         self.fit_graph()
         n_off = round(8 * st.ebm_off_data)
         data = self.training_data(st.gen_steps * st.gen_batch)
@@ -462,10 +462,7 @@ class EBMSource(Generator):
                 neg = torch.cat([neg, off], 1)  # [b, 8, 2]
             e_pos, e_neg = self.energy(m, c), self.energy.energies(neg, c)  # [b], [b, 8]
             loss = loss_fn(e_pos, e_neg)
-            check_finite(loss, "ebm subgoal energy", step + 1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            update(loss, step + 1)
             negatives.observe(neg, e_neg.detach(), e_pos.detach(), 1.0)
         self.energy.eval()
         self.fit_seconds = time.perf_counter() - t0

@@ -33,24 +33,10 @@ from scipy.stats import spearmanr
 from torch.nn import functional as F
 
 from ..errors import ConfigError, Divergence
+from ..files import load_checkpoint, load_weights, read_json, save_checkpoint, save_weights, write_json
+from ..monitor import ScalarLog, progress, require_tensorboard
 from ..resources import RUNTIME, check_memory, mlp_params, network_bytes
-from ..runs import (
-    ScalarLog,
-    load_checkpoint,
-    load_weights,
-    prepare_run_dir,
-    progress,
-    read_json,
-    require_tensorboard,
-    resolve_device,
-    rng_state,
-    save_checkpoint,
-    save_weights,
-    seed_everything,
-    set_rng_state,
-    system_info,
-    write_json,
-)
+from ..runs import loader, prepare_run_dir, resolve_device, rng_state, seed_everything, set_rng_state, system_info
 from ..stats import wilson
 from .agent import DistanceAgent, shift_target
 from .maze import Maze, PointMazeVec, bundled_maps, load_maze, parse_maps
@@ -487,6 +473,7 @@ class AgentRun:
     metrics: dict = field(default_factory=dict)
 
 
+@loader("maze-agent")
 def load_agent(path: str | Path, device: str | torch.device = "cpu") -> AgentRun:
     """Rebuild a `maze train` run on `device`: `load_agent(run).agent.distance(states, goals)`."""
     path = Path(path)
