@@ -99,13 +99,14 @@ def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_seeds_take_plan_evals_list_form_and_the_comma_form(tmp_path):
-    from ebmplan.cli import parse
+    from ebmplan.cli import COMMANDS
+    from ebmplan.commands import parse
 
     for words in (["0", "1", "2"], ["0,1,2"]):
-        cfg = parse("sweep", ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out", str(tmp_path / "s")])
+        cfg = parse("sweep", COMMANDS["sweep"], ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out", str(tmp_path / "s")])
         assert cfg.seeds == (0, 1, 2) and cfg.grid == ["width=8,16"]
         assert [r.name for r in plan(cfg)[2]][:3] == ["width=8-seed=0", "width=8-seed=1", "width=8-seed=2"]
-    assert parse("plan eval", ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form
+    assert parse("plan eval", COMMANDS["plan eval"], ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form
     assert [r.seed for r in plan(SweepConfig("spiral", seeds="3,4", out=str(tmp_path / "s")))[2]] == [3, 4]
     with pytest.raises(ConfigError, match="each once"):
         plan(SweepConfig("spiral", seeds=(1, 1), out=str(tmp_path / "s")))

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import torch
 import tyro
 
 from .errors import ConfigError
 from .files import write_json
+from .plots import colorbar, draw_landscape, plt
 from .runs import resumed_config
 from .sweep import SweepConfig, SweepResult, execute, parse_seeds, plan, run_sweep
+from .train import load_energy_run
 
 
 @dataclass
@@ -87,8 +91,6 @@ def _widths(result: SweepResult) -> list[int]:
 
 def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
     """`landscapes_figure`, saved to `path`."""
-    from .plots import plt
-
     fig = landscapes_figure(result, seed)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -97,12 +99,6 @@ def draw_landscapes(result: SweepResult, seed: int, path: Path) -> None:
 def landscapes_figure(result: SweepResult, seed: int):
     """One landscape per width in a row, from run `seed` of each width, each with its own colour bar (every
     model's energy has its own scale); a failed run is a marked panel. Returns the figure."""
-    import numpy as np
-    import torch
-
-    from .plots import colorbar, draw_landscape, plt
-    from .train import load_energy_run
-
     widths = _widths(result)
     fig, axes = plt.subplots(1, len(widths), figsize=(3.1 * len(widths), 3.1), squeeze=False, layout="constrained")
     for ax, width in zip(axes[0], widths, strict=True):

@@ -1,67 +1,16 @@
-"""The `ebmplan` command: each subcommand parses one config dataclass and calls the library."""
+"""The `ebmplan` command line: finds the command, parses its config (commands.py) and maps errors to exit codes."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import sys
-import threading
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import tyro
-
-from . import capacity, compare, conditional, curves, sweep, video
+from . import capacity, curves, sweep
+from .commands import COMMANDS as RUN_COMMANDS
+from .commands import Command, parse
 from .errors import ConfigError, Divergence
-from .files import read_json
-from .plan import evaluate, train_agent
-from .train import TrainConfig, train
+from .plan import train_agent
 from .version import version
-
-
-@dataclass(frozen=True)
-class Command:
-    config: Callable[[], Any]  # builds the default config (a dataclass whose field docstrings are --help)
-    run: Callable[[Any], Any]  # runs it and prints what it measured
-    summary: str
-
-
-def _report(path: Path) -> Path:
-    """Print the run folder and its final metrics (the numbers of metrics.json)."""
-    m = read_json(path / "metrics.json")
-    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
-    return path
-
-
-def _train(command: str) -> Callable[[TrainConfig], Path]:
-    return lambda cfg: _report(train(cfg, command=command))
-
-
-def _compare(cfg: compare.CompareConfig) -> Path:
-    path = compare.compare(cfg)
-    print(f"compare folder: {path}")
-    return path
-
-
-def _conditional(cfg: conditional.ConditionalConfig) -> Path:
-    path = conditional.run_conditional(cfg)
-    print(f"run folder: {path}\n{conditional.summary(read_json(path / 'metrics.json'))}")
-    return path
-
-
-def _video(cfg: video.VideoConfig) -> Path:
-    path = video.run_video(cfg)
-    print(f"run folder: {path}\n{video.summary(read_json(path / 'metrics.json'))}")
-    return path
-
-
-def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
-    path = evaluate.evaluate_plans(cfg)
-    print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
-    return path
 
 
 def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
@@ -70,26 +19,18 @@ def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
     return result
 
 
+# Every command, in the order `ebmplan --help` lists them: those that make run folders (commands.py), the ones
+# that drive them (sweep, capacity) and the ones that read run folders (maze eval, plot).
 COMMANDS: dict[str, Command] = {
-    "spiral": Command(lambda: TrainConfig(data="spiral"), _train("spiral"),
-                      "train the energy model on the seed's spiral (the main job)"),
-    "train": Command(TrainConfig, _train("train"), "train an energy model on any point data set or file"),
-    "compare": Command(compare.CompareConfig, _compare,
-                       "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
-    "conditional": Command(conditional.ConditionalConfig, _conditional,
-                           "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
-    "video": Command(video.VideoConfig, _video,
-                     "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
+    **{name: RUN_COMMANDS[name] for name in ("spiral", "train", "compare", "conditional", "video")},
     "sweep": Command(sweep.SweepConfig, sweep.run_sweep,
                      "run a training command over a grid of settings and seeds (local processes or Ray)"),
     "capacity": Command(capacity.CapacityConfig, capacity.run_capacity,
                         "the capacity study: spiral landscapes and metrics against network width"),
-    "maze train": Command(train_agent.MazeTrainConfig, lambda cfg: _report(train_agent.train_agent(cfg)),
-                          "train the goal-conditioned agent whose value is a distance, in a point maze"),
+    "maze train": RUN_COMMANDS["maze train"],
     "maze eval": Command(lambda: train_agent.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
-    "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
-                         "plan over candidate states from each source and node budget, against the policy"),
+    "plan eval": RUN_COMMANDS["plan eval"],
     "plot": Command(curves.PlotConfig, curves.plot_runs,
                     "draw the training curves (metrics.csv) of one or several run folders into one figure"),
 }
@@ -101,68 +42,6 @@ def usage() -> str:
     return (f"usage: ebmplan COMMAND [options]   (ebmplan COMMAND --help lists the options)\n"
             f"       ebmplan --version\n\n"
             f"Contrastive energy-based models and planning with generated subgoals.\n\ncommands:\n{rows}\n")
-
-
-# tyro ends each option's help with a hint such as "(default: None)". A field whose docstring already states its
-# default ("run folder (default: runs/<command>-<time>)") or that it is repeatable gets no second one, and an
-# empty tuple shows "(default: empty)", not "(default: )"; a docstring's line breaks are spaces (tyro would keep
-# them inside its own wrapping). A struct rule that wraps tyro's own rules.
-_STATES_OWN_HINT = re.compile(r"\bdefault:|\brepeatable\W*$", re.IGNORECASE)
-_HELP = tyro.constructors.ConstructorRegistry()
-_inside = threading.local()
-
-
-@_HELP.struct_rule
-def _help_hints(info: tyro.constructors.StructTypeInfo) -> tyro.constructors.StructConstructorSpec | None:
-    if getattr(_inside, "busy", False) or not dataclasses.is_dataclass(info.type):
-        return None
-    _inside.busy = True
-    try:
-        spec = tyro.constructors.ConstructorRegistry.get_struct_spec(info)  # tyro's own rule for this type
-    finally:
-        _inside.busy = False
-    if not isinstance(spec, tyro.constructors.StructConstructorSpec):
-        return spec
-    fields = []
-    for f in spec.fields:
-        text = f.helptext() if callable(f.helptext) else f.helptext
-        text = re.sub(r"(?<!\n)\n(?!\n)", " ", text) if text else text  # a blank line stays a paragraph
-        hint = None
-        if f.default is tyro.MISSING or f.default is tyro.MISSING_NONPROP:
-            pass  # required: keep tyro's hint
-        elif text and _STATES_OWN_HINT.search(text):
-            hint = ""
-        elif isinstance(f.default, tuple) and not f.default:
-            hint = "(default: empty)"
-        f = dataclasses.replace(f, helptext=text)
-        if hint is not None:
-            f = dataclasses.replace(f, type=typing.Annotated[f.type, tyro.conf.arg(help_behavior_hint=hint)])
-        fields.append(f)
-    return dataclasses.replace(spec, fields=tuple(fields))
-
-
-def parse(name: str, args: list[str], *, default: Any = None, flags_take_values: bool = False) -> Any:
-    """The config of command `name` from `args`, the words after its name, exactly as `ebmplan NAME ARGS` reads
-    them (`--help` prints the help and exits; a bad word exits with code 2 and tyro's framed message).
-    `flags_take_values`: a boolean option takes a word (`--thin True`) instead of being a flag (`--thin`)."""
-    command = COMMANDS[name]
-    default = command.config() if default is None else default
-    markers = (tyro.conf.FlagConversionOff,) if flags_take_values else None
-    with _HELP:
-        return tyro.cli(type(default), default=default, args=_split_commas(type(default), args),
-                        prog=f"ebmplan {name}", description=command.summary, config=markers)
-
-
-def _split_commas(config: type, args: list[str]) -> list[str]:
-    """`--nodes 25,50` means `--nodes 25 50` for every option that takes several numbers."""
-    hints = typing.get_type_hints(config)
-    several = {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(config)
-               if typing.get_origin(hints[f.name]) in (tuple, list)
-               and set(typing.get_args(hints[f.name])) - {Ellipsis} <= {int, float}}
-    out: list[str] = []
-    for previous, arg in zip([None, *args], args, strict=False):
-        out += [a for a in arg.split(",") if a] if previous in several and "," in arg else [arg]
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = COMMANDS[name]
     try:
-        command.run(parse(name, argv[len(words):]))
+        command.run(parse(name, command, argv[len(words):]))
     except ConfigError as err:
         print(f"ebmplan {name}: error: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import plots
 from .energy.architectural import METHODS
 from .errors import ConfigError, choose
 from .files import write_json
@@ -116,8 +117,6 @@ def _cell(value) -> str:
 
 def save_compare_figure(path: Path, run: Path, methods: list[str]) -> None:
     """`compare_figure`, saved to `path` (nothing for data that is not 2D)."""
-    from . import plots
-
     fig = compare_figure(run, methods)
     if fig is not None:
         fig.savefig(path, dpi=110)
@@ -128,8 +127,6 @@ def compare_figure(run: Path, methods: list[str]):
     """Every method's landscape side by side, with the data (blue) and gradient-descent samples (green), each
     with its own colour bar (the methods' energies have different scales). Returns the figure, or None when
     the data is not 2D."""
-    from . import plots
-
     loaded = [load_energy_run(run / m) for m in methods]
     if loaded[0].data.dim != 2:
         return None  # landscapes are drawn over the plane only

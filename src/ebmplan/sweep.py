@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import shlex
 import socket
@@ -30,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 import tyro
 
+from .commands import COMMANDS, parse
 from .errors import ConfigError, choose
 from .files import atomic_path, read_json, write_json
 
@@ -67,7 +70,7 @@ class SweepConfig:
 
 
 @dataclass
-class Run:
+class PlannedRun:
     """One planned run: its folder name, grid settings, seed and the full config of the command."""
 
     name: str
@@ -134,10 +137,8 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
 
 # --------------------------------------------------------------------------------------------------- planning
 
-def plan(cfg: SweepConfig) -> tuple[str, list[str], list[Run], Path]:
+def plan(cfg: SweepConfig) -> tuple[str, list[str], list[PlannedRun], Path]:
     """Check every setting against the command's config; return (command, grid keys, runs, sweep folder)."""
-    from .cli import COMMANDS
-
     command = " ".join(cfg.command.split())
     trainable = [name for name, c in COMMANDS.items() if _is_trainable(c.config())]
     choose("command to sweep", command, trainable)
@@ -175,7 +176,8 @@ def plan(cfg: SweepConfig) -> tuple[str, list[str], list[Run], Path]:
             owned = {"seed": seed, "out": str(path / name)}
             if hasattr(default, "overwrite"):
                 owned["overwrite"] = True  # only incomplete runs are run, and those start afresh
-            runs.append(Run(name, settings, seed, dataclasses.replace(default, **fixed, **settings, **owned)))
+            runs.append(PlannedRun(name, settings, seed,
+                                   dataclasses.replace(default, **fixed, **settings, **owned)))
     return command, list(grid), runs, path
 
 
@@ -194,8 +196,6 @@ def _split_setting(spec: str, flag: str) -> tuple[str, str]:
 def _convert(command: str, default: Any, key: str, text: str, flag: str) -> Any:
     """Read `text` as the words after --KEY on the command line of `command` (its own parser), or say which
     options and values are accepted."""
-    from .cli import parse
-
     fields = [f.name for f in dataclasses.fields(default) if f.name not in _OWNED]
     if key in _OWNED:
         raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
@@ -214,7 +214,7 @@ def _convert(command: str, default: Any, key: str, text: str, flag: str) -> Any:
         words = [_BOOL_WORDS.get(words[0].lower(), words[0])]
     try:
         with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-            parsed = parse(command, [f"--{key.replace('_', '-')}", *words], default=default,
+            parsed = parse(command, COMMANDS[command], [f"--{key.replace('_', '-')}", *words], default=default,
                            flags_take_values=True)
     except SystemExit:
         raise ConfigError(f"{flag} {key}={text}: expected {_expected(hint)}, as after --{key.replace('_', '-')} "
@@ -290,11 +290,7 @@ def _read_record(path: Path, name: str) -> dict:
 
 def execute(command: str, config: Any, backend: str = "local") -> dict[str, Any]:
     """Run one command single-threaded; never raises: a failure is returned as status and error."""
-    import torch
-
     torch.set_num_threads(1)
-    from .cli import COMMANDS
-
     t0 = time.perf_counter()
     status, error = "ok", ""
     try:
@@ -314,11 +310,10 @@ def _node(backend: str) -> str:
     return socket.gethostname()
 
 
-def _run_local(command: str, runs: list[Run], *, workers: int) -> Iterator[tuple[Run, dict]]:
+def _run_local(command: str, runs: list[PlannedRun], *, workers: int) -> Iterator[tuple[PlannedRun, dict]]:
     """A pool of fresh processes (spawn: no threads inherited from this one), one run per task."""
     if not runs:
         return
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -340,8 +335,8 @@ def _import_ray():
     return ray
 
 
-def _run_ray(command: str, runs: list[Run], *, workers: int,
-             address: str | None) -> Iterator[tuple[Run, dict]]:
+def _run_ray(command: str, runs: list[PlannedRun], *, workers: int,
+             address: str | None) -> Iterator[tuple[PlannedRun, dict]]:
     """One Ray task (1 CPU) per run, on an existing cluster (`address`) or on a local Ray started here."""
     if not runs:
         return
@@ -377,7 +372,7 @@ def _lost(err: Exception) -> dict:
 
 # --------------------------------------------------------------------------------------------------- results
 
-def _write_results(path: Path, keys: list[str], runs: list[Run], records: dict[str, dict]) -> list[dict]:
+def _write_results(path: Path, keys: list[str], runs: list[PlannedRun], records: dict[str, dict]) -> list[dict]:
     """Write results.csv (every run so far) and results.md (mean ± std over seeds); return the rows."""
     rows = []
     for r in runs:
@@ -403,7 +398,7 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def results_table(keys: list[str], runs: list[Run], rows: list[dict]) -> str:
+def results_table(keys: list[str], runs: list[PlannedRun], rows: list[dict]) -> str:
     """Markdown: one row per setting, each numeric final metric as mean ± std over its seeds."""
     skip = {"run", "seed", "reused", *keys}
     metric_names = list(dict.fromkeys(k for row in rows for k, v in row.items()

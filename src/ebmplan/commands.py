@@ -1,0 +1,146 @@
+"""The commands that make run folders: each parses one config dataclass and calls the library.
+
+`COMMANDS` maps a command's name to its config (whose field docstrings are its --help), the function that runs
+it and prints what it measured, and a summary. `cli.py` adds the commands that drive others (sweep, capacity)
+or read run folders (maze eval, plot) and maps errors to exit codes; `sweep.py` runs these over grids.
+`parse` reads a command line exactly as `ebmplan NAME ARGS` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+from . import compare, conditional, video
+from .files import read_json
+from .plan import evaluate, train_agent
+from .train import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class Command:
+    config: Callable[[], Any]  # builds the default config (a dataclass whose field docstrings are --help)
+    run: Callable[[Any], Any]  # runs it and prints what it measured
+    summary: str
+
+
+def report(path: Path) -> Path:
+    """Print the run folder and its final metrics (the numbers of metrics.json)."""
+    m = read_json(path / "metrics.json")
+    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
+    return path
+
+
+def _train(command: str) -> Callable[[TrainConfig], Path]:
+    return lambda cfg: report(train(cfg, command=command))
+
+
+def _compare(cfg: compare.CompareConfig) -> Path:
+    path = compare.compare(cfg)
+    print(f"compare folder: {path}")
+    return path
+
+
+def _conditional(cfg: conditional.ConditionalConfig) -> Path:
+    path = conditional.run_conditional(cfg)
+    print(f"run folder: {path}\n{conditional.summary(read_json(path / 'metrics.json'))}")
+    return path
+
+
+def _video(cfg: video.VideoConfig) -> Path:
+    path = video.run_video(cfg)
+    print(f"run folder: {path}\n{video.summary(read_json(path / 'metrics.json'))}")
+    return path
+
+
+def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
+    path = evaluate.evaluate_plans(cfg)
+    print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
+    return path
+
+
+COMMANDS: dict[str, Command] = {
+    "spiral": Command(lambda: TrainConfig(data="spiral"), _train("spiral"),
+                      "train the energy model on the seed's spiral (the main job)"),
+    "train": Command(TrainConfig, _train("train"), "train an energy model on any point data set or file"),
+    "compare": Command(compare.CompareConfig, _compare,
+                       "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
+    "conditional": Command(conditional.ConditionalConfig, _conditional,
+                           "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
+    "video": Command(video.VideoConfig, _video,
+                     "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
+    "maze train": Command(train_agent.MazeTrainConfig, lambda cfg: report(train_agent.train_agent(cfg)),
+                          "train the goal-conditioned agent whose value is a distance, in a point maze"),
+    "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
+                         "plan over candidate states from each source and node budget, against the policy"),
+}
+
+
+# tyro ends each option's help with a hint such as "(default: None)". A field whose docstring already states its
+# default ("run folder (default: runs/<command>-<time>)") or that it is repeatable gets no second one, and an
+# empty tuple shows "(default: empty)", not "(default: )"; a docstring's line breaks are spaces (tyro would keep
+# them inside its own wrapping). A struct rule that wraps tyro's own rules.
+_STATES_OWN_HINT = re.compile(r"\bdefault:|\brepeatable\W*$", re.IGNORECASE)
+_HELP = tyro.constructors.ConstructorRegistry()
+_inside = threading.local()
+
+
+@_HELP.struct_rule
+def _help_hints(info: tyro.constructors.StructTypeInfo) -> tyro.constructors.StructConstructorSpec | None:
+    if getattr(_inside, "busy", False) or not dataclasses.is_dataclass(info.type):
+        return None
+    _inside.busy = True
+    try:
+        spec = tyro.constructors.ConstructorRegistry.get_struct_spec(info)  # tyro's own rule for this type
+    finally:
+        _inside.busy = False
+    if not isinstance(spec, tyro.constructors.StructConstructorSpec):
+        return spec
+    fields = []
+    for f in spec.fields:
+        text = f.helptext() if callable(f.helptext) else f.helptext
+        text = re.sub(r"(?<!\n)\n(?!\n)", " ", text) if text else text  # a blank line stays a paragraph
+        hint = None
+        if f.default is tyro.MISSING or f.default is tyro.MISSING_NONPROP:
+            pass  # required: keep tyro's hint
+        elif text and _STATES_OWN_HINT.search(text):
+            hint = ""
+        elif isinstance(f.default, tuple) and not f.default:
+            hint = "(default: empty)"
+        f = dataclasses.replace(f, helptext=text)
+        if hint is not None:
+            f = dataclasses.replace(f, type=typing.Annotated[f.type, tyro.conf.arg(help_behavior_hint=hint)])
+        fields.append(f)
+    return dataclasses.replace(spec, fields=tuple(fields))
+
+
+def parse(name: str, command: Command, args: list[str], *, default: Any = None,
+          flags_take_values: bool = False) -> Any:
+    """The config of `command`, named `name`, from `args`, the words after its name, exactly as `ebmplan NAME
+    ARGS` reads them (`--help` prints the help and exits; a bad word exits with code 2 and tyro's framed
+    message). `flags_take_values`: a boolean option takes a word (`--thin True`) instead of being a flag."""
+    default = command.config() if default is None else default
+    markers = (tyro.conf.FlagConversionOff,) if flags_take_values else None
+    with _HELP:
+        return tyro.cli(type(default), default=default, args=_split_commas(type(default), args),
+                        prog=f"ebmplan {name}", description=command.summary, config=markers)
+
+
+def _split_commas(config: type, args: list[str]) -> list[str]:
+    """`--nodes 25,50` means `--nodes 25 50` for every option that takes several numbers."""
+    hints = typing.get_type_hints(config)
+    several = {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(config)
+               if typing.get_origin(hints[f.name]) in (tuple, list)
+               and set(typing.get_args(hints[f.name])) - {Ellipsis} <= {int, float}}
+    out: list[str] = []
+    for previous, arg in zip([None, *args], args, strict=False):
+        out += [a for a in arg.split(",") if a] if previous in several and "," in arg else [arg]
+    return out
