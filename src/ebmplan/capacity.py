@@ -31,10 +31,10 @@ from .train import load_energy_run
 class CapacityConfig:
     """The capacity study: spiral landscapes and metrics against the width of a depth-3 energy network."""
 
-    widths: str = "8,16,32,64,128,256"
-    """hidden widths, comma-separated"""
-    seeds: str = "0,1,2"
-    """seeds, comma-separated"""
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
+    """hidden widths, e.g. --widths 8 16 32 (or 8,16,32)"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """seeds, e.g. --seeds 0 1 2 (or 0,1,2)"""
     depth: int = 3
     """hidden layers of every network"""
     set: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
@@ -53,17 +53,24 @@ class CapacityConfig:
     """continue this capacity folder with its saved settings: complete runs are reused, interrupted ones resume
     from their checkpoints, the rest run"""
 
+    @classmethod
+    def from_saved(cls, settings: dict) -> dict:
+        """Settings of an older capacity folder, whose widths and seeds were comma strings."""
+        return {**settings, **{k: tuple(int(v) for v in settings[k].split(",")) for k in ("widths", "seeds")
+                               if isinstance(settings.get(k), str)}}
+
 
 def run_capacity(cfg: CapacityConfig) -> SweepResult:
     """Run the sweep (complete runs are skipped, interrupted ones resumed), draw both figures, and return the
     sweep's results. With `cfg.resume`, the settings are those saved in that capacity folder's config.json."""
     cfg = resumed_config(cfg, "capacity", strict=True)
     if cfg.panel_seed not in parse_seeds(cfg.seeds):
-        raise ConfigError(f"--panel-seed {cfg.panel_seed} is not one of the seeds {cfg.seeds}")
+        raise ConfigError(f"--panel-seed {cfg.panel_seed} is not one of the seeds {' '.join(map(str, cfg.seeds))}")
     fixed = [f"depth={cfg.depth}", *cfg.set]
+    widths = ",".join(map(str, cfg.widths))
     out = cfg.resume or cfg.out or str(Path("runs") / ("capacity-" + hashlib.sha1(
-        json.dumps([cfg.widths, fixed]).encode()).hexdigest()[:8]))
-    sweep = SweepConfig(command="spiral", grid=[f"width={cfg.widths}"], seeds=cfg.seeds, set=fixed, out=out,
+        json.dumps([widths, fixed]).encode()).hexdigest()[:8]))  # the same name as when widths were a string
+    sweep = SweepConfig(command="spiral", grid=[f"width={widths}"], seeds=cfg.seeds, set=fixed, out=out,
                         backend=cfg.backend, address=cfg.address, workers=cfg.workers)
     _, _, runs, path = plan(sweep)  # every bad setting is reported before any work starts
     path.mkdir(parents=True, exist_ok=True)

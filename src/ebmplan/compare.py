@@ -1,7 +1,7 @@
 """Compare every kind of energy on one data set: one sub-run per method, one table, one figure.
 
 `compare(cfg)` trains the contrastive model (default recipe) and fits PCA, k-means and the sparse autoencoder
-(`energy/architectural.py`) into `<out>/<method>/` run folders, each evaluated the same way (`train.evaluate`:
+(`energy/architectural.py`) into `<out>/<method>/` run folders, each measured the same way (`train.measure`:
 gradient descent from uniform noise, then docs/protocol.md §2 metrics). It writes `compare.md` (the table),
 `compare.json` (every method's metrics) and `compare.png` (the landscapes side by side).
 """
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import plots
+from .config import split_names
 from .energy.architectural import METHODS
 from .errors import ConfigError, choose
 from .files import write_json
@@ -33,8 +34,8 @@ class CompareConfig:
     """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a point file"""
     out: str | None = None
     """compare folder, holding one run folder per method (default: runs/compare-<time>)"""
-    methods: str = ",".join(METHODS)
-    """comma-separated methods to compare: contrastive, pca, kmeans, sparse-ae"""
+    methods: tuple[str, ...] = METHODS
+    """methods to compare: contrastive, pca, kmeans, sparse-ae (e.g. --methods pca kmeans, or pca,kmeans)"""
     seed: int = 0
     """seed of every sub-run"""
     steps: int | None = None
@@ -50,13 +51,13 @@ class CompareConfig:
     resumes, the rest train"""
 
     def method_list(self) -> list[str]:
-        names = [m.strip() for m in self.methods.split(",") if m.strip()]
+        names = list(split_names(self.methods))
         if not names:
             raise ConfigError(f"--methods names no method; use some of: {', '.join(METHODS)}")
         for name in names:
             choose("method", name, METHODS)
         if len(set(names)) != len(names):
-            raise ConfigError(f"--methods names a method twice: {self.methods!r}")
+            raise ConfigError(f"--methods names a method twice: {' '.join(names)}")
         return names
 
     def train_config(self, method: str, out: Path | None = None) -> TrainConfig:

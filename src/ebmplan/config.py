@@ -24,6 +24,13 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def split_names(values: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """A tuple-of-names option as given (`--sources uniform replay`), in the comma form (`--sources
+    uniform,replay`), or as an older config.json saved it (one comma string): the names, in order."""
+    values = [values] if isinstance(values, str) else values
+    return tuple(name.strip() for v in values for name in str(v).split(",") if name.strip())
+
+
 class Config:
     """What every command config has: `validate()` and the value checks its parts share."""
 

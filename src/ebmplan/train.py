@@ -209,13 +209,13 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     train_seconds = time.perf_counter() - t0
     if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
-    evaluate(energy, data, cfg, run.path, train_seconds)
+    measure(energy, data, cfg, run.path, train_seconds)
     return run.path
 
 
 def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, state: dict | None) -> Path:
     """PCA, k-means or the sparse autoencoder: fitted by its own method, then evaluated like any run."""
-    if state is not None:  # resuming a finished fit: evaluate it again
+    if state is not None:  # resuming a finished fit: measure it again
         energy.load_state_dict(state["model"])
         seconds = state["train_seconds"]
     else:
@@ -230,7 +230,7 @@ def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, stat
         run.save_checkpoint({"model": energy.state_dict(), "step": len(history), "train_seconds": seconds})
         run.save_weights(energy)
     energy.eval()
-    evaluate(energy, data, cfg, run.path, seconds)
+    measure(energy, data, cfg, run.path, seconds)
     return run.path
 
 
@@ -252,7 +252,7 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def evaluate(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float) -> dict:
+def measure(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float) -> dict:
     """Draw samples, measure them (docs/protocol.md §2), and write samples.npy, metrics.json and landscape.png."""
     torch.manual_seed(cfg.seed + 1)  # inference draws its own noise: independent of where training stopped
     t0 = time.perf_counter()
