@@ -137,3 +137,10 @@ def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
         assert (out / name).is_file(), name
     assert "| method | precision | coverage | nll |" in (out / "compare.md").read_text()
 
+
+
+def test_a_diverging_sparse_autoencoder_exits_1_with_the_shared_message(tmp_path):
+    res = run_cli("train", "--method", "sparse-ae", "--steps", "5", "--width", "8", "--code-dim", "8",
+                  "--lr", "1e30", "--n-samples", "50", "--out", str(tmp_path / "run"))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "training diverged at step" in res.stderr and "of the sparse autoencoder" in res.stderr

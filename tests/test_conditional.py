@@ -1,6 +1,7 @@
 """Conditional and latent-variable energies: pair negatives, multi-start prediction, the spiral task."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -16,16 +17,18 @@ from ebmplan.conditional import (
     ConditionalConfig,
     ConditionalRun,
     branches_at,
+    build_models,
     run_conditional,
     score,
     spiral_pairs,
+    train_model,
 )
 from ebmplan.energy.latent import LatentEnergy, latent_energies, predict_latent
 from ebmplan.energy.losses import make_loss
 from ebmplan.energy.models import EnergyModel, FiLMEnergy
 from ebmplan.energy.negatives import HardBuffer, Mismatched, parse_negatives
 from ebmplan.energy.predict import predict
-from ebmplan.errors import ConfigError
+from ebmplan.errors import ConfigError, Divergence
 
 
 class TwoWells(EnergyModel):
@@ -238,3 +241,26 @@ def test_every_model_is_scored_on_all_its_answers_and_on_its_converged_ones(tmp_
         again = score(pairs.x_eval, answers, pairs.curve, cfg.radius)
         assert again["precision"] == pytest.approx(m[kind]["all_answers"]["precision"], rel=1e-6)
         assert again["mode_coverage"] == m[kind]["all_answers"]["mode_coverage"]
+
+
+@pytest.mark.parametrize("kind", ["conditional", "latent", "regressor"])
+def test_each_model_stops_with_divergence_not_a_nan_result(kind):
+    cfg = ConditionalConfig(steps=5, width=8, batch_size=16, hard_size=64, lr=float("inf"))
+    model = build_models(cfg)[kind]
+    with pytest.raises(Divergence, match=f"diverged at step 1: the weights of the {kind} model are not finite"):
+        train_model(model, spiral_pairs(0, 8), cfg, kind)
+
+
+def test_a_diverging_conditional_run_exits_1_and_prints_no_result(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ebmplan", "conditional", *CONDITIONAL_TINY, "--lr", "1e30",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"})
+    assert done.returncode == 1, done.stderr
+    assert "training diverged at step" in done.stderr and "--lr" in done.stderr and "Traceback" not in done.stderr
+    assert "nan" not in done.stdout and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_the_loss_gets_exactly_its_own_options():
+    cfg = ConditionalConfig(loss="cd", l2=0.5)
+    assert cfg.make_loss().keywords == {"l2": 0.5}  # conditional used to pass only margin: cd's l2 was lost
+    assert ConditionalConfig(loss="infonce", temperature=0.2).make_loss().keywords == {"temperature": 0.2}

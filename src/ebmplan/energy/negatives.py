@@ -145,7 +145,9 @@ class HardBuffer(Negatives):
         return self._priority(self.threshold - self.energy)  # [S]
 
     def _priority(self, gap: torch.Tensor) -> torch.Tensor:
-        gap = torch.relu(gap)
+        # A diverged model's energies may be non-finite: the trainer's step reports it, so the sampler must not
+        # crash on it first (nan counts as no gap, +-inf as the largest finite gaps).
+        gap = torch.relu(torch.nan_to_num(gap, nan=0.0))
         # Relative to the most offending negative (per row), so huge energy scales cannot overflow the sampler.
         return (gap / gap.amax(-1, keepdim=True).clamp_min(1e-12) + self.eps).pow(self.alpha)
 
