@@ -23,7 +23,9 @@ import torch
 
 from ebmplan.cli import main
 from ebmplan.files import read_json
-from ebmplan.video import VideoConfig, energy_predictor, make_data, one_step, train_energy
+from ebmplan.video import VideoConfig
+from ebmplan.video.prediction import energy_predictor, one_step
+from ebmplan.video.training import make_data, train_energy
 
 
 def bench(extra: list[str]) -> None:
@@ -44,11 +46,11 @@ def bench(extra: list[str]) -> None:
 def ablation(seeds: list[int], seconds: float) -> None:
     t0 = time.perf_counter()
     cfg = VideoConfig(ablation_seconds=seconds)
-    rows: dict[str, list[tuple[float, float, int]]] = {arm: [] for arm in cfg.arms()}
+    rows: dict[str, list[tuple[float, float, int]]] = {arm: [] for arm in cfg.ablation}
     for seed in seeds:
         cfg.seed = seed
         data = make_data(cfg)
-        for arm in cfg.arms():
+        for arm in cfg.ablation:
             energy, info = train_energy(cfg, data.train, arm, seconds=seconds, seed=seed)
             torch.manual_seed(seed + 1)
             m = one_step(energy_predictor(energy, cfg), data.test, cfg.n_eval)

@@ -13,10 +13,13 @@ from conftest import VIDEO_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
 from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
-from ebmplan.energy.frames import FrameEnergy, FrameNegatives, LatentFrameEnergy, parse_frame_negatives
+from ebmplan.energy.frame_negatives import FrameNegatives, parse_frame_negatives, renamed
+from ebmplan.energy.frames import FrameEnergy, LatentFrameEnergy
 from ebmplan.energy.inference import descend
-from ebmplan.errors import ConfigError
-from ebmplan.video import VideoConfig, VideoRun, modes, run_video
+from ebmplan.errors import ConfigError, Divergence
+from ebmplan.runs import saved_config
+from ebmplan.video import VideoConfig, VideoRun, run_video, training
+from ebmplan.video.single_frame import modes
 
 
 def test_balls_stay_inside_the_frame():
@@ -110,7 +113,7 @@ def test_descent_lowers_the_frame_energy():
         assert (energy(out, context) < energy(x0, context) - 1e-3).all()
 
 
-def test_mismatched_and_hard_negatives():
+def test_mismatched_and_hard_mismatched_negatives():
     torch.manual_seed(0)
     videos = bouncing_balls(4, 10, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
     _, target, where = examples(videos)
@@ -120,17 +123,17 @@ def test_mismatched_and_hard_negatives():
     assert not (neg == target[:, None]).all(-1).any()  # never the true next frame
     energy = FrameEnergy(64, width=8)
     context = torch.rand(len(idx), 128)
-    hard = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"hard": 1.0}, hard_pool=8)
+    hard = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"hard-mismatched": 1.0}, hard_pool=8)
     e_hard = energy.energies(hard.sample(idx, target, context, 4, energy), context)
     e_plain = energy.energies(sampler.sample(idx, target, context, 4, energy), context)
     assert e_hard.mean() < e_plain.mean()  # hard mining keeps the negatives the model rates as plausible
 
 
-def test_model_negatives_are_persistent_descent_chains():
+def test_chain_negatives_are_persistent_descent_chains():
     torch.manual_seed(0)
     videos = bouncing_balls(3, 6, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
     context, target, where = examples(videos)
-    sampler = FrameNegatives(videos.frames.reshape(3, 6, 64), where, {"model": 1.0}, model_reinit=0.0)
+    sampler = FrameNegatives(videos.frames.reshape(3, 6, 64), where, {"chains": 1.0}, chain_reinit=0.0)
     energy = FrameEnergy(64, width=8)
     idx = torch.arange(len(target))
     first = sampler.sample(idx, target, context, 2, energy)  # [M, 2, 64]
@@ -141,16 +144,33 @@ def test_model_negatives_are_persistent_descent_chains():
 
 
 def test_negative_spec_errors():
-    assert parse_frame_negatives("uniform,hard:2") == {"uniform": 1.0, "hard": 2.0}
-    for bad in ("", "noise", "uniform:-1", "uniform,uniform", "hard:x"):
+    assert parse_frame_negatives("uniform,hard-mismatched:2") == {"uniform": 1.0, "hard-mismatched": 2.0}
+    for bad in ("", "noise", "uniform:-1", "uniform,uniform", "hard-mismatched:x"):
         with pytest.raises(ConfigError):
             parse_frame_negatives(bad)
+    # The point kinds `hard` (a prioritized buffer) and `model` (short runs from a shared buffer) are not
+    # what frames do; their old frame names say what they are called now.
+    for old, new in (("hard", "hard-mismatched"), ("model", "chains")):
+        with pytest.raises(ConfigError, match=f"'{old}' is now called '{new}'"):
+            parse_frame_negatives(f"uniform,{old}:2")
+
+
+def test_old_config_json_settings_are_read_in_todays_names(tmp_path):
+    old = {"negatives": "uniform,perturb,mismatched,hard", "ablation": "uniform; uniform,model:2;;", "width": 16}
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "video", "command": "video", "config": old}))
+    cfg = saved_config(tmp_path, VideoConfig, "video")
+    assert cfg.negatives == "uniform,perturb,mismatched,hard-mismatched"
+    assert cfg.ablation == ("uniform", "uniform,chains:2")
+    assert renamed("uniform:2,hard:1") == "uniform:2,hard-mismatched:1" and renamed(" uniform") == " uniform"
+    assert VideoConfig(ablation=("", " uniform ")).ablation == ("uniform",)  # `--ablation ''`: no arm
+    with pytest.raises(ConfigError, match="one negative mixture per value"):
+        VideoConfig(ablation=("uniform;mismatched",)).validate()
 
 
 def test_same_seed_same_result(tmp_path):
     def once(name):
         cfg = VideoConfig(out=str(tmp_path / name), n_train=10, n_test=2, length=6, rollout=2, steps=10,
-                          width=16, n_eval=4, infer_steps=5, ablation="", single_frame=False)
+                          width=16, n_eval=4, infer_steps=5, ablation=(), single_frame=False)
         return json.loads((run_video(cfg) / "metrics.json").read_text())
 
     a, b = once("a"), once("b")
@@ -161,7 +181,7 @@ def test_same_seed_same_result(tmp_path):
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ebmplan", "video", "--out", str(out), *VIDEO_TINY,
-            "--ablation", "uniform;mismatched,hard", "--ablation-seconds", "0.5"]
+            "--ablation", "uniform", "mismatched,hard-mismatched", "--ablation-seconds", "0.5"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for name in ("config.json", "system.json", "metrics.json", "checkpoint.pt", "energy.safetensors",
@@ -171,7 +191,7 @@ def test_cli_end_to_end(tmp_path):
     for model in ("ebm", "regressor"):
         assert m[model]["one_step"]["position_error"] >= 0
         assert len(m[model]["rollout"]["position_error_by_step"]) == 3
-    assert set(m["ablation"]) == {"uniform", "mismatched,hard"}
+    assert set(m["ablation"]) == {"uniform", "mismatched,hard-mismatched"}
     assert m["ablation"]["uniform"]["train"]["steps"] >= 1
     assert {"regressor", "ebm", "latent"} <= set(m["single_frame"])
     assert m["single_frame"]["latent"]["predictions"] == 16
@@ -213,12 +233,23 @@ def test_a_diverging_run_exits_1_and_reports_no_result(tmp_path):
     assert "diverged at step" in done.stderr and "--lr" in done.stderr and "nan" not in done.stdout
 
 
-@pytest.mark.parametrize("train", ["train_regressor", "train_latent"])
-def test_the_regressor_and_the_latent_model_stop_at_a_non_finite_loss(train):
-    from ebmplan import video
-    from ebmplan.errors import Divergence
+DIVERGING = {  # every model `ebmplan video` trains, by its name in the Divergence message, as the run trains it
+    "energy": lambda cfg, v: training.train_energy(cfg, v, cfg.negatives, steps=cfg.steps),
+    "regressor": lambda cfg, v: training.train_regressor(cfg, v),
+    "ablation uniform": lambda cfg, v: training.train_energy(cfg, v, "uniform", seconds=60.0,
+                                                             name="ablation uniform"),
+    "single_frame_energy": lambda cfg, v: training.train_energy(cfg, v, cfg.negatives, steps=cfg.steps,
+                                                                context_frames=1, name="single_frame_energy"),
+    "single_frame_regressor": lambda cfg, v: training.train_regressor(cfg, v, context_frames=1,
+                                                                      name="single_frame_regressor"),
+    "single_frame_latent": lambda cfg, v: training.train_latent(cfg, v, name="single_frame_latent"),
+}
 
+
+@pytest.mark.parametrize("model", list(DIVERGING))
+def test_every_video_model_stops_at_divergence(model):
     cfg = VideoConfig(steps=20, width=16, batch_size=8, lr=float("inf"))
     data = load_videos(n_train=4, n_test=1, length=6, seed=0)
-    with pytest.raises(Divergence, match="diverged at step [12]: "):  # step 1 updates the weights to inf
-        getattr(video, train)(cfg, data.train)
+    # step 1 updates the weights to inf (or nan)
+    with pytest.raises(Divergence, match=f"training diverged at step [12]: the .* of the {model} model .* --lr"):
+        DIVERGING[model](cfg, data.train)

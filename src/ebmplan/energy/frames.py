@@ -1,11 +1,9 @@
-"""Energies over video frames and their negatives.
+"""Networks over video frames (their negatives are in frame_negatives.py).
 
 - `FrameEnergy`: F(next frame | previous frames), an MLP on [x, context] whose first layer is split into an
   x part and a context part, so `energies` (many candidate frames per context) computes the context part
   once per row;
 - `FrameRegressor`: the MSE baseline with the same hidden layers;
-- `FrameNegatives`: per-example negative frames (uniform, perturbed, mismatched, hard-mined, model samples);
-  the hard mining scores candidates under each row's own context, which the generic `HardBuffer` does not;
 - `LatentFrameEnergy`: F(next frame | previous frames, z) with a discrete latent z.
 """
 
@@ -15,9 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, choose
-from .inference import descend
 from .models import ACTIVATIONS, EnergyModel
-from .negatives import parse_weights
 
 
 def _body(width: int, depth: int, out: int, activation: str) -> nn.Sequential:
@@ -72,107 +68,6 @@ class FrameRegressor(nn.Module):
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.net(context)  # [B, P]
-
-
-FRAME_NEGATIVES = ("uniform", "perturb", "mismatched", "hard", "model")
-
-
-class FrameNegatives:
-    """Negative next frames for each (context, true next frame) training example.
-
-    - `uniform`: frames of uniform noise in [0, 1];
-    - `perturb`: the true next frame plus Gaussian noise of a std drawn uniformly in [0, perturb_sigma],
-      clamped to [0, 1] (negatives along the path gradient descent takes from noise to the answer);
-    - `mismatched`: real frames that do not follow the context: half from the same video at another time,
-      half from any training video;
-    - `hard`: per-context hard mining: `hard_pool` times as many mismatched frames are scored under each
-      row's own context and the lowest-energy ones (those the model wrongly finds most plausible) are kept;
-    - `model`: the model's own predictions: persistent gradient-descent chains, one set per training example,
-      started from uniform noise and moved `model_steps` further each time the example is drawn (a few
-      restart from noise, `model_reinit`), so they track what inference would predict for that context.
-
-    `weights` maps these kinds to their share of the n negatives per example.
-    """
-
-    def __init__(self, frames: torch.Tensor, where: torch.Tensor, weights: dict[str, float], *,
-                 perturb_sigma: float = 0.5, hard_pool: int = 4, model_steps: int = 5,
-                 model_step_size: float = 0.1, model_max_move: float = 1.0, model_reinit: float = 0.05):
-        for kind in weights:
-            choose("frame negative kind", kind, FRAME_NEGATIVES)
-        if not weights or min(weights.values()) <= 0:
-            raise ConfigError(f"frame negatives need at least one kind with a weight > 0, got {weights}")
-        if perturb_sigma <= 0 or hard_pool < 1:
-            raise ConfigError(f"frame negatives need perturb_sigma > 0 and hard_pool >= 1 (got "
-                              f"{perturb_sigma}, {hard_pool})")
-        self.frames = frames  # [N, T, P]: every training frame, by video and time
-        self.where = where  # [M, 2]: (video, time of the true next frame) of each training example
-        self.weights, self.perturb_sigma, self.hard_pool = weights, perturb_sigma, hard_pool
-        self.model_steps, self.model_step_size = model_steps, model_step_size
-        self.model_max_move, self.model_reinit = model_max_move, model_reinit
-        self.chains: torch.Tensor | None = None  # [M, k, P], made on first use
-
-    def advance_chains(self, idx: torch.Tensor, context: torch.Tensor, k: int,
-                       energy: EnergyModel) -> torch.Tensor:
-        """Move the k chains of each example `idx` [B] a few descent steps under its context: [B, k, P]."""
-        P, device = self.frames.shape[-1], self.frames.device
-        if self.chains is None:
-            self.chains = torch.rand(len(self.where), k, P, device=device)
-        start = self.chains[idx]  # [B, k, P]
-        fresh = torch.rand(start.shape[:2], device=device) < self.model_reinit
-        start[fresh] = torch.rand(int(fresh.sum()), P, device=device)
-        moved = descend(energy, start.reshape(-1, P), context=context.repeat_interleave(k, 0),
-                        steps=self.model_steps, step_size=self.model_step_size, max_move=self.model_max_move,
-                        tol=0.0, box=(torch.zeros(P, device=device), torch.ones(P, device=device)))
-        moved = moved.samples.reshape(start.shape)
-        self.chains[idx] = moved
-        return moved
-
-    def counts(self, n: int) -> dict[str, int]:
-        total = sum(self.weights.values())
-        counts = {k: int(n * w / total) for k, w in self.weights.items()}
-        counts[next(iter(counts))] += n - sum(counts.values())  # rounding remainder to the first kind
-        return counts
-
-    def mismatched(self, idx: torch.Tensor, m: int) -> torch.Tensor:
-        """m real frames per example [B, m, P], none of them the example's true next frame."""
-        (N, T, _), device = self.frames.shape, self.frames.device
-        video, time = self.where[idx, 0][:, None], self.where[idx, 1][:, None]  # [B, 1]
-        v = video.expand(-1, m).clone()  # [B, m]
-        other = torch.rand(v.shape, device=device) < 0.5
-        v[other] = torch.randint(N, (int(other.sum()),), device=device)
-        same = v == video
-        t = torch.where(same, torch.randint(T - 1, v.shape, device=device), torch.randint(T, v.shape, device=device))
-        t = t + (same & (t >= time)).long()  # within its own video, skip the true next frame
-        return self.frames[v, t]
-
-    @torch.no_grad()
-    def sample(self, idx: torch.Tensor, target: torch.Tensor, context: torch.Tensor, n: int,
-               energy: EnergyModel) -> torch.Tensor:
-        """n negatives [B, n, P] for examples `idx` [B] with true next frames `target` [B, P]."""
-        (B, P), device = target.shape, target.device
-        blocks = []
-        for kind, k in self.counts(n).items():
-            if k == 0:
-                continue
-            if kind == "uniform":
-                blocks.append(torch.rand(B, k, P, device=device))
-            elif kind == "perturb":
-                sigma = self.perturb_sigma * torch.rand(B, k, 1, device=device)
-                blocks.append((target[:, None] + sigma * torch.randn(B, k, P, device=device)).clamp(0, 1))
-            elif kind == "mismatched":
-                blocks.append(self.mismatched(idx, k))
-            elif kind == "model":
-                blocks.append(self.advance_chains(idx, context, k, energy))
-            else:
-                pool = self.mismatched(idx, k * self.hard_pool)  # [B, k * pool, P]
-                hardest = energy.energies(pool, context).topk(k, dim=1, largest=False).indices  # [B, k]
-                blocks.append(pool.gather(1, hardest[..., None].expand(-1, -1, P)))
-        return torch.cat(blocks, dim=1)  # [B, n, P]
-
-
-def parse_frame_negatives(spec: str) -> dict[str, float]:
-    """"uniform:1,perturb:1,mismatched:1,hard:1" -> {kind: weight}; a bare name has weight 1."""
-    return parse_weights(spec, FRAME_NEGATIVES, "frame negative kind")
 
 
 class LatentFrameEnergy(EnergyModel):

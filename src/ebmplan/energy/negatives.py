@@ -1,7 +1,9 @@
 """Negative examples: where the model must learn to put high energy.
 
 A sampler draws `n` negatives per positive, `[B, n, D]`, and may learn from the energies it sees
-(`observe`). `parse_negatives("uniform:0.5,hard:0.5", ...)` builds a weighted mixture by name.
+(`observe`). `parse_negatives("uniform:0.5,hard:0.5", ...)` builds a weighted mixture by name; the spec syntax
+(`parse_weights`) and the split of n among the kinds (`split_by_weight`) are shared with the per-example frame
+negatives (`frame_negatives.py`), whose kinds mean the same where they carry the same name.
 
 For a conditional energy F(x | c) every sampler works per row: row b's negatives are free variables to be
 paired with row b's own context (`mismatched` takes them from other rows; `model` and `hard` score them
@@ -196,11 +198,7 @@ class Mixture(Negatives):
         self.parts = parts
 
     def counts(self, n: int) -> dict[str, int]:
-        total = sum(w for w, _ in self.parts.values())
-        names = list(self.parts)
-        counts = {k: int(n * self.parts[k][0] / total) for k in names}
-        counts[names[0]] += n - sum(counts.values())  # rounding remainder to the first part
-        return counts
+        return split_by_weight({k: w for k, (w, _) in self.parts.items()}, n)
 
     def sample(self, pos, n, energy, context=None):
         blocks = [self.parts[k][1].sample(pos, c, energy, context) for k, c in self.counts(n).items() if c > 0]
@@ -239,6 +237,15 @@ def parse_weights(spec: str, kinds, what: str) -> dict[str, float]:
         raise ConfigError(f"no negatives in {spec!r}; use e.g. '{kinds[0]}:0.5,{kinds[-1]}:0.5' from "
                           f"{', '.join(kinds)}")
     return weights
+
+
+def split_by_weight(weights: dict[str, float], n: int) -> dict[str, int]:
+    """How many of the n negatives each kind draws: its share of the weights, rounded down, with the rounding
+    remainder going to the first kind."""
+    total = sum(weights.values())
+    counts = {k: int(n * w / total) for k, w in weights.items()}
+    counts[next(iter(counts))] += n - sum(counts.values())
+    return counts
 
 
 def parse_negatives(spec: str, box: Box, **options) -> Mixture:
