@@ -63,6 +63,9 @@ def test_failed_run_is_reported_others_finish_and_rerun_skips_complete(tmp_path)
     assert "Divergence" in rows["1000000000.0"]["error"]
     table = (out / "results.md").read_text()
     assert "0/1" in table and "Divergence: training diverged" in table and "1/1" in table
+    record = json.loads((out / "records" / "lr=1e9-seed=0.json").read_text())
+    assert record["traceback"].startswith("Traceback") and "Divergence" in record["traceback"]
+    assert "traceback: records/lr=1e9-seed=0.json" in first.stdout
 
     done = out / "lr=1e-3-seed=0" / "metrics.json"
     stamp = done.stat().st_mtime_ns
@@ -177,24 +180,43 @@ def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
     cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(tmp_path / "r"),
                       backend="ray")
     result = run_sweep(cfg, quiet=True)
-    nodes = {r["node"] for r in result.rows}
-    assert nodes == {ray.get_runtime_context().get_node_id()}
+    node = ray.get_runtime_context().get_node_id()[:8]
+    assert {r["node"].split("/")[1] for r in result.rows} == {node}  # host/node: the one local node
     _same_results(read_csv(local_sweep.path / "results.csv"), read_csv(result.path / "results.csv"))
 
 
-def test_ray_runs_land_on_both_nodes_of_a_two_node_cluster(ray, tmp_path):
+def test_a_two_node_cluster_with_separate_disks_gives_the_local_results(ray, local_sweep, tmp_path):
+    """Each node's tasks write under their own folder (standing in for separate disks); the runs' files come
+    back through Ray, the driver's sweep folder gets everything, a re-run skips the finished runs, and a run that
+    fails keeps its traceback."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    disks = [tmp_path / "disk-head", tmp_path / "disk-worker"]
+    for disk in disks:
+        disk.mkdir()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            "env_vars": {"TMPDIR": str(disks[0])}})
     try:
-        cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1, env_vars={"TMPDIR": str(disks[1])})
         cluster.wait_for_nodes()
-        result = run_sweep(SweepConfig("spiral", grid=["width=8"], seeds=(0, 1), set=TINY,
-                                       out=str(tmp_path / "c"), backend="ray", address=cluster.address),
-                           quiet=True)
-        assert all(r["status"] == "ok" for r in result.rows)
-        used = {r["node"] for r in result.rows}
-        assert used == {node.node_id for node in cluster.list_all_nodes()}
+        cfg = SweepConfig("spiral", grid=["width=8,16,0"], seeds=(0, 1), set=TINY, out=str(tmp_path / "c"),
+                          backend="ray", address=cluster.address)
+        result = run_sweep(cfg, quiet=True)
+        records = {r["run"]: json.loads((result.path / "records" / f"{r['run']}.json").read_text())
+                   for r in result.rows}
+        made_in = {Path(rec["made_in"]).parents[1] for rec in records.values()}
+        assert made_in == set(disks)  # both nodes ran, each on its own disk
+        assert {r["node"].split("/")[1] for r in result.rows} == {n.node_id[:8] for n in cluster.list_all_nodes()}
+        ok = [r for r in result.rows if r["status"] == "ok"]
+        _same_results(read_csv(local_sweep.path / "results.csv"), [{k: str(v) for k, v in r.items()} for r in ok])
+        for r in ok:  # the whole (small) run folder came back
+            for name in ("config.json", "metrics.json", "metrics.csv", "model.safetensors", "landscape.png"):
+                assert (result.path / r["run"] / name).is_file()
+        failed = [r for r in result.rows if r["status"] != "ok"]
+        assert [r["width"] for r in failed] == [0, 0] and "width must be at least 1" in failed[0]["error"]
+        assert "ConfigError" in records[failed[0]["run"]]["traceback"]
+        again = run_sweep(cfg, quiet=True)
+        assert [r["reused"] for r in again.rows] == [r["status"] == "ok" for r in result.rows]
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 import tyro
 
+from .backends import run_command
 from .errors import ConfigError
 from .files import write_json
 from .plots import colorbar, draw_landscape, plt
 from .runs import resumed_config
-from .sweep import SweepConfig, SweepResult, execute, parse_seeds, plan, run_sweep
+from .sweep import SweepConfig, SweepResult, parse_seeds, plan, run_sweep
 from .train import load_energy_run
 
 
@@ -81,7 +82,7 @@ def run_capacity(cfg: CapacityConfig) -> SweepResult:
         folder = path / r.name
         if (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").is_file():
             print(f"resuming {folder}", flush=True)
-            record = execute("spiral", type(r.config)(resume=str(folder)))
+            record = run_command("spiral", type(r.config)(resume=str(folder)))
             (path / "records").mkdir(exist_ok=True)
             write_json(path / "records" / f"{r.name}.json", record)
     result = run_sweep(sweep)

@@ -3,11 +3,12 @@
 A sweep folder holds one run folder per (setting, seed), named like `width=32-seed=1`, and:
 - `results.csv`: one row per run (settings, seed, status, error, node, wall time, every final metric);
 - `results.md`: every numeric final metric as mean ± std over the seeds of each setting, failures listed;
-- `sweep.json`: what was asked for; `records/<run>.json`: where and how each run went.
+- `sweep.json`: what was asked for; `records/<run>.json`: where and how each run went (node, time, and for a
+  failed run its error and whole traceback).
 
 A run is complete when its `metrics.json` exists; running the same sweep again skips complete runs and retries
 the others. Every run is single-threaded (`torch.set_num_threads(1)`), so one seed gives one result on either
-backend.
+backend. With Ray, runs are made on the nodes and their files travel back through Ray (backends.py).
 """
 
 from __future__ import annotations
@@ -19,26 +20,24 @@ import io
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import shlex
-import socket
 import time
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import tyro
 
+from .backends import BACKENDS, FETCH, Lost, import_ray, run_command, run_folder_task, run_tasks, unpack_run
 from .commands import COMMANDS, parse
 from .errors import ConfigError, choose
 from .files import atomic_path, read_json, write_json
+from .runs import resolve_device
 
-BACKENDS = ("local", "ray")
 _OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself
 
 
@@ -67,6 +66,11 @@ class SweepConfig:
     """Ray cluster address, e.g. ray://head:10001 or auto (default: start a local Ray on this machine)"""
     workers: int = 0
     """runs at once (0 = one per CPU core); with ray and no --address, the CPUs of the local Ray it starts"""
+    fetch: str = "small"
+    """ray: what each task sends back into the sweep folder: metrics (config.json, metrics.json, system.json,
+    metrics.csv), small (also every file up to 20 MB: weights, figures, samples) or all"""
+    ship_code: bool = True
+    """ray with --address: send this ebmplan's code to the cluster's nodes (they still need its dependencies)"""
 
 
 @dataclass
@@ -88,18 +92,26 @@ class SweepResult:
 
 
 def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
-    """Plan the runs, skip complete ones, run the rest on the chosen backend, and write the results."""
+    """Plan the runs, skip complete ones, run the rest on the chosen backend, and write the results.
+
+    With Ray, each run is made in a scratch folder on its node and its files come back through Ray (see
+    backends.py), so nodes need not share the driver's disk."""
     command, keys, runs, path = plan(cfg)
     choose("backend", cfg.backend, BACKENDS)
+    choose("--fetch", cfg.fetch, FETCH)
     if cfg.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {cfg.workers}")
     if cfg.backend == "ray":
-        _import_ray()  # fail before any work when the extra is missing
+        import_ray()  # fail before any work when the extra is missing
+    devices = {str(getattr(r.config, "device", "cpu")) for r in runs}
+    gpus = 1 if any(d.startswith("cuda") for d in devices) else 0
+    if cfg.backend == "local" or not cfg.address:  # the runs use this machine: its GPU must be there
+        for device in devices:
+            resolve_device(device)
     path.mkdir(parents=True, exist_ok=True)
     (path / "records").mkdir(exist_ok=True)
     write_json(path / "sweep.json", {"command": command, "grid": cfg.grid, "seeds": parse_seeds(cfg.seeds),
-                                     "set": cfg.set,
-                                     "backend": cfg.backend, "runs": [r.name for r in runs]})
+                                     "set": cfg.set, "backend": cfg.backend, "runs": [r.name for r in runs]})
     t0 = time.perf_counter()
     records: dict[str, dict] = {}
     todo = []
@@ -116,18 +128,27 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
     say(f"sweep {path}: {len(runs)} runs, {len(runs) - len(todo)} already complete, {len(todo)} to run "
         f"({cfg.backend})")
     _write_results(path, keys, runs, records)
-    workers = min(cfg.workers or os.cpu_count() or 1, max(len(todo), 1))
-    if cfg.backend == "local":
-        backend, options = _run_local, {"workers": workers}
+    if cfg.backend == "local":  # the runs write their folders here, under the sweep folder
+        fn, tasks = run_command, [(command, r.config) for r in todo]
+        workers = min(cfg.workers or os.cpu_count() or 1, max(len(todo), 1))
     else:
-        backend, options = _run_ray, {"workers": cfg.workers or os.cpu_count() or 1, "address": cfg.address}
-    for i, (r, record) in enumerate(backend(command, todo, **options), 1):
+        fn, tasks = run_folder_task, [(command, r.config, cfg.fetch) for r in todo]
+        workers = cfg.workers or os.cpu_count() or 1
+    finished = run_tasks(fn, tasks, backend=cfg.backend, workers=workers, address=cfg.address, num_gpus=gpus,
+                         ship_code=cfg.ship_code)
+    for i, (index, record) in enumerate(finished, 1):
+        r = todo[index]
+        if isinstance(record, Lost):
+            record = {"status": "failed", "error": record.error, "traceback": "", "node": "",
+                      "wall_seconds": math.nan}
+        unpack_run(path / r.name, record.pop("files", {}))
         record["reused"] = False
         write_json(path / "records" / f"{r.name}.json", record)
         records[r.name] = record
         _write_results(path, keys, runs, records)
-        error = f": {record['error']}" if record["error"] else ""
-        say(f"[{i}/{len(todo)}] {r.name} {record['status']} ({record['wall_seconds']:.0f} s){error}")
+        error = f": {record['error']} (traceback: records/{r.name}.json)" if record["error"] else ""
+        say(f"[{i}/{len(todo)}] {r.name} {record['status']} on {record['node'] or '?'} "
+            f"({record['wall_seconds']:.0f} s){error}")
     wall = time.perf_counter() - t0
     rows = _write_results(path, keys, runs, records)
     failed = sum(row["status"] != "ok" for row in rows)
@@ -284,90 +305,6 @@ def _read_record(path: Path, name: str) -> dict:
     record_path = path / "records" / f"{name}.json"
     record = read_json(record_path) if record_path.exists() else {}
     return {"node": record.get("node", ""), "wall_seconds": record.get("wall_seconds", math.nan)}
-
-
-# --------------------------------------------------------------------------------------------------- running
-
-def execute(command: str, config: Any, backend: str = "local") -> dict[str, Any]:
-    """Run one command single-threaded; never raises: a failure is returned as status and error."""
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    status, error = "ok", ""
-    try:
-        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-            COMMANDS[command].run(config)
-    except Exception as err:  # every failure of one run is reported in the table; the others go on
-        status, error = "failed", f"{type(err).__name__}: {err}"
-    return {"status": status, "error": error, "node": _node(backend),
-            "wall_seconds": time.perf_counter() - t0}
-
-
-def _node(backend: str) -> str:
-    if backend == "ray":
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-    return socket.gethostname()
-
-
-def _run_local(command: str, runs: list[PlannedRun], *, workers: int) -> Iterator[tuple[PlannedRun, dict]]:
-    """A pool of fresh processes (spawn: no threads inherited from this one), one run per task."""
-    if not runs:
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(execute, command, r.config, "local"): r for r in runs}
-        for future in as_completed(futures):
-            try:
-                record = future.result()
-            except Exception as err:  # the worker process itself died (e.g. out of memory)
-                record = _lost(err)
-            yield futures[future], record
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--backend ray needs Ray, which is not installed; install the ray extra: "
-                          "pip install 'ebmplan[ray]'") from None
-    return ray
-
-
-def _run_ray(command: str, runs: list[PlannedRun], *, workers: int,
-             address: str | None) -> Iterator[tuple[PlannedRun, dict]]:
-    """One Ray task (1 CPU) per run, on an existing cluster (`address`) or on a local Ray started here."""
-    if not runs:
-        return
-    ray = _import_ray()
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=0)(execute)
-        refs = {task.remote(command, r.config, "ray"): r for r in runs}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                try:
-                    record = ray.get(ref)
-                except Exception as err:  # the task's worker or node was lost
-                    record = _lost(err)
-                yield refs[ref], record
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _lost(err: Exception) -> dict:
-    reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-    return {"status": "failed", "error": f"{type(err).__name__}: {reason}", "node": "",
-            "wall_seconds": math.nan}
 
 
 # --------------------------------------------------------------------------------------------------- results

@@ -1,0 +1,187 @@
+"""Where work runs: a pool of local processes, or Ray tasks on one machine or a cluster of machines.
+
+`run_tasks(fn, tasks, ...)` calls `fn(*task)` for every task and yields `(index, result)` as each finishes;
+`fn` returns what the driver needs (a record, rows, a run folder's files) instead of writing to the driver's
+disk, so a cluster whose nodes have separate disks gives the same results as this machine. A task whose worker
+or node is lost yields a `Lost` result. Ray nodes get this ebmplan's code through Ray (`runtime_env`
+`py_modules`, on by default for a cluster), and each task checks that the ebmplan it runs is the driver's
+version; its other dependencies (torch, numpy, ...) must be installed on every node (README: "Sweeps across
+machines").
+
+`run_folder_task` is the task of a sweep: one command into a node-local scratch folder, returned as a record
+and the run folder's files, which `unpack_run` writes under the driver's sweep folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import commands
+from .errors import ConfigError
+from .files import atomic_path
+from .version import version
+
+BACKENDS = ("local", "ray")
+FETCH = {"metrics": 0, "small": 20 * 10**6, "all": math.inf}  # what a Ray task sends back: files up to this size
+ALWAYS = ("config.json", "metrics.json", "system.json", "metrics.csv")  # whatever their size
+
+
+@dataclass
+class Lost:
+    """A task that never returned: its worker process or node died (e.g. killed for memory)."""
+
+    error: str
+
+
+def import_ray():
+    """Ray, or one ConfigError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray, which is not installed; install the ray extra: "
+                          "pip install 'ebmplan[ray]'") from None
+    return ray
+
+
+def run_tasks(fn: Callable[..., Any], tasks: list[tuple], *, backend: str, workers: int,
+              address: str | None = None, num_gpus: float = 0, ship_code: bool = True) -> Iterator[tuple[int, Any]]:
+    """`fn(*task)` for every task, `workers` at once: `(index, result or Lost)` in the order they finish.
+
+    local: fresh spawned processes (no threads inherited from this one). ray: one task per call (1 CPU and
+    `num_gpus` GPUs each) on the cluster at `address`, or on a Ray started here with `workers` CPUs; with
+    `ship_code`, a cluster's nodes import this ebmplan's code, sent by Ray."""
+    if not tasks:
+        return
+    if backend == "local":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result()
+                except Exception as err:  # the worker process itself died
+                    yield futures[future], Lost(_one_line(err))
+        return
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            code = {"py_modules": [str(Path(__file__).parent)]} if ship_code else None
+            ray.init(address=address, log_to_driver=False, runtime_env=code)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        if num_gpus and ray.cluster_resources().get("GPU", 0) < num_gpus:
+            raise ConfigError(f"the runs ask for a CUDA device but the Ray cluster "
+                              f"{'at ' + address if address else 'started here'} has no GPU; use --set "
+                              f"device=cpu, or a cluster with GPU nodes")
+        remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=0)(_checked)
+        refs = {remote.remote(version(), fn, *task): i for i, task in enumerate(tasks)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    yield refs[ref], ray.get(ref)
+                except Exception as err:  # the task's worker or node was lost, or could not import ebmplan
+                    yield refs[ref], Lost(_why_lost(err))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _checked(driver_version: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """On a Ray node: refuse to run with an ebmplan other than the driver's (results would differ silently)."""
+    if version() != driver_version:
+        raise ConfigError(f"node {node_name()} has ebmplan {version()} but the driver has {driver_version}; "
+                          f"install the same version on every node (or leave --ship-code on)")
+    return fn(*args)
+
+
+def _why_lost(err: Exception) -> str:
+    text = str(err)
+    if "No module named 'ebmplan'" in text:
+        return ("a node has no ebmplan: let Ray send it (--ship-code, the default) or install ebmplan on every "
+                "node, with torch and the other dependencies (README: Sweeps across machines)")
+    for line in reversed(text.strip().splitlines()):  # a ConfigError raised by _checked ends the message
+        if line.startswith("ebmplan.errors.ConfigError: ") or line.startswith("ConfigError: "):
+            return line.split("ConfigError: ", 1)[1]
+    return _one_line(err)
+
+
+def _one_line(err: BaseException) -> str:
+    reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return f"{type(err).__name__}: {reason}"
+
+
+def node_name() -> str:
+    """This host's name, and on a Ray worker the node's id (several nodes may share a host)."""
+    host = socket.gethostname()
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return f"{host}/{ray.get_runtime_context().get_node_id()[:8]}"
+    except ImportError:
+        pass
+    return host
+
+
+# ------------------------------------------------------------------------------------------- the sweep's task
+
+def run_command(command: str, config: Any) -> dict[str, Any]:
+    """Run one command single-threaded; never raises: a failure is returned as status, error and traceback."""
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    status, error, trace = "ok", "", ""
+    try:
+        with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
+            commands.COMMANDS[command].run(config)
+    except Exception as err:  # every failure of one run is reported in the table; the others go on
+        status, error, trace = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
+    return {"status": status, "error": error, "traceback": trace, "node": node_name(),
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def run_folder_task(command: str, config: Any, fetch: str) -> dict[str, Any]:
+    """On any node: run `command` into a node-local scratch folder and return its record with the run
+    folder's files (`files`: relative path -> bytes; those over `FETCH[fetch]` bytes stay behind, except
+    `ALWAYS`), so that nothing depends on the node sharing the driver's disk."""
+    scratch = Path(tempfile.mkdtemp(prefix="ebmplan-run-"))
+    try:
+        folder = scratch / Path(config.out).name
+        record = run_command(command, dataclasses.replace(config, out=str(folder)))
+        files, left = {}, []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+            name = str(path.relative_to(folder))
+            if path.name in ALWAYS or path.stat().st_size <= FETCH[fetch]:
+                files[name] = path.read_bytes()
+            else:
+                left.append(name)
+        return {**record, "files": files, "left_on_node": left, "made_in": str(folder)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def unpack_run(folder: Path, files: dict[str, bytes]) -> None:
+    """Write a run's files under `folder`, metrics.json last (a run is complete once it exists)."""
+    for name in sorted(files, key=lambda n: n == "metrics.json"):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(files[name])
