@@ -54,9 +54,12 @@ def run(out: Path) -> dict:
             with (folder / "results.csv").open() as f:
                 found[name] = numbers([dict(r) for r in csv.DictReader(f)])
         else:
-            found[name] = numbers(json.loads((folder / "metrics.json").read_text()))
+            metrics = json.loads((folder / "metrics.json").read_text())
+            metrics.pop("ablation", None)  # video's ablation arms train for a wall-clock time: never identical
+            found[name] = numbers(metrics)
             with (folder / "metrics.csv").open() as f:  # the training curves too
-                found[name].update(numbers({"csv": [dict(r) for r in csv.DictReader(f)]}))
+                rows = [r for r in csv.DictReader(f) if not r.get("model", "").startswith("ablation")]
+                found[name].update(numbers({"csv": rows}))
         print(f"{name}: {len(found[name])} numbers", flush=True)
     (out / "fingerprint.json").write_text(json.dumps(found, indent=1, sort_keys=True))
     return found
