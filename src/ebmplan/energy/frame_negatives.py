@@ -17,7 +17,7 @@ from .models import EnergyModel
 from .negatives import parse_weights, split_by_weight
 
 FRAME_NEGATIVES = ("uniform", "perturb", "mismatched", "hard-mismatched", "chains")
-RENAMED = {"hard": "hard-mismatched", "model": "chains"}  # frame kinds as ebmplan 0.x named them in config.json
+RENAMED = {"hard": "hard-mismatched", "model": "chains"}  # their names when they shared the point kinds' names
 
 
 class FrameNegatives:

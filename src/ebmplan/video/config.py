@@ -27,11 +27,11 @@ class VideoConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     batch_size: int = 64
     """examples per step"""
     grad_clip: float = 0.0
-    """clip the global gradient norm to this (0 = off, the default)"""
     loss: str = "infonce"
     negatives: str = "uniform,perturb,mismatched,hard-mismatched"
-    """mixture of frame negative kinds: uniform, perturb, mismatched, hard-mismatched, chains (e.g.
-    'uniform:2,hard-mismatched:1'; see energy/frame_negatives.py)"""
+    """weighted mixture of frame negative kinds, e.g. 'uniform:2,hard-mismatched:1': uniform, perturb,
+    mismatched, hard-mismatched (the lowest-energy of a pool of mismatched frames) or chains (persistent descent
+    chains, one set per training example)"""
     n_negatives: int = 16
     perturb_sigma: float = 0.5
     """largest noise std of perturb negatives (each negative draws its std uniformly below it)"""
