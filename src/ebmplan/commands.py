@@ -3,25 +3,30 @@
 `COMMANDS` maps a command's name to its config (whose field docstrings are its --help), the function that runs
 it and prints what it measured, and a summary. `cli.py` adds the commands that drive others (sweep, capacity)
 or read run folders (maze eval, plot) and maps errors to exit codes; `sweep.py` runs these over grids.
-`parse` reads a command line exactly as `ebmplan NAME ARGS` does.
+`parse` reads a command line exactly as `ebmplan NAME ARGS` does; `setting_value` reads one option's value
+(`width=32`, as sweeps and `--set` give them) the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 import threading
 import typing
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import tyro
 
 from . import compare, conditional, video
+from .errors import ConfigError
 from .files import read_json
-from .plan import evaluate, train_agent
+from .plan import agent_training, plan_eval
 from .train import TrainConfig, train
 
 
@@ -61,8 +66,8 @@ def _video(cfg: video.VideoConfig) -> Path:
     return path
 
 
-def _plan_eval(cfg: evaluate.PlanEvalConfig) -> Path:
-    path = evaluate.evaluate_plans(cfg)
+def _plan_eval(cfg: plan_eval.PlanEvalConfig) -> Path:
+    path = plan_eval.plan_eval(cfg)
     print(f"run folder: {path}\n{(path / 'results.md').read_text()}")
     return path
 
@@ -77,9 +82,9 @@ COMMANDS: dict[str, Command] = {
                            "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
     "video": Command(video.VideoConfig, _video,
                      "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
-    "maze train": Command(train_agent.MazeTrainConfig, lambda cfg: report(train_agent.train_agent(cfg)),
+    "maze train": Command(agent_training.MazeTrainConfig, lambda cfg: report(agent_training.train_agent(cfg)),
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
-    "plan eval": Command(evaluate.PlanEvalConfig, _plan_eval,
+    "plan eval": Command(plan_eval.PlanEvalConfig, _plan_eval,
                          "plan over candidate states from each source and node budget, against the policy"),
 }
 
@@ -144,3 +149,57 @@ def _split_commas(config: type, args: list[str]) -> list[str]:
     for previous, arg in zip([None, *args], args, strict=False):
         out += [a for a in arg.split(",") if a] if previous in several and "," in arg else [arg]
     return out
+
+
+def setting_value(command: str, default: Any, key: str, text: str, flag: str, *,
+                  owned: tuple[str, ...] = ()) -> Any:
+    """Read `text` as the words after --KEY on the command line of `command` (its own parser) and return the
+    value, or say which options and values are accepted. `owned`: settings the caller sets itself, which `flag`
+    may not set."""
+    fields = [f.name for f in dataclasses.fields(default) if f.name not in owned]
+    if key in owned:
+        raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
+    if key not in fields:
+        raise ConfigError(f"{flag} {key}: {type(default).__name__} has no setting {key!r}; choose one of: "
+                          f"{', '.join(fields)}")
+    hint = typing.get_type_hints(type(default))[key]
+    optional = type(None) in typing.get_args(hint)
+    try:
+        words = shlex.split(text)
+    except ValueError as err:
+        raise ConfigError(f"{flag} {key}={text}: {err}") from None
+    if optional and len(words) == 1 and words[0].lower() in ("none", "null"):
+        words = ["None"]
+    if bool in (hint, *typing.get_args(hint)) and len(words) == 1:  # a flag on the command line
+        words = [_BOOL_WORDS.get(words[0].lower(), words[0])]
+    try:
+        with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
+            parsed = parse(command, COMMANDS[command], [f"--{key.replace('_', '-')}", *words], default=default,
+                           flags_take_values=True)
+    except SystemExit:
+        raise ConfigError(f"{flag} {key}={text}: expected {_expected(hint)}, as after --{key.replace('_', '-')} "
+                          f"on the command line of ebmplan {command}") from None
+    return getattr(parsed, key)
+
+
+_BOOL_WORDS = {"true": "True", "yes": "True", "1": "True", "false": "False", "no": "False", "0": "False"}
+
+
+def _expected(hint: Any) -> str:
+    """What a value of type `hint` looks like, in words: 'a number of type int', 'one or more words', ..."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return f"{_expected(rest[0]) if len(rest) == 1 else 'a value'} or None"
+    if hint is bool:
+        return "true or false"
+    if hint in (int, float):
+        return f"a number of type {hint.__name__}"
+    if hint is str:
+        return "one word (quote it if it holds spaces)"
+    if typing.get_origin(hint) in (tuple, list):
+        inner = [a for a in args if a is not Ellipsis]
+        kind = _expected(inner[0]).removeprefix("a ").removeprefix("one ") if len(set(inner)) == 1 else "values"
+        count = "one or more" if Ellipsis in args or typing.get_origin(hint) is list else str(len(args))
+        return f"{count} {kind.replace('number', 'numbers').replace('word', 'words')}"
+    return f"a value of type {hint}"

@@ -22,7 +22,7 @@ def diverged(what: str, step: int, part: str = "loss", *, checkpoint: Path | Non
     if checkpoint is not None:
         kept = (f"the last good checkpoint is kept in {checkpoint}; " if checkpoint.exists()
                 else "no checkpoint had been written yet; ")
-    verb = "are" if part.split()[0].endswith("s") else "is"  # "the weights are", "the loss is"
+    verb = "are" if part.split()[0] in ("weights", "energies") else "is"  # "the weights are", "the loss is"
     raise Divergence(f"training diverged at step {step}: the {part} of the {what} {verb} not finite; {kept}{remedy}")
 
 

@@ -16,16 +16,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import io
 import itertools
 import json
 import math
 import os
-import shlex
 import time
-import typing
 from collections.abc import Sequence
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +29,7 @@ from typing import Annotated, Any
 import tyro
 
 from .backends import BACKENDS, FETCH, Lost, import_ray, run_command, run_folder_task, run_tasks, unpack_run
-from .commands import COMMANDS, parse
+from .commands import COMMANDS, setting_value
 from .errors import ConfigError, choose
 from .files import atomic_path, read_json, write_json
 from .runs import resolve_device
@@ -172,13 +168,13 @@ def plan(cfg: SweepConfig) -> tuple[str, list[str], list[PlannedRun], Path]:
         values = [v.strip() for v in (text.split("|") if "|" in text else text.split(","))]
         if not all(values):
             raise ConfigError(f"--grid {spec!r} has an empty value; separate values with one , or |")
-        grid[key] = [(_convert(command, default, key, v, "--grid"), v) for v in values]
+        grid[key] = [(setting_value(command, default, key, v, "--grid", owned=_OWNED), v) for v in values]
     fixed = {}
     for spec in cfg.set:
         key, text = _split_setting(spec, "--set")
         if key in grid:
             raise ConfigError(f"{key} is both in --grid and in --set; give it in one of them")
-        fixed[key] = _convert(command, default, key, text.strip(), "--set")
+        fixed[key] = setting_value(command, default, key, text.strip(), "--set", owned=_OWNED)
     seeds = parse_seeds(cfg.seeds)
     spec_hash = hashlib.sha1(json.dumps([command, [(k, [v for v, _ in vs]) for k, vs in grid.items()],
                                          sorted(fixed.items())],
@@ -212,58 +208,6 @@ def _split_setting(spec: str, flag: str) -> tuple[str, str]:
     if not sep or not key.strip() or not text.strip():
         raise ConfigError(f"{flag} {spec!r} is not of the form name=value (e.g. {flag} width=32)")
     return key.strip().replace("-", "_"), text
-
-
-def _convert(command: str, default: Any, key: str, text: str, flag: str) -> Any:
-    """Read `text` as the words after --KEY on the command line of `command` (its own parser), or say which
-    options and values are accepted."""
-    fields = [f.name for f in dataclasses.fields(default) if f.name not in _OWNED]
-    if key in _OWNED:
-        raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
-    if key not in fields:
-        raise ConfigError(f"{flag} {key}: {type(default).__name__} has no setting {key!r}; choose one of: "
-                          f"{', '.join(fields)}")
-    hint = typing.get_type_hints(type(default))[key]
-    optional = type(None) in typing.get_args(hint)
-    try:
-        words = shlex.split(text)
-    except ValueError as err:
-        raise ConfigError(f"{flag} {key}={text}: {err}") from None
-    if optional and len(words) == 1 and words[0].lower() in ("none", "null"):
-        words = ["None"]
-    if bool in (hint, *typing.get_args(hint)) and len(words) == 1:  # a flag on the command line
-        words = [_BOOL_WORDS.get(words[0].lower(), words[0])]
-    try:
-        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-            parsed = parse(command, COMMANDS[command], [f"--{key.replace('_', '-')}", *words], default=default,
-                           flags_take_values=True)
-    except SystemExit:
-        raise ConfigError(f"{flag} {key}={text}: expected {_expected(hint)}, as after --{key.replace('_', '-')} "
-                          f"on the command line of ebmplan {command}") from None
-    return getattr(parsed, key)
-
-
-_BOOL_WORDS = {"true": "True", "yes": "True", "1": "True", "false": "False", "no": "False", "0": "False"}
-
-
-def _expected(hint: Any) -> str:
-    """What a value of type `hint` looks like, in words: 'a number of type int', 'one or more words', ..."""
-    args = typing.get_args(hint)
-    if type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return f"{_expected(rest[0]) if len(rest) == 1 else 'a value'} or None"
-    if hint is bool:
-        return "true or false"
-    if hint in (int, float):
-        return f"a number of type {hint.__name__}"
-    if hint is str:
-        return "one word (quote it if it holds spaces)"
-    if typing.get_origin(hint) in (tuple, list):
-        inner = [a for a in args if a is not Ellipsis]
-        kind = _expected(inner[0]).removeprefix("a ").removeprefix("one ") if len(set(inner)) == 1 else "values"
-        count = "one or more" if Ellipsis in args or typing.get_origin(hint) is list else str(len(args))
-        return f"{count} {kind.replace('number', 'numbers').replace('word', 'words')}"
-    return f"a value of type {hint}"
 
 
 def parse_seeds(seeds: str | Sequence[int]) -> list[int]:
