@@ -15,9 +15,10 @@ import time
 import numpy as np
 import torch
 
-from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, episode_noise, run_planner
+from ebmplan.plan.agent_run import load_agent
+from ebmplan.plan.planner import build_plan, run_planner
+from ebmplan.plan.protocol import PlanEvalConfig, episode_noise, sample_episodes
 from ebmplan.plan.subgoals import make_source
-from ebmplan.plan.train_agent import load_agent
 
 SETTINGS = ((4, 60), (2, 60), (4, 30), (2, 30), (1, 30))  # (samples per call, descent steps); (4, 60): default
 
@@ -32,10 +33,10 @@ def main() -> None:
     run = load_agent(args.agent)
     cfg = PlanEvalConfig(agent=(args.agent,), difficulties=(0.7, 0.8, 0.9, 1.0), episodes=args.episodes)
     run.maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
-    ep = draw_episodes(run.maze, cfg)
+    ep = sample_episodes(run.maze, cfg)
     B = len(ep.starts)
     noise = episode_noise(run.maze, B, cfg)
-    source = make_source("ebm", run, cfg.source_settings(), cfg.max_dist)
+    source = make_source("ebm", run, cfg)
     print(f"agent {args.agent}; ebm fitted in {source.fit_seconds:.0f} s; {B} episodes at d >= 0.7, "
           f"{args.nodes} nodes; {time.strftime('%Y-%m-%d %H:%M')}")
     print("| samples per call | descent steps | success | generate ms / ep | graph ms / ep | loop ms / ep |")

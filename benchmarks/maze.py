@@ -24,7 +24,9 @@ import torch
 
 from ebmplan.plan import PointMazeVec, load_maze
 from ebmplan.plan.agent import DistanceAgent
-from ebmplan.plan.train_agent import MazeEvalConfig, MazeTrainConfig, evaluate_run, success_table, train_agent
+from ebmplan.plan.agent_run import MazeTrainConfig
+from ebmplan.plan.agent_training import train_agent
+from ebmplan.plan.policy import MazeEvalConfig, maze_eval, success_table
 
 
 def speed(threads: int) -> None:
@@ -68,7 +70,7 @@ def agents(maps: list[str], runs: Path, steps: int | None) -> None:
                 cfg.steps = steps
             train_agent(cfg)
         m = json.loads((run / "metrics.json").read_text())
-        result = evaluate_run(MazeEvalConfig(run=str(run)))
+        result = maze_eval(MazeEvalConfig(run=str(run)))
         print(success_table(result, f"{name} x5, seed 0"))
         print(f"train: {m['train_seconds']:.0f} s wall, {m.get('cpu_seconds', float('nan')):.0f} s CPU, "
               f"{m['updates']} updates, {m['env_steps']} env steps; "

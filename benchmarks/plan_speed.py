@@ -25,9 +25,10 @@ import time
 import numpy as np
 import torch
 
-from ebmplan.plan.evaluate import PlanEvalConfig, build_plan, draw_episodes, episode_noise, run_planner
+from ebmplan.plan.agent_run import load_agent
+from ebmplan.plan.planner import build_plan, run_planner
+from ebmplan.plan.protocol import PlanEvalConfig, episode_noise, sample_episodes
 from ebmplan.plan.subgoals import make_source
-from ebmplan.plan.train_agent import load_agent
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -65,7 +66,7 @@ def main() -> None:
 
     cfg = PlanEvalConfig(agent=(args.agent,), episodes=args.episodes, gen_steps=args.gen_steps)
     maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
-    ep = draw_episodes(maze, cfg)
+    ep = sample_episodes(maze, cfg)
     B = len(ep.starts)
     noise = episode_noise(maze, B, cfg)
     print(f"{B} episodes ({args.episodes} per difficulty bucket), max_dist {cfg.max_dist:g}")
@@ -74,7 +75,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for item in args.sources.split(","):
         name, nodes = item.split(":")
-        source = make_source(name, run, cfg.source_settings(), cfg.max_dist)
+        source = make_source(name, run, cfg)
 
         def plan(source=source, n=int(nodes)):
             cand = source.candidates(ep.starts, ep.goals, n)

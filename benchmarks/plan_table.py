@@ -15,9 +15,9 @@ import csv
 import json
 from pathlib import Path
 
-from ebmplan.plan.evaluate import FIELDS, PlanEvalConfig
-from ebmplan.plan.plan_plots import save_success_vs_nodes
-from ebmplan.plan.results_table import pooled, results_markdown
+from ebmplan.plan.figures import save_success_vs_nodes
+from ebmplan.plan.protocol import PlanEvalConfig
+from ebmplan.plan.results import FIELDS, budget_points, results_markdown
 
 SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist", "seed", "wormhole_factor")
 
@@ -55,13 +55,13 @@ def main() -> None:
             rows[key] = r
     order = {s: i for i, s in enumerate(dict.fromkeys(key[0] for key in rows))}  # sources as they first came
     rows = sorted(rows.values(), key=lambda r: (order[r["source"]], r["nodes"], r["agent_seed"], r["difficulty"]))
-    cfg = PlanEvalConfig(**{k: v for k, v in configs[0].items() if k in PlanEvalConfig.__dataclass_fields__})
+    saved = PlanEvalConfig.from_saved(configs[0])
+    cfg = PlanEvalConfig(**{k: v for k, v in saved.items() if k in PlanEvalConfig.__dataclass_fields__})
     seeds = ", ".join(str(s) for s in sorted({r["agent_seed"] for r in rows}))
     print(results_markdown(rows, cfg, f"Planning, agent seeds {seeds} (runs: {', '.join(map(str, args.runs))})"))
     if args.figure:
-        sources = [s for s in dict.fromkeys(r["source"] for r in rows) if s != "policy"]
         budgets = sorted({r["nodes"] for r in rows if r["source"] != "policy"})
-        save_success_vs_nodes(args.figure, pooled(rows, hard=0.7), sources, budgets,
+        save_success_vs_nodes(args.figure, *budget_points(rows, budgets),
                               title=f"{cfg.map or 'map'}, agent seeds {seeds}")
 
 

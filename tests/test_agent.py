@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 from conftest import run_cli
 from ebmplan.plan import load_maze
 from ebmplan.plan.agent import DistanceAgent, shift_target
-from ebmplan.plan.train_agent import MazeTrainConfig, load_agent, train_agent
+from ebmplan.plan.agent_run import MazeTrainConfig, load_agent
+from ebmplan.plan.agent_training import train_agent
 from ebmplan.runs import load_run
 
 torch.set_num_threads(1)  # tiny networks: one thread is faster, and results do not depend on the machine

@@ -11,7 +11,7 @@ import torch
 
 from conftest import kill_resume_and_rerun, run_cli
 from ebmplan.files import load_checkpoint
-from ebmplan.plan.train_agent import load_agent
+from ebmplan.plan.agent_run import load_agent
 
 TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8", "--updates-per-collect", "2",
         "--warmup", "4", "--log-every", "50", "--batch-size", "32", "--relabel", "0.5"]
@@ -70,7 +70,7 @@ def test_divergence_stops_the_agent_and_keeps_a_good_checkpoint(tmp_path):
     run = tmp_path / "run"
     res = cli("--out", str(run), *TINY, "--steps", "100", "--checkpoint-every", "1", "--lr", "3e11")
     assert res.returncode == 1, res.stderr
-    assert "training diverged at update" in res.stderr and "--lr" in res.stderr and "Traceback" not in res.stderr
+    assert "training diverged at step" in res.stderr and "--lr" in res.stderr and "Traceback" not in res.stderr
     state = load_checkpoint(run / "checkpoint.pt")  # the last good one loads ...
     assert 1 <= state["step"] < 100
     assert all(torch.isfinite(v).all() for part in ("model", "target") for v in state[part].values())

@@ -84,7 +84,7 @@ def planned(agent, tmp_path_factory) -> tuple[list[dict], list[tuple]]:
     generation and every planner's closed loop each record the (starts, goals) they were given (and the closed
     loops their environment noise). -> (results rows, [(what, starts, goals, noise or None)])."""
     from ebmplan.cli import main
-    from ebmplan.plan import evaluate
+    from ebmplan.plan import plan_eval
 
     seen: list[tuple] = []
 
@@ -102,7 +102,7 @@ def planned(agent, tmp_path_factory) -> tuple[list[dict], list[tuple]]:
 
         return wrapper
 
-    make_source = evaluate.make_source
+    make_source = plan_eval.make_source
 
     def spied_source(name, *args, **kwargs):
         source = make_source(name, *args, **kwargs)
@@ -111,9 +111,9 @@ def planned(agent, tmp_path_factory) -> tuple[list[dict], list[tuple]]:
 
     out = tmp_path_factory.mktemp("claims") / "plan"
     with pytest.MonkeyPatch.context() as mp:  # raising: a renamed function fails here, never passes unspied
-        mp.setattr(evaluate, "rollout", spy(evaluate.rollout, "policy"))
-        mp.setattr(evaluate, "make_source", spied_source)
-        mp.setattr(evaluate, "plan_episodes", spy(evaluate.plan_episodes, "closed loop"))
+        mp.setattr(plan_eval, "run_policy", spy(plan_eval.run_policy, "policy"))
+        mp.setattr(plan_eval, "make_source", spied_source)
+        mp.setattr(plan_eval, "plan_episodes", spy(plan_eval.plan_episodes, "closed loop"))
         # ebm at its default training budget (--gen-steps 3000, ~50 CPU-s): on tuning agents of 20,000 updates,
         # 2000 steps gave 0.39 at d >= 0.7 (seed 0) and 1000 steps 0.06 (seed 100, no better than 50 uniform
         # nodes) against 0.56-0.70 at 3000, so the default is kept.
@@ -155,13 +155,13 @@ def test_generated_subgoals_beat_as_many_uniform_states(planned):
 
 
 def test_every_planner_gets_the_same_episodes(agent, planned, reordered):
-    from ebmplan.plan.evaluate import PlanEvalConfig, draw_episodes
-    from ebmplan.plan.train_agent import load_agent
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.protocol import PlanEvalConfig, sample_episodes
 
     rows, seen = planned
     # The episodes the protocol promises, drawn by the library: 50 per bucket at d ± 0.05.
     maze = load_agent(agent).maze
-    expected = draw_episodes(maze, PlanEvalConfig(agent=(str(agent),), difficulties=HARD, episodes=EPISODES))
+    expected = sample_episodes(maze, PlanEvalConfig(agent=(str(agent),), difficulties=HARD, episodes=EPISODES))
     d = maze.true_distance(expected.starts, expected.goals) / maze.max_distance
     assert np.all(np.abs(d - np.asarray(HARD)[expected.bucket]) <= 0.05 + 1e-9)
     # Every consumer got exactly those: the policy, both sources' generators, both planners' closed loops

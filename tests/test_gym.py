@@ -14,8 +14,9 @@ from gymnasium.utils.env_checker import check_env
 
 from ebmplan.errors import ConfigError
 from ebmplan.plan import PointMazeEnv
-from ebmplan.plan import maze as maze_module
-from ebmplan.plan.maze import GOAL_RGB, POINT_RGB, WALL_RGB, bundled_maps, resize_walls
+from ebmplan.plan import env as env_module
+from ebmplan.plan.env import GOAL_RGB, POINT_RGB, WALL_RGB
+from ebmplan.plan.maze import bundled_maps, resize_walls
 
 EXPECTED_IDS = [f"ebmplan/PointMaze-{name}{thin}-v0" for name in bundled_maps() for thin in ("", "-Thin")]
 
@@ -42,7 +43,7 @@ def test_import_ebmplan_alone_registers_every_maze_id():
     assert found["ids"] == EXPECTED_IDS
     assert found["plan_public"]
     for shape in found["shapes"].values():
-        assert len(shape) == 3 and shape[2] == 3 and max(shape[:2]) <= maze_module.RENDER_SIZE
+        assert len(shape) == 3 and shape[2] == 3 and max(shape[:2]) <= env_module.RENDER_SIZE
 
 
 @pytest.mark.parametrize("render_mode", [None, "rgb_array", "human"])
@@ -120,9 +121,9 @@ def test_human_mode_without_a_display_warns_once_and_shows_nothing(monkeypatch):
 
 def test_human_mode_window_shows_the_rgb_frames(monkeypatch):
     """With an interactive backend, each reset and step updates one window; close() closes it."""
-    monkeypatch.setattr(maze_module, "_interactive_backend", lambda: "")  # pretend one started (Agg draws)
-    monkeypatch.setattr(maze_module.plt, "pause", lambda interval: None)
-    monkeypatch.setattr(maze_module.plt, "show", lambda **kwargs: None)
+    monkeypatch.setattr(env_module, "_interactive_backend", lambda: "")  # pretend one started (Agg draws)
+    monkeypatch.setattr(env_module.plt, "pause", lambda interval: None)
+    monkeypatch.setattr(env_module.plt, "show", lambda **kwargs: None)
     env = PointMazeEnv("FourRooms", render_mode="human")
     env.reset(seed=0)
     figure, image = env._window

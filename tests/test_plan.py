@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -72,13 +73,14 @@ def tiny_agent(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm"])
 def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent, name):
-    from ebmplan.plan.subgoals import SourceSettings, make_source
-    from ebmplan.plan.train_agent import load_agent
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
 
     run = load_agent(tiny_agent)
     rng = np.random.default_rng(0)
     starts, goals = run.maze.sample_pairs(rng, 3, 0.8)
-    source = make_source(name, run, SourceSettings(gen_steps=30, per_call=3), max_dist=5.0)
+    source = make_source(name, run, SourceSettings(gen_steps=30, per_call=3))
     cand = source.candidates(starts, goals, 10)
     shape = (10, 2) if name in ("uniform", "replay") else (3, 10, 2)
     if name == "sgm":  # sparsification keeps at most the budget
@@ -92,9 +94,10 @@ def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent
 def test_generated_candidates_never_see_the_walls(tiny_agent, name):
     """The same generator on the same agent, told a wall-free map of the same size, generates the same states:
     nothing in it reads the true walls."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
     from ebmplan.plan.maze import Maze
-    from ebmplan.plan.subgoals import SourceSettings, make_source
-    from ebmplan.plan.train_agent import load_agent
+    from ebmplan.plan.subgoals import make_source
 
     run, blind = load_agent(tiny_agent), load_agent(tiny_agent)
     blind.maze = Maze(np.zeros_like(run.maze.walls), name="no walls")
@@ -103,7 +106,7 @@ def test_generated_candidates_never_see_the_walls(tiny_agent, name):
     found = []
     for r in (run, blind):
         torch.manual_seed(0)
-        found.append(make_source(name, r, settings, max_dist=5.0).candidates(starts, goals, 10).states)
+        found.append(make_source(name, r, settings).candidates(starts, goals, 10).states)
     np.testing.assert_array_equal(*found)
 
 
@@ -121,6 +124,22 @@ def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
         return [{k: r[k] for k in keep} for r in csv.DictReader((tmp_path / out / "results.csv").open())]
 
     assert run("whole") == run("chunked", "--max-memory", "1e-9")
+
+
+def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
+    """A config.json from before the rename of `tau` to `sgm_tau`, with --sources as one comma string, loads;
+    `--tau` still parses as `--sgm-tau`, and the comma form of --sources is the same setting as the words."""
+    from ebmplan.cli import COMMANDS, parse
+    from ebmplan.plan.protocol import PlanEvalConfig
+    from ebmplan.runs import saved_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "config": {
+        "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
+    saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
+    assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
+    for words in (["uniform,sgm"], ["uniform", "sgm"]):
+        cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
+        assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
 
 
 def test_unknown_source_is_a_config_error(tiny_agent):
@@ -173,7 +192,7 @@ def test_plan_eval_trains_one_agent_per_seed_then_reuses_it(tmp_path):
 
 
 def test_edge_cleanup_drops_a_failed_edge_and_replans():
-    from ebmplan.plan.evaluate import EdgeCleanup, Plan
+    from ebmplan.plan.planner import EdgeCleanup, Plan
 
     # Nodes 0 -> 1 -> 3 (cost 2 + 2) and a shortcut 0 -> 2 -> 3 (1 + 1) that turns out not traversable.
     d = np.full((4, 4), INF)
@@ -198,7 +217,7 @@ def test_edge_cleanup_drops_a_failed_edge_and_replans():
 
 
 def test_replay_graph_middles_lie_on_the_observed_route():
-    from ebmplan.plan.subgoals import ReplayGraph
+    from ebmplan.plan.replay_graph import ReplayGraph
 
     # One L-shaped episode along row 0.5 then up column 9.5 of a 10x10 box: the only route bends at (0.5, 9.5).
     leg1 = np.stack([np.full(10, 0.5), np.arange(10) + 0.5], 1)

@@ -5,7 +5,7 @@ import pytest
 from conftest import run_cli
 from ebmplan.conditional import ConditionalConfig
 from ebmplan.errors import ConfigError
-from ebmplan.plan.train_agent import MazeTrainConfig
+from ebmplan.plan.agent_run import MazeTrainConfig
 from ebmplan.resources import available_memory, check_memory, format_bytes
 from ebmplan.train import TrainConfig
 from ebmplan.video import VideoConfig

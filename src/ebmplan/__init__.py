@@ -17,8 +17,8 @@ from .energy.negatives import parse_negatives
 from .errors import ConfigError
 from .plan import (  # importing .plan registers the gymnasium ids
            PointMazeEnv,
+           agent_run,  # noqa: F401  (registers its run loader)
            load_maze,
-           train_agent,  # noqa: F401  (registers its run loader)
 )
 from .runs import load_run
 from .train import TrainConfig, train

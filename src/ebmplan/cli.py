@@ -9,12 +9,12 @@ from . import capacity, curves, sweep
 from .commands import COMMANDS as RUN_COMMANDS
 from .commands import Command, parse
 from .errors import ConfigError, Divergence
-from .plan import train_agent
+from .plan import policy
 from .version import version
 
 
-def _maze_eval(cfg: train_agent.MazeEvalConfig) -> dict:
-    result = train_agent.evaluate_run(cfg)
+def _maze_eval(cfg: policy.MazeEvalConfig) -> dict:
+    result = policy.maze_eval(cfg)
     print((Path(cfg.out or cfg.run) / "eval.md").read_text())
     return result
 
@@ -28,7 +28,7 @@ COMMANDS: dict[str, Command] = {
     "capacity": Command(capacity.CapacityConfig, capacity.run_capacity,
                         "the capacity study: spiral landscapes and metrics against network width"),
     "maze train": RUN_COMMANDS["maze train"],
-    "maze eval": Command(lambda: train_agent.MazeEvalConfig(run=""), _maze_eval,
+    "maze eval": Command(lambda: policy.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
     "plan eval": RUN_COMMANDS["plan eval"],
     "plot": Command(curves.PlotConfig, curves.plot_runs,

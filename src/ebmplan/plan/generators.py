@@ -1,0 +1,250 @@
+"""The learned candidate sources, `cvae` and `ebm`: given (start, goal), they generate the states between them.
+
+Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
+so on until the node budget is spent; by default only where the agent's distance says the route still has a
+gap. They learn from the agent's exploration data only (replay_graph.py) and no source knows the walls: every
+generated state becomes a node, wherever it lies. The only test of a sample's place is learned or observed:
+`gaps` prefers, of each call's samples, those in cells some replay state visited, and the agent's distance
+decides which of them bridges the gap. (`plan eval` counts the generated states that lie inside walls, by the
+true map, for the table only.) `snap` (off by default) moves every generated state to the nearest replay
+state, which makes the generator a chooser of replay states.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..energy.inference import descend
+from ..energy.losses import make_loss
+from ..energy.models import MLPEnergy
+from ..energy.negatives import parse_negatives
+from ..energy.step import GradientStep
+from ..monitor import progress
+from .candidates import Candidates, Source, load_trajectories
+from .replay_graph import ReplayGraph, episode_triples
+
+
+class Generator(Source):
+    """A learned (start, goal) -> middle sampler, run recursively to the node budget.
+
+    Each call runs `per_call` samples for every (start, goal) pair and keeps the best one as the pair's middle
+    (the lowest energy for `ebm`, the prior mean for `cvae`); the candidates are these middles. `halves`
+    splits blindly, breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ...
+    `gaps` splits only the segments the agent's distance says it cannot cross, so the budget goes where the
+    route is still broken, and keeps the sample whose longer half is shortest by the agent's distance (these
+    distance queries are counted).
+    """
+
+    def fit_graph(self) -> None:
+        self.graph = ReplayGraph(load_trajectories(self.run), self.maze.high)
+
+    def norm(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x / self.maze.high * 2 - 1, dtype=torch.float32, device=self.device)
+
+    def denorm(self, x: torch.Tensor) -> np.ndarray:
+        return (x.detach().cpu().numpy().astype(np.float64) + 1) / 2 * self.maze.high
+
+    @abstractmethod
+    def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised [P, 2] pairs -> (k samples [P, k, 2], the best one, to recurse on [P, 2])."""
+
+    @torch.no_grad()
+    def candidates(self, starts, goals, n):
+        t0 = time.perf_counter()
+        if self.settings.split == "halves":
+            states, queries = self.halves(starts, goals, n), 0
+        else:
+            states, queries = self.gaps(starts, goals, n)
+        return Candidates(states, time.perf_counter() - t0, queries)
+
+    def middles(self, s: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The best of `per_call` samples for each pair, [P, 2] in map coordinates (snapped when asked)."""
+        _, mid = self.sample(self.norm(s), self.norm(g), self.settings.per_call)
+        mid = self.denorm(mid)
+        return self.graph.snap(mid) if self.settings.snap else mid
+
+    def bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of `per_call` samples between each pair, the one whose longer half is shortest by the agent's
+        distance, preferring cells the replay data visited -> (middles [K, 2], d(a, mid) [K], d(mid, b) [K])."""
+        k = self.settings.per_call
+        samples, _ = self.sample(self.norm(a), self.norm(b), k)
+        m = self.denorm(samples).reshape(-1, 2)  # [K*k, 2]
+        if self.settings.snap:
+            m = self.graph.snap(m)
+        d_am = self.run.agent.distance(np.repeat(a, k, 0), m).reshape(-1, k)  # [K, k]
+        d_mb = self.run.agent.distance(m, np.repeat(b, k, 0)).reshape(-1, k)
+        off = ~self.graph.occupied[self.graph.cell_ids(m)].reshape(-1, k)  # where no replay state ever was
+        best = (np.maximum(d_am, d_mb) + 1e3 * off).argmin(1)
+        rows = np.arange(len(a))
+        return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
+
+    def halves(self, starts: np.ndarray, goals: np.ndarray, n: int) -> np.ndarray:
+        """Breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ... -> [B, n, 2]."""
+        B = len(starts)
+        s, g = starts, goals
+        found, total = [], 0
+        while total < n:
+            mid = self.middles(s, g)  # [P, 2] with P = B * 2^level, grouped by episode
+            level = mid.reshape(B, -1, 2)
+            if total + level.shape[1] > n:  # a partial last level: spread it along the route
+                level = level[:, np.linspace(0, level.shape[1] - 1, n - total).round().astype(np.int64)]
+            found.append(level)
+            total += level.shape[1]
+            s, g = (np.stack([s.reshape(B, -1, 2), mid.reshape(B, -1, 2)], 2).reshape(-1, 2),
+                    np.stack([mid.reshape(B, -1, 2), g.reshape(B, -1, 2)], 2).reshape(-1, 2))
+        return np.concatenate(found, 1)
+
+    def gaps(self, starts: np.ndarray, goals: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+        """Split where the route has a gap: every segment the agent cannot cross (its distance at or above the
+        cutoff) gets a middle, longest first; once an episode has none left, its longest segments are split
+        to spend the rest of the budget. -> ([B, n, 2], distance queries)."""
+        B = len(starts)
+        out, count = np.empty((B, n, 2)), np.zeros(B, dtype=np.int64)
+        ep, a, b = np.arange(B), starts, goals  # segments: episode [S], ends [S, 2] each
+        d = self.run.agent.distance(a, b)
+        queries = B
+        while (count < n).any():
+            gap = d >= self.max_dist
+            has_gap = np.bincount(ep[gap], minlength=B) > 0
+            eligible = gap | ~has_gap[ep]
+            order = np.lexsort((-d, ep))  # by episode, longest first
+            order = order[eligible[order]]
+            rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
+            pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
+            mid, d_am, d_mb = self.bridge(a[pick], b[pick])  # [K, 2], [K], [K]
+            queries += 2 * len(pick) * self.settings.per_call
+            e = ep[pick]
+            slot = count[e] + np.arange(len(e)) - np.searchsorted(e, e)  # e is sorted
+            out[e, slot] = mid
+            count += np.bincount(e, minlength=B)
+            keep = np.ones(len(ep), bool)
+            keep[pick] = False
+            new_a, new_b = np.concatenate([a[pick], mid]), np.concatenate([mid, b[pick]])
+            new_d = np.concatenate([d_am, d_mb])
+            ep, a, b = np.r_[ep[keep], e, e], np.r_[a[keep], new_a], np.r_[b[keep], new_b]
+            d = np.r_[d[keep], new_d]
+            order = np.argsort(ep, kind="stable")
+            ep, a, b, d = ep[order], a[order], b[order], d[order]
+        return out, queries
+
+    def training_data(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Up to 2^15 distinct triples (a step draws its batch from them at random), normalised."""
+        n = min(n, 2**15)
+        if self.settings.gen_data == "graph":
+            s, m, g = self.graph.triples(self.rng, n)
+        else:
+            s, m, g = episode_triples(load_trajectories(self.run), self.rng, n)
+        return self.norm(s), self.norm(m), self.norm(g)
+
+    def batches(self, data: tuple[torch.Tensor, ...]):
+        """`gen_steps` random batches of `gen_batch` rows of the training triples."""
+        gen = torch.Generator().manual_seed(self.settings.seed)
+        for _ in range(self.settings.gen_steps):
+            rows = torch.randint(len(data[0]), (self.settings.gen_batch,), generator=gen)  # on the CPU: the
+            yield tuple(x[rows.to(x.device)] for x in data)  # same batches on every device
+
+
+CHUNK = 2**17  # rows a generator decodes or refines at once: bounds its activations (~64 MB a layer, width 128)
+
+
+def chunked(fn, *xs: torch.Tensor) -> torch.Tensor:
+    """`fn` over row chunks of its tensors, concatenated: the same rows out, the peak memory of one chunk.
+    Callers draw every random number before, so that chunking changes no result."""
+    return torch.cat([fn(*part) for part in zip(*(x.split(CHUNK) for x in xs), strict=True)])
+
+
+def mlp(inp: int, width: int, out: int, depth: int = 3) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a in [inp] + [width] * (depth - 1):
+        layers += [nn.Linear(a, width), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Linear(width, out))
+
+
+class CVAESource(Generator):
+    """q(z | m, s, g) and p(m | z, s, g) with a 2-D Gaussian latent; samples decode prior z."""
+
+    name = "cvae"
+    latent = 2
+
+    def fit(self):
+        t0 = time.perf_counter()
+        torch.manual_seed(self.settings.seed)
+        w = self.settings.gen_width
+        self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
+        self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
+        params = [*self.encoder.parameters(), *self.decoder.parameters()]
+        update = GradientStep([self.encoder, self.decoder], torch.optim.Adam(params, lr=1e-3),
+                              what="cvae subgoal generator")
+        self.fit_graph()
+        data = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
+        for step, (s, m, g) in enumerate(progress(self.batches(data), total=self.settings.gen_steps,
+                                                   desc="fit cvae subgoals")):
+            c = torch.cat([s, g], 1)  # [b, 4]
+            mu, logvar = self.encoder(torch.cat([m, c], 1)).chunk(2, 1)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            recon = (self.decoder(torch.cat([z, c], 1)) - m).pow(2).sum(1)  # [b]
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+            # Gaussian decoder with std 0.05 in normalised units (~1.4 cells on a 55-cell map).
+            loss = (recon / (2 * 0.05**2) + kl).mean()
+            update(loss, step + 1)
+        self.fit_seconds = time.perf_counter() - t0
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([z, c], 1)).clamp(-1, 1)
+
+    def sample(self, s, g, k):
+        c = torch.cat([s, g], 1)  # [P, 4]
+        z = torch.randn(len(c) * k, self.latent, device=self.device)
+        samples = chunked(self.decode, z, c.repeat_interleave(k, 0)).reshape(len(s), k, 2)
+        mid = chunked(self.decode, torch.zeros(len(s), self.latent, device=self.device), c)  # the prior mean
+        return samples, mid
+
+
+class EBMSource(Generator):
+    """F(m | (s, g)): an MLP energy over the middle state with the pair as context."""
+
+    name = "ebm"
+
+    def fit(self):
+        t0 = time.perf_counter()
+        st = self.settings
+        torch.manual_seed(st.seed)
+        self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4).to(self.device)
+        self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
+        negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
+        loss_fn = make_loss("log")
+        update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=1e-3),
+                              what="ebm subgoal energy")
+        self.fit_graph()
+        n_off = round(8 * st.ebm_off_data)
+        data = self.training_data(st.gen_steps * st.gen_batch)
+        for step, (s, m, g) in enumerate(progress(self.batches(data), total=st.gen_steps, desc="fit ebm subgoals")):
+            c = torch.cat([s, g], 1)  # [b, 4]
+            neg = negatives.sample(m, 8 - n_off, self.energy, c)  # [b, 8 - n_off, 2]
+            if n_off:  # states off the observed free space: walls, as far as the agent's data tells
+                off = self.norm(self.graph.off_data(self.rng, len(m) * n_off)).reshape(len(m), n_off, 2)
+                neg = torch.cat([neg, off], 1)  # [b, 8, 2]
+            e_pos, e_neg = self.energy(m, c), self.energy.energies(neg, c)  # [b], [b, 8]
+            loss = loss_fn(e_pos, e_neg)
+            update(loss, step + 1)
+            negatives.observe(neg, e_neg.detach(), e_pos.detach(), 1.0)
+        self.energy.eval()
+        self.fit_seconds = time.perf_counter() - t0
+
+    def refine(self, x0: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
+                       final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
+
+    def sample(self, s, g, k):
+        P = len(s)
+        c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
+        x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1
+        out = chunked(self.refine, x0, c)  # [P*k, 2]
+        e = chunked(self.energy, out, c).reshape(P, k)
+        samples = out.reshape(P, k, 2)
+        return samples, samples[torch.arange(P, device=self.device), e.argmin(1)]

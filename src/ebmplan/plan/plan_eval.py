@@ -1,0 +1,205 @@
+"""`ebmplan plan eval`: every candidate source and node budget on the same agents, under docs/protocol.md §3
+(the settings and episodes: protocol.py; the planner: planner.py; the rows and tables: results.py).
+
+Each row of `results.csv` is one (agent seed, source, node budget, difficulty): successes with a Wilson 95%
+interval; mean path length / true shortest path over successes; the share of "wormhole" graph edges (predicted
+under the cutoff while the true distance exceeds `wormhole_factor * max_dist`); distance queries and planning
+wall-clock per episode (candidate generation + graph + every step's waypoint choice, each also apart; the
+source's one-off training is reported apart, as `fit_seconds`); the share of generated candidates that lie
+inside walls. The planner never sees the true map: the true distances and walls score the results (difficulty,
+success, path ratio, wormholes, states in walls) after the clocks stop.
+
+The agent runs are measured one after another, or each in its own worker process (`--workers`); `--seeds`
+trains them first. Rows are appended to results.csv group by group as they are measured, so `--resume` keeps
+the complete groups and measures the rest.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..runs import Run, resolve_device
+from . import figures
+from .agent_run import AgentRun, MazeTrainConfig, load_agent
+from .agent_training import train_agent
+from .planner import plan_episodes
+from .policy import run_policy
+from .protocol import PlanEvalConfig, episode_noise, sample_episodes
+from .results import (
+    append_results,
+    budget_points,
+    difficulty_curves,
+    group_rows,
+    read_results,
+    results_markdown,
+    write_results,
+)
+from .subgoals import make_source
+
+KIND = "plan-eval"
+# The plain policy's columns beyond success: it plans nothing.
+POLICY_COSTS = {"wormhole_share": float("nan"), "edges_per_graph": 0, "queries_per_episode": 0.0,
+                "plan_seconds_per_episode": 0.0, "generate_seconds_per_episode": 0.0,
+                "graph_seconds_per_episode": 0.0, "loop_seconds_per_episode": 0.0, "in_walls_share": 0.0,
+                "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0}
+
+
+def measure_agent(run: AgentRun | str, cfg: PlanEvalConfig, keep_shown: bool,
+                  done: dict[tuple, list[dict]] | None = None, results: Path | None = None) -> tuple[list[dict], dict]:
+    """The protocol on one agent run -> (results rows, each source's shown episode when `keep_shown`).
+
+    Each (source, node budget)'s rows are appended to `results` as soon as they are measured. `done`: groups of
+    rows measured before (a resumed run), kept instead of measured again. A source's candidates of a kept budget
+    are still generated (not planned), so its random stream reaches the next budget as in an uninterrupted run;
+    a source whose every budget is kept is skipped, unless its last budget's episode is wanted (`keep_shown`)."""
+    done = done or {}
+
+    def record(new_rows: list[dict]) -> None:
+        if results is not None:
+            append_results(results, new_rows)
+    if isinstance(run, str):  # in a worker process
+        run = load_agent(run, resolve_device(cfg.device))
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+    rows: list[dict] = []
+    shown: dict[str, dict] = {}
+    seed = run.config.seed
+    maze = run.maze
+    maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
+    ep = sample_episodes(maze, cfg)
+    B = len(ep.starts)
+    noise = episode_noise(maze, B, cfg)
+    # The episode each source's figure shows: the first of the hardest bucket.
+    shown_episode = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if keep_shown else None
+    t0 = time.perf_counter()
+    if (seed, "policy", 0) in done:
+        rows += done[(seed, "policy", 0)]
+        print(f"agent seed {seed}: plain policy kept from results.csv", flush=True)
+    else:
+        reached, steps, _ = run_policy(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+        new_rows = group_rows({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                              POLICY_COSTS)
+        record(new_rows)
+        rows += new_rows
+        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+    for name in cfg.sources:
+        kept = [(seed, name, n) in done for n in cfg.nodes]
+        if all(kept) and not keep_shown:
+            for n in cfg.nodes:
+                rows += done[(seed, name, n)]
+            print(f"agent seed {seed}: {name} kept from results.csv", flush=True)
+            continue
+        source = make_source(name, run, cfg)
+        for i, n in enumerate(cfg.nodes):
+            t0 = time.perf_counter()
+            redraw = keep_shown and i == len(cfg.nodes) - 1  # the figures show each source's last budget
+            if kept[i] and not redraw:
+                rows += done[(seed, name, n)]
+                if not all(kept[i:]):  # a later budget is measured: advance the source's stream as it would be
+                    source.candidates(ep.starts, ep.goals, n)
+                continue
+            cand = source.candidates(ep.starts, ep.goals, n)
+            res = plan_episodes(run, cand, ep, noise, cfg, cleanup=name == "sgm", shown=shown_episode)
+            if keep_shown:  # the true map marks the nodes in walls, for the reader only
+                shown[name] = {**res["shown"], "budget": n, "in_walls": maze.blocked(res["shown"]["nodes"])}
+            if kept[i]:  # planned again only for the figure's episode; the written rows are kept
+                rows += done[(seed, name, n)]
+                continue
+            in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
+            extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
+                     "edges_per_graph": res["edges"] / (1 if cand.shared else B),
+                     "queries_per_episode": (cand.queries + res["queries"]) / B,
+                     "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
+                     "generate_seconds_per_episode": cand.seconds / B,
+                     "graph_seconds_per_episode": res["graph_seconds"] / B,
+                     "loop_seconds_per_episode": res["loop_seconds"] / B,
+                     "in_walls_share": float(in_walls.mean()),
+                     "fit_seconds": source.fit_seconds,
+                     "dropped_edges_per_episode": res["dropped_edges"] / B}
+            new_rows = group_rows({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
+                                  res["steps"], maze, cfg, extra)
+            record(new_rows)
+            rows += new_rows
+            hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
+            rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
+            print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
+                  f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+                  f"{extra['queries_per_episode']:.0f} queries per episode "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    return rows, shown
+
+
+def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
+    """The agent of one training seed in `cfg.agents_dir`: reused when complete, resumed when interrupted,
+    trained with `maze train`'s defaults otherwise."""
+    map_name = cfg.map or "FourRooms"
+    folder = Path(cfg.agents_dir) / f"{Path(map_name).stem}-x{cfg.resize}{'-thin' if cfg.thin else ''}-seed{seed}"
+    if (folder / "model.safetensors").is_file():
+        print(f"agent seed {seed}: reusing {folder}", flush=True)
+        return folder
+    if (folder / "checkpoint.pt").is_file():
+        print(f"agent seed {seed}: resuming {folder}", flush=True)
+        return train_agent(MazeTrainConfig(resume=str(folder)))
+    print(f"agent seed {seed}: training {folder}", flush=True)
+    return train_agent(MazeTrainConfig(map=map_name, resize=cfg.resize, thin=cfg.thin, steps=cfg.agent_steps,
+                                       seed=seed, device=cfg.device, out=str(folder), overwrite=True))
+
+
+def save_figures(out: Path, rows: list[dict], cfg: PlanEvalConfig, walls: np.ndarray, shown: dict[str, dict]) -> None:
+    """success_vs_difficulty.png, success_vs_nodes.png (when the hard buckets were run) and maze_<source>.png."""
+    curves = difficulty_curves(rows, cfg.difficulties)
+    policy = curves.pop("policy")[0]
+    figures.save_success_vs_difficulty(out / "success_vs_difficulty.png", list(cfg.difficulties), policy, curves)
+    if max(cfg.difficulties) >= 0.7:  # the node-budget figure is about the hard buckets only
+        seeds = ", ".join(map(str, sorted({r["agent_seed"] for r in rows})))
+        figures.save_success_vs_nodes(out / "success_vs_nodes.png", *budget_points(rows, cfg.nodes),
+                                      title=f"{cfg.map or 'map'}, agent seeds {seeds}")
+    for src, e in shown.items():
+        title = (f"{src}, {e['budget']} nodes: {'reached' if e['reached'] else 'failed'} in {e['steps']} steps "
+                 f"({int(e['in_walls'].sum())} nodes in walls)")
+        figures.save_episode(out / f"maze_{src}.png", walls, e, title)
+
+
+def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
+    """Run the protocol and write config.json, system.json, results.csv (group by group as measured, then once
+    more in order), results.md and figures. With `cfg.resume`, continue that run folder with its saved settings,
+    keeping the rows results.csv already holds."""
+    run = Run.start(cfg, KIND, command, strict=True)
+    cfg, out = run.config, run.path
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    paths = list(cfg.agent) or [seed_agent(cfg, seed) for seed in cfg.seeds]
+    agents = [load_agent(p, run.device) for p in paths]
+    for a in agents:
+        if cfg.map is not None and a.config.map != cfg.map:
+            raise ConfigError(f"agent {a.path} was trained on map {a.config.map!r}, not --map {cfg.map!r}")
+        if a.maze.walls.shape != agents[0].maze.walls.shape or (a.maze.walls != agents[0].maze.walls).any():
+            raise ConfigError(f"agents {agents[0].path} and {a.path} were trained on different maps")
+    done = read_results(out / "results.csv", len(cfg.difficulties)) if run.resumed else {}
+    write_results(out / "results.csv", [row for group in done.values() for row in group])  # the kept groups
+    if cfg.workers > 1 and len(agents) > 1:
+        # One process per agent run: the runs are independent, and each keeps its own clock.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(cfg.workers, len(agents)), mp_context=ctx) as pool:
+            measured = list(pool.map(measure_agent, [str(a.path) for a in agents], [cfg] * len(agents),
+                                     [i == 0 for i in range(len(agents))], [done] * len(agents),
+                                     [out / "results.csv"] * len(agents)))
+    else:
+        measured = [measure_agent(a, cfg, i == 0, done, out / "results.csv") for i, a in enumerate(agents)]
+    rows = [row for agent_rows, _ in measured for row in agent_rows]
+    shown = {src: e for _, agent_shown in measured for src, e in agent_shown.items()}
+    write_results(out / "results.csv", rows)  # every row, in order
+    m = agents[0].maze
+    title = (f"Planning on {m.name} ({m.height}x{m.width}), agent seeds "
+             f"{', '.join(str(a.config.seed) for a in agents)}")
+    (out / "results.md").write_text(results_markdown(rows, cfg, title))
+    if cfg.draw:
+        save_figures(out, rows, cfg, m.walls, shown)
+    return out

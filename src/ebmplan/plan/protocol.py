@@ -1,0 +1,140 @@
+"""The planning protocol of `plan eval` (docs/protocol.md §3): its settings (`PlanEvalConfig`) and the episodes
+every planner is given.
+
+For each agent run (one per training seed), the same episodes are drawn for every planner: `episodes`
+(start, goal) pairs per difficulty d (true distance / longest shortest path, d ± 0.05), all run as one batch,
+with one draw of environment noise shared by every planner and the plain policy. Success means within 1 cell
+of the goal inside `max_steps`. The plain policy (no planner) is the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, choose
+from ..runs import resolve_device
+from .candidates import SourceSettings
+from .env import PointMazeVec
+from .maze import Maze
+from .subgoals import SOURCES
+
+ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass
+class PlanEvalConfig(SourceSettings):
+    """Plan over candidate states from each source and node budget; compare with the plain policy."""
+
+    agent: tuple[str, ...] = ()
+    """run folder(s) of `ebmplan maze train`; several runs (one per training seed) repeat everything"""
+    seeds: tuple[int, ...] = ()
+    """instead of --agent: one agent per training seed, trained with `maze train`'s defaults on --map into
+    --agents-dir (a complete agent there is reused, an interrupted one resumed)"""
+    agents_dir: str = "runs/agents"
+    """with --seeds: the folder of the agents, one run per map and seed (MAP-xRESIZE[-thin]-seedK)"""
+    map: str | None = None
+    """expected map name (checked against the agents' own map; default: whatever the agents used; with
+    --seeds: the map to train on, FourRooms when not given)"""
+    resize: int = 5
+    """with --seeds: the map's scale"""
+    thin: bool = False
+    """with --seeds: keep the walls one cell thick when scaling (SGM's thin mazes)"""
+    agent_steps: int = 30000
+    """with --seeds: gradient updates of each agent's training"""
+    sources: tuple[str, ...] = SOURCES
+    """candidate sources: uniform, replay, sgm, cvae, ebm (several words, or one word with commas)"""
+    nodes: tuple[int, ...] = (25, 50, 100, 250, 1000)
+    """node budgets (candidates per graph)"""
+    difficulties: tuple[float, ...] = ALL_DIFFICULTIES
+    """difficulty buckets d, each d ± 0.05"""
+    episodes: int = 100
+    """episodes per difficulty bucket (all buckets run as one batch)"""
+    max_steps: int = 300
+    """step limit of an episode"""
+    wormhole_factor: float = 2.0
+    """an edge is a wormhole when its true distance exceeds this times max_dist"""
+    seed: int = 12345
+    """seed of the episodes, the environment noise and the sources"""
+    cleanup_steps: int = 15
+    """sgm: an edge u -> w counts as failed when the agent, localised at node u, heads for waypoint w this many
+    steps in a row without getting past it; the edge is dropped from the episode's graph and the route
+    re-planned (0: no cleanup)"""
+    device: str = "cpu"
+    """auto, cpu or cuda: where the agents and the cvae/ebm sources run"""
+    threads: int = 0
+    """torch threads (0 = leave torch's default)"""
+    workers: int = 1
+    """processes: with several agent runs, each run goes to its own worker process (at most this many)"""
+    out: str | None = None
+    """run folder (default: runs/plan-<time>)"""
+    overwrite: bool = False
+    """replace an existing run folder"""
+    resume: str | None = None
+    """continue this run folder with its saved settings: the rows of results.csv already written (agent seed,
+    source, node budget) are kept, the rest computed"""
+    draw: bool = True
+    """draw the figures"""
+    max_memory: float = 2.0
+    """GB for the graphs of the episodes planned together: per-episode node sets (cvae, ebm) are planned in
+    chunks of episodes that fit (results do not depend on it)"""
+
+    def __post_init__(self) -> None:
+        # `--sources uniform,ebm` and `--sources uniform ebm` are one setting, also when compared with a saved run
+        self.sources = tuple(s for item in self.sources for s in item.split(",") if s)
+        self.agent, self.seeds = tuple(self.agent), tuple(self.seeds)
+        self.nodes, self.difficulties = tuple(self.nodes), tuple(self.difficulties)
+
+    @classmethod
+    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        settings = dict(settings)
+        if "tau" in settings:  # named so before sgm_tau (maze train's tau is another thing)
+            settings["sgm_tau"] = settings.pop("tau")
+        if isinstance(settings.get("sources"), str):  # once one comma-separated string
+            settings["sources"] = (settings["sources"],)
+        return settings
+
+    def check(self) -> None:
+        if not self.agent and not self.seeds:
+            raise ConfigError("give the agent run folder(s) (--agent RUN [RUN ...]) or the seeds to train agents "
+                              "with (--seeds 0 1 2)")
+        if self.agent and self.seeds:
+            raise ConfigError("give either --agent (trained agents) or --seeds (agents to train), not both")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds has repeats: {' '.join(map(str, self.seeds))}")
+        for s in self.sources:
+            choose("candidate source", s, SOURCES)
+        if not self.sources:
+            raise ConfigError("--sources is empty; choose from: " + ", ".join(SOURCES))
+        for n in self.nodes:
+            if n < 1:
+                raise ConfigError(f"--nodes must be at least 1, got {n}")
+        for d in self.difficulties:
+            if not 0 < d <= 1:
+                raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
+        self.require(at_least_one=("workers", "episodes", "max_steps", "agent_steps", "resize"),
+                     positive=("wormhole_factor", "max_memory"), non_negative=("cleanup_steps", "threads"))
+        resolve_device(self.device)
+
+
+@dataclass
+class Episodes:
+    starts: np.ndarray  # [B, 2]
+    goals: np.ndarray  # [B, 2]
+    bucket: np.ndarray  # [B] index into difficulties
+
+
+def sample_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
+    """`cfg.episodes` (start, goal) pairs per difficulty, bucket after bucket."""
+    rng = np.random.default_rng(cfg.seed)
+    parts = [maze.sample_pairs(rng, cfg.episodes, d) for d in cfg.difficulties]
+    return Episodes(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                    np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
+
+
+def episode_noise(maze: Maze, B: int, cfg: PlanEvalConfig) -> np.ndarray:
+    """[max_steps, B]: the environment noise of B episodes, one row per step, the same for every planner (and
+    for the plain policy's rollout, which draws it step by step from the same seed)."""
+    return PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)
