@@ -54,16 +54,13 @@ def _compare(cfg: compare.CompareConfig) -> Path:
     return path
 
 
-def _conditional(cfg: conditional.ConditionalConfig) -> Path:
-    path = conditional.run_conditional(cfg)
-    print(f"run folder: {path}\n{conditional.summary(read_json(path / 'metrics.json'))}")
-    return path
-
-
-def _video(cfg: video.VideoConfig) -> Path:
-    path = video.run_video(cfg)
-    print(f"run folder: {path}\n{video.summary(read_json(path / 'metrics.json'))}")
-    return path
+def _summarised(run: Callable[[Any], Path], summary: Callable[[dict], str]) -> Callable[[Any], Path]:
+    """`run`, then print its run folder and `summary` of its metrics.json."""
+    def run_and_print(cfg: Any) -> Path:
+        path = run(cfg)
+        print(f"run folder: {path}\n{summary(read_json(path / 'metrics.json'))}")
+        return path
+    return run_and_print
 
 
 def _plan_eval(cfg: plan_eval.PlanEvalConfig) -> Path:
@@ -78,9 +75,9 @@ COMMANDS: dict[str, Command] = {
     "train": Command(TrainConfig, _train("train"), "train an energy model on any point data set or file"),
     "compare": Command(compare.CompareConfig, _compare,
                        "fit contrastive, pca, kmeans and sparse-ae energies on one data set; compare them"),
-    "conditional": Command(conditional.ConditionalConfig, _conditional,
+    "conditional": Command(conditional.ConditionalConfig, _summarised(conditional.run_conditional, conditional.summary),
                            "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
-    "video": Command(video.VideoConfig, _video,
+    "video": Command(video.VideoConfig, _summarised(video.run_video, video.summary),
                      "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
     "maze train": Command(agent_training.MazeTrainConfig, lambda cfg: report(agent_training.train_agent(cfg)),
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
