@@ -7,39 +7,22 @@ or node is lost yields a `Lost` result. Ray nodes get this ebmplan's code throug
 `py_modules`, on by default for a cluster), and each task checks that the ebmplan it runs is the driver's
 version; its other dependencies (torch, numpy, ...) must be installed on every node (README: "Sweeps across
 machines").
-
-`run_folder_task` is the task of a sweep: one command into a node-local scratch folder, returned as a record
-and the run folder's files, which `unpack_run` writes under the driver's sweep folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import multiprocessing
-import shutil
 import socket
-import tempfile
-import time
-import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from . import commands
 from .errors import ConfigError
-from .files import atomic_path
 from .version import version
 
 BACKENDS = ("local", "ray")
-FETCH = {"metrics": 0, "small": 20 * 10**6, "all": math.inf}  # what a Ray task sends back: files up to this size
-ALWAYS = ("config.json", "metrics.json", "system.json", "metrics.csv")  # whatever their size
 
 
 @dataclass
@@ -140,48 +123,3 @@ def node_name() -> str:
     except ImportError:
         pass
     return host
-
-
-# ------------------------------------------------------------------------------------------- the sweep's task
-
-def run_command(command: str, config: Any) -> dict[str, Any]:
-    """Run one command single-threaded; never raises: a failure is returned as status, error and traceback."""
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    status, error, trace = "ok", "", ""
-    try:
-        with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
-            commands.COMMANDS[command].run(config)
-    except Exception as err:  # every failure of one run is reported in the table; the others go on
-        status, error, trace = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
-    return {"status": status, "error": error, "traceback": trace, "node": node_name(),
-            "wall_seconds": time.perf_counter() - t0}
-
-
-def run_folder_task(command: str, config: Any, fetch: str) -> dict[str, Any]:
-    """On any node: run `command` into a node-local scratch folder and return its record with the run
-    folder's files (`files`: relative path -> bytes; those over `FETCH[fetch]` bytes stay behind, except
-    `ALWAYS`), so that nothing depends on the node sharing the driver's disk."""
-    scratch = Path(tempfile.mkdtemp(prefix="ebmplan-run-"))
-    try:
-        folder = scratch / Path(config.out).name
-        record = run_command(command, dataclasses.replace(config, out=str(folder)))
-        files, left = {}, []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
-            name = str(path.relative_to(folder))
-            if path.name in ALWAYS or path.stat().st_size <= FETCH[fetch]:
-                files[name] = path.read_bytes()
-            else:
-                left.append(name)
-        return {**record, "files": files, "left_on_node": left, "made_in": str(folder)}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def unpack_run(folder: Path, files: dict[str, bytes]) -> None:
-    """Write a run's files under `folder`, metrics.json last (a run is complete once it exists)."""
-    for name in sorted(files, key=lambda n: n == "metrics.json"):
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(files[name])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -19,12 +20,11 @@ import numpy as np
 import torch
 import tyro
 
-from .backends import run_command
 from .errors import ConfigError
 from .files import write_json
 from .plots import colorbar, draw_landscape, plt
 from .runs import resumed_config
-from .sweep import SweepConfig, SweepResult, parse_seeds, plan, run_sweep
+from .sweep import SweepConfig, SweepResult, parse_seeds, plan, run_command, run_sweep
 from .train import load_energy_run
 
 
@@ -132,16 +132,11 @@ def landscapes_figure(result: SweepResult, seed: int):
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)[:6])
 
 
 def draw_metrics(result: SweepResult, path: Path) -> None:
     """Precision, coverage and NLL against width: seeds as dots, mean ± std as a line; failures marked."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     widths = _widths(result)
     panels = [("precision", "precision (mean distance to the clean curve; lower is better)"),
               ("coverage", "coverage (share of the curve within 0.1; higher is better)"),

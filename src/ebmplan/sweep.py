@@ -20,21 +20,29 @@ import itertools
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 import tyro
 
-from .backends import BACKENDS, FETCH, Lost, import_ray, run_command, run_folder_task, run_tasks, unpack_run
+from .backends import BACKENDS, Lost, import_ray, node_name, run_tasks
 from .commands import COMMANDS, setting_value
 from .errors import ConfigError, choose
 from .files import atomic_path, read_json, write_json
 from .runs import resolve_device
 
 _OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself
+FETCH = {"metrics": 0, "small": 20 * 10**6, "all": math.inf}  # what a Ray task sends back: files up to this size
+ALWAYS = ("config.json", "metrics.json", "system.json", "metrics.csv")  # whatever their size
 
 
 @dataclass
@@ -249,6 +257,51 @@ def _read_record(path: Path, name: str) -> dict:
     record_path = path / "records" / f"{name}.json"
     record = read_json(record_path) if record_path.exists() else {}
     return {"node": record.get("node", ""), "wall_seconds": record.get("wall_seconds", math.nan)}
+
+
+# ----------------------------------------------------------------------------------------- a run, as a task
+
+def run_command(command: str, config: Any) -> dict[str, Any]:
+    """Run one command single-threaded; never raises: a failure is returned as status, error and traceback."""
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    status, error, trace = "ok", "", ""
+    try:
+        with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
+            COMMANDS[command].run(config)
+    except Exception as err:  # every failure of one run is reported in the table; the others go on
+        status, error, trace = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
+    return {"status": status, "error": error, "traceback": trace, "node": node_name(),
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def run_folder_task(command: str, config: Any, fetch: str) -> dict[str, Any]:
+    """On any node: run `command` into a node-local scratch folder and return its record with the run
+    folder's files (`files`: relative path -> bytes; those over `FETCH[fetch]` bytes stay behind, except
+    `ALWAYS`), so that nothing depends on the node sharing the driver's disk."""
+    scratch = Path(tempfile.mkdtemp(prefix="ebmplan-run-"))
+    try:
+        folder = scratch / Path(config.out).name
+        record = run_command(command, dataclasses.replace(config, out=str(folder)))
+        files, left = {}, []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+            name = str(path.relative_to(folder))
+            if path.name in ALWAYS or path.stat().st_size <= FETCH[fetch]:
+                files[name] = path.read_bytes()
+            else:
+                left.append(name)
+        return {**record, "files": files, "left_on_node": left, "made_in": str(folder)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def unpack_run(folder: Path, files: dict[str, bytes]) -> None:
+    """Write a run's files under `folder`, metrics.json last (a run is complete once it exists)."""
+    for name in sorted(files, key=lambda n: n == "metrics.json"):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(files[name])
 
 
 # --------------------------------------------------------------------------------------------------- results

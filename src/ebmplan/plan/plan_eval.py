@@ -9,21 +9,25 @@ source's one-off training is reported apart, as `fit_seconds`); the share of gen
 inside walls. The planner never sees the true map: the true distances and walls score the results (difficulty,
 success, path ratio, wormholes, states in walls) after the clocks stop.
 
-The agent runs are measured one after another, or each in its own worker process (`--workers`); `--seeds`
-trains them first. Rows are appended to results.csv group by group as they are measured, so `--resume` keeps
+Each agent run's plain policy and each of its sources is one part: measured one after another, or as tasks
+(backends.py) in worker processes here (`--workers`) or on Ray (`--backend ray [--address]`, where the agent's
+files travel to the node and the rows back), with the same rows; `--seeds` trains the agents first. Rows are
+appended to results.csv group by group as they are measured, so `--resume` keeps
 the complete groups and measures the rest.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import shutil
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..backends import Lost, run_tasks
 from ..errors import ConfigError
 from ..runs import Run, resolve_device
 from . import figures
@@ -51,89 +55,110 @@ POLICY_COSTS = {"wormhole_share": float("nan"), "edges_per_graph": 0, "queries_p
                 "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0}
 
 
-def measure_agent(run: AgentRun | str, cfg: PlanEvalConfig, keep_shown: bool,
-                  done: dict[tuple, list[dict]] | None = None, results: Path | None = None) -> tuple[list[dict], dict]:
-    """The protocol on one agent run -> (results rows, each source's shown episode when `keep_shown`).
+def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, part: str, keep_shown: bool,
+                 done: dict[tuple, list[dict]] | None = None,
+                 results: Path | None = None) -> tuple[list[dict], dict]:
+    """One part of the protocol on one agent run: its plain policy (`part="policy"`) or one candidate source at
+    every node budget -> (results rows, the source's shown episode when `keep_shown`).
 
-    Each (source, node budget)'s rows are appended to `results` as soon as they are measured. `done`: groups of
-    rows measured before (a resumed run), kept instead of measured again. A source's candidates of a kept budget
-    are still generated (not planned), so its random stream reaches the next budget as in an uninterrupted run;
-    a source whose every budget is kept is skipped, unless its last budget's episode is wanted (`keep_shown`)."""
+    `agent`: the run, its folder (in a worker process on this machine), or its files (a Ray task on a node that
+    may not share this disk). Each (source, node budget)'s rows are appended to `results`, when given, as soon as
+    they are measured. `done`: groups of rows measured before (a resumed run), kept instead of measured again. A
+    source's candidates of a kept budget are still generated (not planned), so its random stream reaches the next
+    budget as in an uninterrupted run; a source whose every budget is kept is skipped, unless its last budget's
+    episode is wanted (`keep_shown`). Every part draws its own random streams, so the parts of an agent may run
+    in any order, in any process, with the same rows."""
     done = done or {}
+    if isinstance(agent, dict):  # a Ray task: the agent's files, in a scratch folder for as long as this runs
+        folder = unpacked(agent)
+        try:
+            return measure_part(folder, cfg, part, keep_shown, done, results)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    if isinstance(agent, str):  # a worker process
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        agent = load_agent(agent, resolve_device(cfg.device))
 
     def record(new_rows: list[dict]) -> None:
         if results is not None:
             append_results(results, new_rows)
-    if isinstance(run, str):  # in a worker process
-        run = load_agent(run, resolve_device(cfg.device))
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-    rows: list[dict] = []
-    shown: dict[str, dict] = {}
-    seed = run.config.seed
-    maze = run.maze
+    seed, maze = agent.config.seed, agent.maze
     maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
     ep = sample_episodes(maze, cfg)
     B = len(ep.starts)
     noise = episode_noise(maze, B, cfg)
+    t0 = time.perf_counter()
+    if part == "policy":
+        if (seed, "policy", 0) in done:
+            print(f"agent seed {seed}: plain policy kept from results.csv", flush=True)
+            return done[(seed, "policy", 0)], {}
+        reached, steps, _ = run_policy(agent.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
+        rows = group_rows({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
+                          POLICY_COSTS)
+        record(rows)
+        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        return rows, {}
     # The episode each source's figure shows: the first of the hardest bucket.
     shown_episode = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if keep_shown else None
-    t0 = time.perf_counter()
-    if (seed, "policy", 0) in done:
-        rows += done[(seed, "policy", 0)]
-        print(f"agent seed {seed}: plain policy kept from results.csv", flush=True)
-    else:
-        reached, steps, _ = run_policy(run.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
-        new_rows = group_rows({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
-                              POLICY_COSTS)
+    kept = [(seed, part, n) in done for n in cfg.nodes]
+    if all(kept) and not keep_shown:
+        print(f"agent seed {seed}: {part} kept from results.csv", flush=True)
+        return [row for n in cfg.nodes for row in done[(seed, part, n)]], {}
+    rows: list[dict] = []
+    shown: dict[str, dict] = {}
+    source = make_source(part, agent, cfg)
+    for i, n in enumerate(cfg.nodes):
+        t0 = time.perf_counter()
+        redraw = keep_shown and i == len(cfg.nodes) - 1  # the figures show each source's last budget
+        if kept[i] and not redraw:
+            rows += done[(seed, part, n)]
+            if not all(kept[i:]):  # a later budget is measured: advance the source's stream as it would be
+                source.candidates(ep.starts, ep.goals, n)
+            continue
+        cand = source.candidates(ep.starts, ep.goals, n)
+        res = plan_episodes(agent, cand, ep, noise, cfg, cleanup=part == "sgm", shown=shown_episode)
+        if keep_shown:  # the true map marks the nodes in walls, for the reader only
+            shown[part] = {**res["shown"], "budget": n, "in_walls": maze.blocked(res["shown"]["nodes"])}
+        if kept[i]:  # planned again only for the figure's episode; the written rows are kept
+            rows += done[(seed, part, n)]
+            continue
+        in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
+        extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
+                 "edges_per_graph": res["edges"] / (1 if cand.shared else B),
+                 "queries_per_episode": (cand.queries + res["queries"]) / B,
+                 "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
+                 "generate_seconds_per_episode": cand.seconds / B,
+                 "graph_seconds_per_episode": res["graph_seconds"] / B,
+                 "loop_seconds_per_episode": res["loop_seconds"] / B,
+                 "in_walls_share": float(in_walls.mean()),
+                 "fit_seconds": source.fit_seconds,
+                 "dropped_edges_per_episode": res["dropped_edges"] / B}
+        new_rows = group_rows({"agent_seed": seed, "source": part, "nodes": n}, ep, res["reached"],
+                              res["steps"], maze, cfg, extra)
         record(new_rows)
         rows += new_rows
-        print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
-    for name in cfg.sources:
-        kept = [(seed, name, n) in done for n in cfg.nodes]
-        if all(kept) and not keep_shown:
-            for n in cfg.nodes:
-                rows += done[(seed, name, n)]
-            print(f"agent seed {seed}: {name} kept from results.csv", flush=True)
-            continue
-        source = make_source(name, run, cfg)
-        for i, n in enumerate(cfg.nodes):
-            t0 = time.perf_counter()
-            redraw = keep_shown and i == len(cfg.nodes) - 1  # the figures show each source's last budget
-            if kept[i] and not redraw:
-                rows += done[(seed, name, n)]
-                if not all(kept[i:]):  # a later budget is measured: advance the source's stream as it would be
-                    source.candidates(ep.starts, ep.goals, n)
-                continue
-            cand = source.candidates(ep.starts, ep.goals, n)
-            res = plan_episodes(run, cand, ep, noise, cfg, cleanup=name == "sgm", shown=shown_episode)
-            if keep_shown:  # the true map marks the nodes in walls, for the reader only
-                shown[name] = {**res["shown"], "budget": n, "in_walls": maze.blocked(res["shown"]["nodes"])}
-            if kept[i]:  # planned again only for the figure's episode; the written rows are kept
-                rows += done[(seed, name, n)]
-                continue
-            in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
-            extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
-                     "edges_per_graph": res["edges"] / (1 if cand.shared else B),
-                     "queries_per_episode": (cand.queries + res["queries"]) / B,
-                     "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
-                     "generate_seconds_per_episode": cand.seconds / B,
-                     "graph_seconds_per_episode": res["graph_seconds"] / B,
-                     "loop_seconds_per_episode": res["loop_seconds"] / B,
-                     "in_walls_share": float(in_walls.mean()),
-                     "fit_seconds": source.fit_seconds,
-                     "dropped_edges_per_episode": res["dropped_edges"] / B}
-            new_rows = group_rows({"agent_seed": seed, "source": name, "nodes": n}, ep, res["reached"],
-                                  res["steps"], maze, cfg, extra)
-            record(new_rows)
-            rows += new_rows
-            hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
-            rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
-            print(f"agent seed {seed}: {name} {n} nodes: success at d>=0.7 {rate:.2f}, "
-                  f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
-                  f"{extra['queries_per_episode']:.0f} queries per episode "
-                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
+        rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
+        print(f"agent seed {seed}: {part} {n} nodes: success at d>=0.7 {rate:.2f}, "
+              f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+              f"{extra['queries_per_episode']:.0f} queries per episode "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
     return rows, shown
+
+
+def packed(folder: Path) -> dict[str, bytes]:
+    """An agent run folder's files, to send to a Ray node that may not share this disk."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def unpacked(files: dict[str, bytes]) -> str:
+    """The files of `packed`, written to a new scratch folder on this node; its path."""
+    folder = Path(tempfile.mkdtemp(prefix="ebmplan-agent-"))
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return str(folder)
 
 
 def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
@@ -184,17 +209,30 @@ def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
             raise ConfigError(f"agents {agents[0].path} and {a.path} were trained on different maps")
     done = read_results(out / "results.csv", len(cfg.difficulties)) if run.resumed else {}
     write_results(out / "results.csv", [row for group in done.values() for row in group])  # the kept groups
-    if cfg.workers > 1 and len(agents) > 1:
-        # One process per agent run: the runs are independent, and each keeps its own clock.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(cfg.workers, len(agents)), mp_context=ctx) as pool:
-            measured = list(pool.map(measure_agent, [str(a.path) for a in agents], [cfg] * len(agents),
-                                     [i == 0 for i in range(len(agents))], [done] * len(agents),
-                                     [out / "results.csv"] * len(agents)))
+    parts = [(i, part) for i in range(len(agents)) for part in ("policy", *cfg.sources)]
+    measured: dict[tuple[int, str], tuple[list[dict], dict]] = {}
+    if cfg.backend == "local" and cfg.workers == 1:
+        for i, part in parts:
+            measured[(i, part)] = measure_part(agents[i], cfg, part, i == 0, done, out / "results.csv")
     else:
-        measured = [measure_agent(a, cfg, i == 0, done, out / "results.csv") for i, a in enumerate(agents)]
-    rows = [row for agent_rows, _ in measured for row in agent_rows]
-    shown = {src: e for _, agent_shown in measured for src, e in agent_shown.items()}
+        # Each part is a task: on this machine it reads the agent from this disk and appends its rows to
+        # results.csv as it goes; on Ray, it gets the agent's files and returns its rows, which are appended here.
+        ray = cfg.backend == "ray"
+        sent = [packed(a.path) for a in agents] if ray else [str(a.path) for a in agents]
+        tasks = [(sent[i], cfg, part, i == 0, done, None if ray else out / "results.csv") for i, part in parts]
+        finished = run_tasks(measure_part, tasks, backend=cfg.backend, workers=cfg.workers or os.cpu_count() or 1,
+                             address=cfg.address)
+        for index, result in finished:
+            if isinstance(result, Lost):
+                raise ConfigError(f"plan eval: the task for agent {agents[parts[index][0]].path}, "
+                                  f"{parts[index][1]}, was lost ({result.error}); run again with --resume {out}")
+            if ray:  # the rows it measured (the kept ones are in results.csv already)
+                append_results(out / "results.csv", [r for r in result[0]
+                                                      if (r["agent_seed"], r["source"], r["nodes"]) not in done])
+            measured[parts[index]] = result
+    measured_in_order = [measured[p] for p in parts]
+    rows = [row for part_rows, _ in measured_in_order for row in part_rows]
+    shown = {src: e for _, part_shown in measured_in_order for src, e in part_shown.items()}
     write_results(out / "results.csv", rows)  # every row, in order
     m = agents[0].maze
     title = (f"Planning on {m.name} ({m.height}x{m.width}), agent seeds "

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends import BACKENDS
 from ..errors import ConfigError, choose
 from ..runs import resolve_device
 from .candidates import SourceSettings
@@ -67,7 +68,13 @@ class PlanEvalConfig(SourceSettings):
     threads: int = 0
     """torch threads (0 = leave torch's default)"""
     workers: int = 1
-    """processes: with several agent runs, each run goes to its own worker process (at most this many)"""
+    """tasks at once: with more than 1 (or --backend ray), each agent run's plain policy and each of its sources
+    is a task of its own, run in a worker process (at most this many; with ray and no --address, the CPUs of
+    the Ray it starts; 0 = one per CPU core)"""
+    backend: str = "local"
+    """local (worker processes on this machine) or ray (Ray tasks, on a cluster with --address); the same rows"""
+    address: str | None = None
+    """Ray cluster address, e.g. HOST:6379 (default: start a local Ray on this machine)"""
     out: str | None = None
     """run folder (default: runs/plan-<time>)"""
     overwrite: bool = False
@@ -114,8 +121,9 @@ class PlanEvalConfig(SourceSettings):
         for d in self.difficulties:
             if not 0 < d <= 1:
                 raise ConfigError(f"--difficulties must lie in (0, 1], got {d}")
-        self.require(at_least_one=("workers", "episodes", "max_steps", "agent_steps", "resize"),
-                     positive=("wormhole_factor", "max_memory"), non_negative=("cleanup_steps", "threads"))
+        self.require(at_least_one=("episodes", "max_steps", "agent_steps", "resize"),
+                     positive=("wormhole_factor", "max_memory"), non_negative=("cleanup_steps", "threads", "workers"))
+        choose("backend", self.backend, BACKENDS)
         resolve_device(self.device)
 
 

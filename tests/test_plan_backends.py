@@ -1,0 +1,43 @@
+"""`plan eval` on the task engine (backends.py): the plain policy and each source of each agent as a task, in
+worker processes or as Ray tasks whose agent files travel to the node, give the rows of one process."""
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import MAZE_TINY, run_cli
+from ebmplan.plan.plan_eval import plan_eval
+from ebmplan.plan.protocol import PlanEvalConfig
+
+PLAN = dict(sources=("uniform", "replay", "cvae", "ebm"), nodes=(8, 16), episodes=3, difficulties=(0.3, 0.8),
+            max_steps=30, gen_steps=20, draw=False)
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("agents")
+    for seed in (0, 1):
+        done = run_cli("maze", "train", *MAZE_TINY, "--seed", str(seed), "--out", str(folder / f"a{seed}"))
+        assert done.returncode == 0, done.stderr
+    return (str(folder / "a0"), str(folder / "a1"))
+
+
+def rows(out: Path) -> list[dict]:
+    with (out / "results.csv").open() as f:
+        return [{k: v for k, v in r.items() if "seconds" not in k} for r in csv.DictReader(f)]
+
+
+def test_workers_and_ray_tasks_give_the_rows_of_one_process(agents, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install '.[ray]')")
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    one = plan_eval(PlanEvalConfig(agent=agents, out=str(tmp_path / "one"), **PLAN))
+    pool = plan_eval(PlanEvalConfig(agent=agents, out=str(tmp_path / "pool"), workers=2, **PLAN))
+    ray = plan_eval(PlanEvalConfig(agent=agents, out=str(tmp_path / "ray"), workers=2, backend="ray", **PLAN))
+    expected = rows(one)
+    assert len(expected) == 2 * (1 + 4 * 2) * 2  # agents x (policy + sources x budgets) x difficulties
+    assert {r["agent_seed"] for r in expected} == {"0", "1"}
+    assert rows(pool) == expected
+    assert rows(ray) == expected
+    assert (ray / "results.md").read_text().splitlines()[0] == (one / "results.md").read_text().splitlines()[0]
