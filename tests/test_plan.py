@@ -233,3 +233,14 @@ def test_replay_graph_middles_lie_on_the_observed_route():
     off = graph.off_data(np.random.default_rng(0), 100)
     assert not graph.occupied[graph.cell_ids(off)].any()
     np.testing.assert_allclose(graph.snap(np.array([[5.2, 5.0]])), [[5.5, 9.5]])
+
+
+@pytest.mark.parametrize("name, what", [("cvae", "cvae subgoal generator"), ("ebm", "ebm subgoal energy")])
+def test_a_diverging_generator_stops_with_the_shared_divergence_message(tiny_agent, name, what):
+    from ebmplan.errors import Divergence
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
+
+    with pytest.raises(Divergence, match=f"training diverged at step 1: the weights of the {what} are not finite"):
+        make_source(name, load_agent(tiny_agent), SourceSettings(gen_steps=30, per_call=3, gen_lr=float("inf")))

@@ -106,7 +106,8 @@ def test_seeds_take_plan_evals_list_form_and_the_comma_form(tmp_path):
     from ebmplan.commands import parse
 
     for words in (["0", "1", "2"], ["0,1,2"]):
-        cfg = parse("sweep", COMMANDS["sweep"], ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out", str(tmp_path / "s")])
+        cfg = parse("sweep", COMMANDS["sweep"], ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out",
+                                                 str(tmp_path / "s")])
         assert cfg.seeds == (0, 1, 2) and cfg.grid == ["width=8,16"]
         assert [r.name for r in plan(cfg)[2]][:3] == ["width=8-seed=0", "width=8-seed=1", "width=8-seed=2"]
     assert parse("plan eval", COMMANDS["plan eval"], ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form

@@ -54,6 +54,8 @@ class SourceSettings(Config):
     """cvae/ebm: training triples per step"""
     gen_width: int = 128
     """cvae/ebm: hidden units per layer"""
+    gen_lr: float = 1e-3
+    """cvae/ebm: Adam learning rate"""
     per_call: int = 4
     """cvae/ebm: samples per (start, goal) pair at each level of the recursion"""
     ebm_negatives: str = "uniform:0.25,mismatched:0.5,hard:0.25"
@@ -73,7 +75,7 @@ class SourceSettings(Config):
 
     def check(self) -> None:
         self.require(at_least_one=("sgm_pool", "gen_steps", "gen_batch", "gen_width", "per_call", "ebm_infer_steps"),
-                     positive=("max_dist", "sgm_tau"))
+                     positive=("max_dist", "sgm_tau", "gen_lr"))
         parse_weights(self.ebm_negatives, NEGATIVES, "negative kind")
         choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:

@@ -178,7 +178,7 @@ class CVAESource(Generator):
         self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
         self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        update = GradientStep([self.encoder, self.decoder], torch.optim.Adam(params, lr=1e-3),
+        update = GradientStep([self.encoder, self.decoder], torch.optim.Adam(params, lr=self.settings.gen_lr),
                               what="cvae subgoal generator")
         self.fit_graph()
         data = self.training_data(self.settings.gen_steps * self.settings.gen_batch)
@@ -218,7 +218,7 @@ class EBMSource(Generator):
         self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
         negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
         loss_fn = make_loss("log")
-        update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=1e-3),
+        update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=self.settings.gen_lr),
                               what="ebm subgoal energy")
         self.fit_graph()
         n_off = round(8 * st.ebm_off_data)
