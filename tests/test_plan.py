@@ -168,6 +168,11 @@ def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
     for name in ("config.json", "system.json", "success_vs_difficulty.png", "success_vs_nodes.png",
                  "maze_uniform.png", "maze_ebm.png"):
         assert (out / name).is_file()
+    headline = json.loads((out / "metrics.json").read_text())  # what a sweep of plan eval tabulates
+    hard = [r for r in rows if r["source"] == "ebm" and r["nodes"] == "16" and float(r["difficulty"]) >= 0.7]
+    assert headline["success_hard_ebm_16"] == sum(int(r["successes"]) for r in hard) / sum(int(r["episodes"])
+                                                                                            for r in hard)
+    assert set(headline) >= {"success_hard_policy", "success_hard_uniform_8", "plan_ms_per_episode_ebm_8"}
 
 
 def test_plan_eval_trains_one_agent_per_seed_then_reuses_it(tmp_path):

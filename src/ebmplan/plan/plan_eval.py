@@ -12,8 +12,8 @@ success, path ratio, wormholes, states in walls) after the clocks stop.
 Each agent run's plain policy and each of its sources is one part: measured one after another, or as tasks
 (backends.py) in worker processes here (`--workers`) or on Ray (`--backend ray [--address]`, where the agent's
 files travel to the node and the rows back), with the same rows; `--seeds` trains the agents first. Rows are
-appended to results.csv group by group as they are measured, so `--resume` keeps
-the complete groups and measures the rest.
+appended to results.csv group by group as they are measured, so `--resume` keeps the complete groups and
+measures the rest.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from .results import (
     budget_points,
     difficulty_curves,
     group_rows,
+    headline,
     read_results,
     results_markdown,
     write_results,
@@ -194,8 +195,9 @@ def save_figures(out: Path, rows: list[dict], cfg: PlanEvalConfig, walls: np.nda
 
 def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
     """Run the protocol and write config.json, system.json, results.csv (group by group as measured, then once
-    more in order), results.md and figures. With `cfg.resume`, continue that run folder with its saved settings,
-    keeping the rows results.csv already holds."""
+    more in order), results.md, figures and, last, metrics.json (the headline: success at d >= 0.7). With
+    `cfg.resume`, continue that run folder with its saved settings, keeping the rows results.csv already
+    holds."""
     run = Run.start(cfg, KIND, command, strict=True)
     cfg, out = run.config, run.path
     if cfg.threads:
@@ -240,4 +242,5 @@ def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
     (out / "results.md").write_text(results_markdown(rows, cfg, title))
     if cfg.draw:
         save_figures(out, rows, cfg, m.walls, shown)
+    run.write_metrics(headline(rows))  # last: a run folder with metrics.json is complete (sweeps skip it)
     return out

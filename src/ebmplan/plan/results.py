@@ -105,6 +105,18 @@ def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
     return out
 
 
+def headline(rows: list[dict], hard: float = 0.7) -> dict[str, float]:
+    """metrics.json of a plan eval: success at difficulty >= `hard`, pooled over agent seeds, per source and
+    budget (`success_hard_policy`, `success_hard_ebm_50`, ...), and the mean planning time per episode of each."""
+    out: dict[str, float] = {}
+    for (source, nodes), p in pooled(rows, hard).items():
+        name = source if source == "policy" else f"{source}_{nodes}"
+        out[f"success_hard_{name}"] = p["successes"] / max(p["episodes"], 1)
+        if source != "policy":
+            out[f"plan_ms_per_episode_{name}"] = 1e3 * float(np.mean(p["plan"]))
+    return out
+
+
 def interval(p: dict) -> tuple[float, float]:
     """The 95% interval of a pooled cell: bootstrap over its agent seeds, then their episodes."""
     return seed_bootstrap([tuple(c) for c in p["seeds"].values()])
