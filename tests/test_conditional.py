@@ -238,7 +238,7 @@ def test_every_model_is_scored_on_all_its_answers_and_on_its_converged_ones(tmp_
         torch.manual_seed(cfg.seed + 1)
         answers = run.predict(pairs.x_eval, kind, "all_answers")
         assert [len(a) for a in answers] == [answers_each[kind]] * cfg.n_eval
-        again = score(pairs.x_eval, answers, pairs.curve, cfg.radius)
+        again = score(pairs.x_eval, answers, pairs.curve, cfg.reach)
         assert again["precision"] == pytest.approx(m[kind]["all_answers"]["precision"], rel=1e-6)
         assert again["mode_coverage"] == m[kind]["all_answers"]["mode_coverage"]
 
@@ -264,3 +264,12 @@ def test_the_loss_gets_exactly_its_own_options():
     cfg = ConditionalConfig(loss="cd", l2=0.5)
     assert cfg.make_loss().keywords == {"l2": 0.5}  # conditional used to pass only margin: cd's l2 was lost
     assert ConditionalConfig(loss="infonce", temperature=0.2).make_loss().keywords == {"temperature": 0.2}
+
+
+def test_older_settings_load_and_the_old_flag_parses(tmp_path):
+    from ebmplan.commands import COMMANDS, parse
+    from ebmplan.runs import saved_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "conditional", "config": {"radius": 0.2}}))
+    assert saved_config(tmp_path, ConditionalConfig, "conditional").reach == 0.2  # `radius` before
+    assert parse("conditional", COMMANDS["conditional"], ["--radius", "0.3"]).reach == 0.3

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+import tyro
 
 from ..config import Contrastive, Inference, Network, Optimiser, RunOptions
 from ..errors import choose
@@ -59,7 +62,7 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """latent EBM: random starts per (x, z); the lowest-energy end point is the answer"""
     infer_final_step_size: float = 0.002
     """inference: final step size (cosine schedule)"""
-    radius: float = 0.1
+    reach: Annotated[float, tyro.conf.arg(aliases=("--radius",))] = 0.1
     """a true branch counts as reached when a prediction lies within this distance in y"""
     resume: str | None = None
     """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
@@ -70,7 +73,7 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
         choose("fusion", self.fusion, FUSIONS)
         self.require(at_least_one=("hard_size", "hard_pool", "latent_dim", "latent_candidates", "n_eval",
                                    "starts", "latent_samples", "latent_starts"),
-                     positive=("infer_final_step_size", "radius"), non_negative=("hard_alpha", "latent_steps"))
+                     positive=("infer_final_step_size", "reach"), non_negative=("hard_alpha", "latent_steps"))
         check_memory(self.memory_needed(), f"training width-{self.width} networks",
                      "use a smaller --width (or --batch-size, --n-eval)", device=resolve_device(self.device))
 
@@ -90,3 +93,11 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
         return RUNTIME + network_bytes(mlp_params(3, W, L), W, L, train_rows=B * (1 + 2 * n), forward_rows=forward,
                                        chain_rows=chains_at_once(predictions, W, resolve_device(self.device)),
                                        copies=7)  # three networks' weights; one's gradients and moments; a copy
+
+    @classmethod
+    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Settings of an older run folder, whose `reach` was called `radius` (video's `radius` is a ball's)."""
+        settings = dict(settings)
+        if "radius" in settings:
+            settings["reach"] = settings.pop("radius")
+        return settings

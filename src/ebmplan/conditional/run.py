@@ -51,7 +51,7 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
         torch.manual_seed(cfg.seed + 1)
         t0 = time.perf_counter()
         answers[kind] = predictions(kind, model, pairs.x_eval, pairs.box, cfg)
-        results[kind] = {**scores(pairs, answers[kind], cfg.radius),
+        results[kind] = {**scores(pairs, answers[kind], cfg.reach),
                          "train_seconds": record["train_seconds"], "predict_seconds": time.perf_counter() - t0,
                          "final_loss": record["final_loss"],
                          "parameters": sum(p.numel() for p in model.parameters())}
@@ -59,8 +59,8 @@ def run_conditional(cfg: ConditionalConfig, *, command: str = "conditional") -> 
     torch.manual_seed(cfg.seed + 1)
     answers["deterministic"] = predictions("deterministic", models["conditional"], pairs.x_eval, pairs.box,
                                            cfg)
-    results["deterministic"] = scores(pairs, answers["deterministic"], cfg.radius)
-    metrics = {**results, "views": VIEW_NOTES, "held_out_x": len(pairs.x_eval), "radius": cfg.radius}
+    results["deterministic"] = scores(pairs, answers["deterministic"], cfg.reach)
+    metrics = {**results, "views": VIEW_NOTES, "held_out_x": len(pairs.x_eval), "radius": cfg.reach}
     run.write_metrics(metrics)
     (run.path / "summary.md").write_text(summary(metrics) + "\n")
     save_figure(run.path / "predictions.png", models["conditional"], pairs, answers, results)
