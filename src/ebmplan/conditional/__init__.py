@@ -7,7 +7,7 @@ the same network budget are trained on the same pairs:
 - `latent`: a latent-variable energy F(y | x, z) (energy/latent.py), predicting one answer per prior sample z;
 - `regressor`: an MLP x -> y trained by mean squared error, which predicts the mean of the branches.
 On held-out x each is scored by `precision` (mean distance of its predicted (x, y) points to the clean curve)
-and `mode_coverage` (fraction of the true y-branches at x that some prediction reaches within `radius`), in two
+and `mode_coverage` (fraction of the true y-branches at x that some prediction reaches within `reach`), in two
 views of its answers (`VIEWS`, both in metrics.json under each model):
 - `all_answers`: every answer the model gives, converged or not, not de-duplicated (the conditional EBM's end
   point of every start, the latent EBM's answer for every z, the regressor's one output). This is the
