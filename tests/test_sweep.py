@@ -101,6 +101,17 @@ def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
     assert result.returncode == 2 and "depth=x" in result.stderr
 
 
+def test_a_cuda_sweep_on_a_machine_without_a_gpu_is_refused_before_any_run(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    cfg = SweepConfig("spiral", grid=["width=8"], seeds=(0,), set=[*TINY, "device=cuda"], out=str(tmp_path / "s"))
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+        run_sweep(cfg, quiet=True)
+    assert not (tmp_path / "s").exists()
+
+
 def test_seeds_take_plan_evals_list_form_and_the_comma_form(tmp_path):
     from ebmplan.cli import COMMANDS
     from ebmplan.commands import parse
@@ -218,6 +229,10 @@ def test_a_two_node_cluster_with_separate_disks_gives_the_local_results(ray, loc
         assert "ConfigError" in records[failed[0]["run"]]["traceback"]
         again = run_sweep(cfg, quiet=True)
         assert [r["reused"] for r in again.rows] == [r["status"] == "ok" for r in result.rows]
+        gpu = SweepConfig("spiral", grid=["width=8"], seeds=(0,), set=[*TINY, "device=cuda"], backend="ray",
+                          out=str(tmp_path / "gpu"), address=cluster.address)
+        with pytest.raises(ConfigError, match="ask for a CUDA device but the Ray cluster at .* has no GPU"):
+            run_sweep(gpu, quiet=True)  # each task would ask for one GPU: refused before any run starts
     finally:
         ray.shutdown()
         cluster.shutdown()
