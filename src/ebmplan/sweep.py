@@ -9,6 +9,9 @@ A sweep folder holds one run folder per (setting, seed), named like `width=32-se
 A run is complete when its `metrics.json` exists; running the same sweep again skips complete runs and retries
 the others. Every run is single-threaded (`torch.set_num_threads(1)`), so one seed gives one result on either
 backend. With Ray, runs are made on the nodes and their files travel back through Ray (backends.py).
+
+One module of ~370 lines because its parts (planning the runs, running one as a task, tabulating them) share
+the sweep folder's layout and `PlannedRun`, and no other module uses them.
 """
 
 from __future__ import annotations
