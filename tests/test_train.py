@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+import pytest
 import torch
 
 from ebmplan.files import load_checkpoint
@@ -42,3 +44,47 @@ def test_training_lowers_the_loss_and_separates_energies(tmp_path):
     first, last = rows[0], rows[-1]
     assert float(last[1]) < float(first[1])  # loss
     assert float(last[4]) > float(first[4]) and float(last[4]) > 0  # energy gap: negatives above positives
+
+
+def test_early_stopping_keeps_the_best_model_and_stops_before_the_maximum(tmp_path):
+    run = train(tiny(tmp_path / "r", steps=2000, patience=2, log_every=10, lr=3e-2))
+    m = json.loads((run / "metrics.json").read_text())
+    rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    val = {int(r[0]): float(r[5]) for r in rows}
+    assert m["steps"] < 2000 and m["steps"] == max(val)  # stopped after two checks without improvement
+    assert m["best_step"] == min(val, key=val.get) or val[m["best_step"]] <= min(val.values()) + 0.01
+    kept = load_checkpoint(run / "checkpoint.pt")["best"]
+    assert kept["step"] == m["best_step"] and kept["stopped"]
+
+
+def test_patience_0_trains_every_step_and_keeps_the_last_model(tmp_path):
+    run = train(tiny(tmp_path / "r", steps=30, patience=0))
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["steps"] == m["best_step"] == 30
+
+
+def test_standardised_training_does_not_depend_on_the_data_units(tmp_path):
+    from ebmplan.data.shapes import spiral
+
+    points = spiral(np.random.default_rng(0), 700, 0.05)
+    for name, scale in (("unit", 1.0), ("big", 1000.0)):
+        np.savetxt(tmp_path / f"{name}.csv", points * scale, delimiter=",")
+    options = dict(negatives="uniform:0.5,perturb:0.5", steps=40, patience=0)  # no hard buffer: no ties to break
+    unit = train(tiny(tmp_path / "a", data=str(tmp_path / "unit.csv"), **options))
+    big = train(tiny(tmp_path / "b", data=str(tmp_path / "big.csv"), **options))
+    a, b = np.load(unit / "samples.npy"), np.load(big / "samples.npy")
+    assert np.allclose(b / 1000.0, a, atol=1e-3)  # the same samples, mapped back to each file's units
+    ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (unit, big))
+    assert mb["nll"] - ma["nll"] == pytest.approx(2 * np.log(1000.0), abs=1e-3)  # densities scale by 1/1000^2
+
+
+def test_runs_made_before_standardisation_load_as_they_were_trained(tmp_path):
+    from ebmplan import load_run
+
+    run = train(tiny(tmp_path / "r", standardise=False, patience=0))
+    saved = json.loads((run / "config.json").read_text())
+    for key in ("standardise", "patience"):
+        del saved["config"][key]  # as an older ebmplan wrote it
+    (run / "config.json").write_text(json.dumps(saved))
+    loaded = load_run(run)
+    assert not loaded.config.standardise and loaded.config.patience == 0 and loaded.energy is loaded.model

@@ -1,7 +1,15 @@
-"""One contrastive trainer for every energy: a config in, a run folder out."""
+"""One contrastive trainer for every energy: a config in, a run folder out.
+
+Training sees standardised points (each column of the training split shifted to mean 0 and scaled to std 1), so
+one recipe fits data of any scale; samples, NLL and figures are mapped back to the data's own units. Training
+stops when the validation NLL has not improved for `patience` checks (at most `steps` steps) and keeps the
+best model seen (docs/protocol.md §2).
+"""
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +46,17 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """Train a contrastive energy model on point data and write a run folder."""
 
     data: str = "spiral"
-    """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a .npy/.csv file"""
+    """named data set (spiral, or the suite: 8gaussians, 25gaussians, 2spirals, swissroll, circles, rings, moons,
+    pinwheel, checkerboard) or a .npy/.csv file of N x D points"""
+    standardise: bool = True
+    """train on standardised points (each column to mean 0 and std 1 over the training split); samples, NLL and
+    figures are mapped back to the data's units. The step sizes and noise scales below are in standardised
+    units when this is on"""
+    steps: int = 2000
+    """training steps at most (training stops sooner when the validation NLL stops improving: --patience)"""
+    patience: int = 5
+    """stop when the validation NLL (checked every --log-every steps) has not improved by 0.01 nats for this
+    many checks, and keep the best model seen; 0 = train all --steps and keep the last"""
     spectral_norm: bool = False
     """spectral normalisation on every layer (a smoother, Lipschitz-bounded landscape)"""
     negatives: str = "uniform:0.5,perturb:0.25,hard:0.25"
@@ -70,8 +88,8 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """inference: a sample has converged when it moves less than this"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
-    log_every: int = 50
-    """steps between rows of metrics.csv"""
+    log_every: int = 100
+    """steps between rows of metrics.csv, each with a validation check"""
     method: str = "contrastive"
     """contrastive, or an architectural energy fitted its own way, without negatives: pca (SVD), kmeans
     (Lloyd's algorithm, at most --steps iterations) or sparse-ae (Adam, --steps steps of --batch-size)"""
@@ -84,11 +102,17 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     sparsity: float = 0.1
     """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
 
+    @classmethod
+    def from_saved(cls, settings: dict) -> dict:
+        """Settings of a run made before standardisation and early stopping: it trained on raw points for all
+        its steps."""
+        return {"standardise": False, "patience": 0, **settings}
+
     def check(self) -> None:
         self.require(at_least_one=("n_samples", "checkpoint_every", "log_every", "n_components", "n_clusters",
                                    "code_dim"),
                      positive=("infer_final_step_size",),
-                     non_negative=("infer_tol", "model_steps", "sparsity"))
+                     non_negative=("infer_tol", "model_steps", "sparsity", "patience"))
         choose("step-size schedule", self.infer_schedule, SCHEDULES)
         choose("method", self.method, METHODS)
         negatives = self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
@@ -151,7 +175,7 @@ def build_energy(cfg: TrainConfig, dim: int) -> EnergyModel:
 def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     """Train per `cfg` and return the run folder, which holds config, metrics, weights, samples and plots."""
     cfg = resumed_config(cfg, "energy")
-    data = load_data(cfg.data, seed=cfg.seed)  # a bad data file stops here, before any folder is made
+    data = load_data(cfg.data, seed=cfg.seed, standardise=cfg.standardise)  # a bad file stops here, before any folder
     run = Run.start(cfg, "energy", command)
     device = run.device
     state = run.load_checkpoint()
@@ -163,27 +187,31 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
     update = GradientStep(energy, optimizer, what="energy model", grad_clip=cfg.grad_clip, remedy=REMEDY,
                           checkpoint=run.checkpoint_path)
-    box = (data.low.to(device), data.high.to(device))
+    box = tuple(b.to(device) for b in data.model_box)
     negatives = cfg.make_negatives(box)
     loss_fn = cfg.make_loss()
-    train_x = data.train.to(device)
+    train_x = data.to_model(data.train).to(device)  # [N, D], standardised
+    validation = Validation(data, device)
+    best = BestModel(cfg.patience)
     start, elapsed = 0, 0.0
     if state is not None:
         energy.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         negatives.load_state_dict(state["negatives"])
+        best.load_state_dict(state["best"])
         set_rng_state(state["rng"])
         start, elapsed = state["step"], state["train_seconds"]
 
     def checkpoint(step: int, seconds: float) -> None:
         run.save_checkpoint({"model": energy.state_dict(), "optimizer": optimizer.state_dict(),
-                             "negatives": negatives.state_dict(), "rng": rng_state(), "step": step,
-                             "train_seconds": seconds})
-        run.save_weights(energy)
+                             "negatives": negatives.state_dict(), "best": best.state_dict(), "rng": rng_state(),
+                             "step": step, "train_seconds": seconds})
+        run.save_weights(best.model_of(energy))
 
-    log = run.log(["loss", "energy_pos", "energy_neg", "energy_gap", "seconds"],
+    log = run.log(["loss", "energy_pos", "energy_neg", "energy_gap", "val_nll", "seconds"],
                   resume_step=None if state is None else start)
-    bar = progress(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {data.name}")
+    steps = start if best.stopped else cfg.steps
+    bar = progress(range(start, steps), initial=start, total=cfg.steps, desc=f"train {data.name}")
     t0 = time.perf_counter() - elapsed
     for step in bar:
         done = step + 1
@@ -195,22 +223,90 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         update(loss, done, e)
         negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
         if done % cfg.log_every == 0 or done == cfg.steps:
+            val_nll = validation(energy)
+            best.observe(val_nll, done, energy)
             gap = (e_neg.mean() - e_pos.mean()).item()
             log.write(done, {"loss": loss.item(), "energy_pos": e_pos.mean().item(),
-                             "energy_neg": e_neg.mean().item(), "energy_gap": gap,
+                             "energy_neg": e_neg.mean().item(), "energy_gap": gap, "val_nll": val_nll,
                              "seconds": f"{time.perf_counter() - t0:.3f}"})
-            bar.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            bar.set_postfix(loss=f"{loss.item():.4f}", gap=f"{gap:.3f}", val_nll=f"{val_nll:.3f}")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or best.stopped:
             with torch.no_grad():  # only a model that still gives finite energies is worth keeping
                 if not torch.isfinite(energy(torch.cat([pos, neg.reshape(-1, data.dim)]))).all():
                     run.diverged("energy model", done, "energies after the update", REMEDY)
             checkpoint(done, time.perf_counter() - t0)
+        if best.stopped:
+            break
     log.close()
+    bar.close()
     train_seconds = time.perf_counter() - t0
-    if start == cfg.steps:  # resumed a finished run: nothing trained, keep its recorded time
+    if start == steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
-    measure(energy, data, cfg, run.path, train_seconds)
+    energy = best.model_of(energy)
+    measure(energy, data, cfg, run.path, train_seconds, steps=best.last_step or start, best_step=best.step)
     return run.path
+
+
+class Validation:
+    """The validation NLL of a model (in standardised units), for early stopping: exp(-E/T) / Z with T fitted
+    on the validation split itself, Z summed over a 100 x 100 grid of the box in 2D (over 10,000 fixed uniform
+    points of it in other dimensions)."""
+
+    def __init__(self, data: PointData, device: torch.device, cells: int = 10_000):
+        low, high = data.model_box
+        if data.dim == 2:
+            side = round(math.sqrt(cells))
+            u = (torch.arange(side) + 0.5) / side
+            points = torch.stack(torch.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)  # [side^2, 2]
+        else:  # its own generator: training's random stream stays as it was
+            points = torch.rand(cells, data.dim, generator=torch.Generator().manual_seed(0))
+        self.points = (low + (high - low) * points).to(device)  # [C, D]
+        self.val = data.to_model(data.val).clamp(low, high).to(device)  # [M, D]
+        self.log_cell = float(torch.log(high - low).sum()) - math.log(len(points))
+
+    @torch.no_grad()
+    def __call__(self, energy: EnergyModel) -> float:
+        e_val = energy(self.val)
+        return metrics.fitted_nll(e_val, e_val, energy(self.points), self.log_cell)[0]
+
+
+class BestModel:
+    """Early stopping: keeps the weights of the best validation NLL and says when `patience` checks in a row
+    have not improved on it by MIN_IMPROVEMENT (never, with patience 0: then the last model is kept)."""
+
+    MIN_IMPROVEMENT = 0.01  # nats
+
+    def __init__(self, patience: int):
+        self.patience, self.value, self.step, self.stale, self.stopped = patience, math.inf, 0, 0, False
+        self.last_step = 0
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def observe(self, value: float, step: int, energy: EnergyModel) -> None:
+        self.last_step = step
+        if not self.patience:
+            return
+        if value < self.value - self.MIN_IMPROVEMENT or self.weights is None:
+            self.value, self.step, self.stale = min(value, self.value), step, 0
+            self.weights = {k: v.detach().clone() for k, v in energy.state_dict().items()}
+        else:
+            self.stale += 1
+            self.stopped = self.stale >= self.patience
+
+    def model_of(self, energy: EnergyModel) -> EnergyModel:
+        """The model to keep: a copy of `energy` with the best weights (`energy` itself, with patience 0)."""
+        if self.weights is None:
+            return energy
+        kept = copy.deepcopy(energy)
+        kept.load_state_dict(self.weights)
+        return kept
+
+    def state_dict(self) -> dict:
+        return {"value": self.value, "step": self.step, "stale": self.stale, "stopped": self.stopped,
+                "last_step": self.last_step, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
 
 
 def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, state: dict | None) -> Path:
@@ -220,8 +316,8 @@ def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, stat
         seconds = state["train_seconds"]
     else:
         t0 = time.perf_counter()
-        history = energy.fit(data.train.to(_device_of(energy)), steps=cfg.steps, batch_size=cfg.batch_size,
-                             lr=cfg.lr, seed=cfg.seed)
+        history = energy.fit(data.to_model(data.train).to(_device_of(energy)), steps=cfg.steps,
+                             batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
         seconds = time.perf_counter() - t0
         log = run.log(["loss"])
         for i, v in enumerate(history):
@@ -230,7 +326,7 @@ def _fit_architectural(energy, data: PointData, cfg: TrainConfig, run: Run, stat
         run.save_checkpoint({"model": energy.state_dict(), "step": len(history), "train_seconds": seconds})
         run.save_weights(energy)
     energy.eval()
-    measure(energy, data, cfg, run.path, seconds)
+    measure(energy, data, cfg, run.path, seconds, steps=cfg.steps)
     return run.path
 
 
@@ -239,8 +335,9 @@ REMEDY = "try a lower --lr, a smaller --grad-clip, --spectral-norm, or the cd lo
 
 
 def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int):
-    """Gradient descent from uniform noise over the padded box: the model's own samples."""
-    box = (data.low.to(_device_of(energy)), data.high.to(_device_of(energy)))
+    """Gradient descent from uniform noise over the padded box, in the model's (standardised) units: the
+    model's own samples, still in those units."""
+    box = tuple(b.to(_device_of(energy)) for b in data.model_box)
     x0 = uniform_in(box, (n,))
     step_size = cfg.infer_step_size or (0.002 if cfg.method == "contrastive" else 0.1)
     return descend(energy, x0, steps=cfg.infer_steps, step_size=step_size,
@@ -252,51 +349,78 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def measure(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float) -> dict:
-    """Draw samples, measure them (docs/protocol.md §2), and write samples.npy, metrics.json and landscape.png."""
+class InDataUnits(EnergyModel):
+    """An energy trained on standardised points, taking points in the data's own units: F((x - shift) / scale)."""
+
+    def __init__(self, energy: EnergyModel, data: PointData):
+        super().__init__()
+        self.energy, self.dim = energy, energy.dim
+        self.register_buffer("shift", data.shift.clone())
+        self.register_buffer("scale", data.scale.clone())
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.energy((x - self.shift) / self.scale, context)  # [B]
+
+
+def measure(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, train_seconds: float, *,
+            steps: int, best_step: int | None = None) -> dict:
+    """Draw samples, measure them in the data's units (docs/protocol.md §2), and write samples.npy,
+    metrics.json and landscape.png. `steps`: steps trained; `best_step`: the step of the model kept."""
     torch.manual_seed(cfg.seed + 1)  # inference draws its own noise: independent of where training stopped
     t0 = time.perf_counter()
     result = infer_samples(energy, data, cfg, cfg.n_samples)
     infer_seconds = time.perf_counter() - t0
     energy = energy.cpu()
-    samples = result.samples.cpu()
+    samples = data.to_data(result.samples.cpu())  # [n, D], data units
     np.save(run / "samples.npy", samples.numpy())
     reference = data.reference
     out = {"precision": metrics.precision(samples, reference), "coverage": metrics.coverage(samples, reference),
+           **metrics.family_measures(samples, data.truth),
            "mmd": metrics.mmd(samples, data.test), "mmd_floor": metrics.mmd(data.train, data.test),
            "converged": float(result.converged.float().mean()), "infer_steps_mean": float(result.steps.float().mean()),
-           "train_seconds": train_seconds, "infer_seconds": infer_seconds, "steps": cfg.steps,
-           "reference": "clean curve" if data.clean is not None else "test split"}
+           "train_seconds": train_seconds, "infer_seconds": infer_seconds, "steps": steps,
+           "best_step": best_step or steps, "reference": "clean curve" if data.clean is not None else "test split"}
     if data.dim == 2:
-        out.update(metrics.nll(energy, data.val, data.test, data.low, data.high))
-        plots.save_landscape(run / "landscape.png", energy, data.low, data.high, data=data.train, samples=samples,
-                             title=f"{data.name}: precision {out['precision']:.3f}, coverage {out['coverage']:.2f}")
+        log_scale = float(torch.log(data.scale).sum())  # standardised NLL -> NLL in the data's units
+        low, high = data.model_box
+        nll = metrics.nll(energy, data.to_model(data.val), data.to_model(data.test), low, high)
+        kde = metrics.kde_nll(*(data.to_model(x) for x in (data.train, data.val, data.test)))
+        out.update({"nll": nll["nll"] + log_scale, "nll_uniform": nll["nll_uniform"] + log_scale,
+                    "temperature": nll["temperature"], "nll_kde": kde["nll_kde"] + log_scale,
+                    "kde_bandwidth": kde["kde_bandwidth"]})
+        if data.truth is not None:
+            out["nll_generator"] = float(-data.truth.log_density(data.test.double().numpy()).mean())
+        plots.save_landscape(run / "landscape.png", InDataUnits(energy, data), data.low, data.high, data=data.train,
+                             samples=samples, title=f"{data.name}: {metrics.headline(out)}")
     write_json(run / "metrics.json", out)
     return out
 
 
 @dataclass
 class EnergyRun:
-    """A trained energy run, rebuilt from its folder."""
+    """A trained energy run, rebuilt from its folder. `energy` takes points in the data's units; `model` is the
+    network itself, which works in standardised units (the same module when the run did not standardise)."""
 
     path: Path
     config: TrainConfig
     energy: EnergyModel
+    model: EnergyModel
     data: PointData
     metrics: dict
 
     def sample(self, n: int = 2000) -> torch.Tensor:
-        """New samples by the run's own inference settings: [n, D]."""
-        return infer_samples(self.energy, self.data, self.config, n).samples
+        """New samples by the run's own inference settings, in the data's units: [n, D]."""
+        return self.data.to_data(infer_samples(self.model, self.data, self.config, n).samples)
 
 
 @loader("energy")
 def load_energy_run(path: Path) -> EnergyRun:
     cfg = saved_config(path, TrainConfig, "energy")
-    data = load_data(cfg.data, seed=cfg.seed)
-    energy = build_energy(cfg, data.dim)
-    load_weights(path / "model.safetensors", energy)
-    energy.eval()
+    data = load_data(cfg.data, seed=cfg.seed, standardise=cfg.standardise)
+    model = build_energy(cfg, data.dim)
+    load_weights(path / "model.safetensors", model)
+    model.eval()
     metrics_path = path / "metrics.json"
-    return EnergyRun(path=path, config=cfg, energy=energy, data=data,
+    energy = InDataUnits(model, data) if cfg.standardise else model
+    return EnergyRun(path=path, config=cfg, energy=energy, model=model, data=data,
                      metrics=read_json(metrics_path) if metrics_path.exists() else {})

@@ -1,14 +1,13 @@
-"""2D toy data sets (the seed's spiral and friends) and user point files, split into train / val / test.
+"""Point data for training: a named 2D set (shapes.py) or a user file, split into train / val / test.
 
-Each named set has a noisy sampler and, where one exists, its clean curve (the same set with no noise),
-against which sample precision and coverage are measured (docs/protocol.md §2).
+A named set comes with what is true about it (its clean curve, modes or support, and its generator's density),
+against which samples are scored (docs/protocol.md §2). A user file is checked before any work starts: too few
+points, too few distinct points, a constant column or non-numbers are refused in one sentence.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,78 +15,30 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from .shapes import SHAPES, Truth, spiral  # noqa: F401  (spiral: the seed's sampler, part of this module's API)
 
-SPIRAL_NOISE = 0.05
-CLEAN_POINTS = 20000
-
-
-def spiral(rng: np.random.Generator, n: int, noise: float) -> np.ndarray:
-    """theta = pi/2 + 4 pi sqrt(u); r = 1.5 theta / (pi/2 + 4 pi); plus Gaussian noise (docs/protocol.md §2)."""
-    theta = math.pi / 2 + 4 * math.pi * np.sqrt(rng.uniform(size=n))
-    r = 1.5 * theta / (math.pi / 2 + 4 * math.pi)
-    return np.stack([r * np.cos(theta), r * np.sin(theta)], 1) + noise * rng.standard_normal((n, 2))
-
-
-def moons(rng, n, noise):
-    t = math.pi * rng.uniform(size=n)
-    upper = rng.uniform(size=n) < 0.5
-    x = np.where(upper, np.cos(t), 1 - np.cos(t))
-    y = np.where(upper, np.sin(t), 0.5 - np.sin(t))
-    return np.stack([x - 0.5, y - 0.25], 1) + noise * rng.standard_normal((n, 2))
-
-
-def rings(rng, n, noise):
-    radius = rng.choice([0.5, 1.0, 1.5], size=n)
-    t = 2 * math.pi * rng.uniform(size=n)
-    return radius[:, None] * np.stack([np.cos(t), np.sin(t)], 1) + noise * rng.standard_normal((n, 2))
-
-
-def gaussians8(rng, n, noise):
-    angle = rng.integers(0, 8, size=n) * math.pi / 4
-    return 1.5 * np.stack([np.cos(angle), np.sin(angle)], 1) + 2 * noise * rng.standard_normal((n, 2))
-
-
-def checkerboard(rng, n, noise):
-    # Eight unit squares of a 4x4 board over [-2, 2]^2, alternately filled; `noise` is unused (no curve).
-    col = rng.integers(0, 4, size=n)
-    row = 2 * rng.integers(0, 2, size=n) + (col % 2)
-    return np.stack([col, row], 1) - 2 + rng.uniform(size=(n, 2))
-
-
-def pinwheel(rng, n, noise):
-    # Five arms bending outwards; the clean curve has no tangential spread.
-    arm = rng.integers(0, 5, size=n)
-    radial = 0.3 * rng.standard_normal(n) + 1.0
-    tangential = 2 * noise * rng.standard_normal(n)
-    angle = arm * 2 * math.pi / 5 + 0.25 * np.exp(radial)
-    c, s = np.cos(angle), np.sin(angle)
-    return 1.2 * np.stack([radial * c - tangential * s, radial * s + tangential * c], 1)
-
-
-def swissroll(rng, n, noise):
-    t = 1.5 * math.pi * (1 + 2 * rng.uniform(size=n))
-    return np.stack([t * np.cos(t), t * np.sin(t)], 1) / 7.5 + noise * rng.standard_normal((n, 2))
-
-
-Sampler = Callable[[np.random.Generator, int, float], np.ndarray]
-# name -> (sampler, has a clean curve)
-DATASETS: dict[str, tuple[Sampler, bool]] = {
-    "spiral": (spiral, True), "moons": (moons, True), "rings": (rings, True), "8gaussians": (gaussians8, True),
-    "checkerboard": (checkerboard, False), "pinwheel": (pinwheel, True), "swissroll": (swissroll, True),
-}
+# name -> the set's generator and what is true about it (shapes.py)
+DATASETS = SHAPES
+MIN_POINTS = 50  # fewer points cannot be split into useful train, validation and test parts
 
 
 @dataclass
 class PointData:
-    """A point data set split three ways, with its padded box and (if known) its clean curve."""
+    """A point data set split three ways, with its padded box, its standardisation and (for a named set) what
+    is true about it.
+
+    Training sees standardised points, z = (x - shift) / scale per column (shift and scale from the training
+    split); every result is mapped back to the data's own units (`to_data`)."""
 
     name: str
     train: torch.Tensor  # [N_train, D]
     val: torch.Tensor  # [N_val, D]
     test: torch.Tensor  # [N_test, D]
-    clean: torch.Tensor | None  # [20000, D], or None when the set has no known curve
     low: torch.Tensor  # [D]
     high: torch.Tensor  # [D]
+    shift: torch.Tensor  # [D]
+    scale: torch.Tensor  # [D]
+    truth: Truth | None = None  # None for a user file
 
     @property
     def dim(self) -> int:
@@ -98,25 +49,46 @@ class PointData:
         return self.low, self.high
 
     @property
+    def clean(self) -> torch.Tensor | None:
+        """The clean curve of a curve set, [20000, D], else None."""
+        if self.truth is None or self.truth.clean is None:
+            return None
+        return torch.as_tensor(self.truth.clean, dtype=torch.float32)
+
+    @property
     def reference(self) -> torch.Tensor:
         """What sample precision and coverage are measured against: the clean curve, else the test split."""
-        return self.clean if self.clean is not None else self.test
+        clean = self.clean
+        return clean if clean is not None else self.test
+
+    @property
+    def model_box(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The padded box in standardised units."""
+        return self.to_model(self.low), self.to_model(self.high)
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data units -> the standardised units training works in: [..., D]."""
+        return (x - self.shift.to(x.device)) / self.scale.to(x.device)
+
+    def to_data(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised units -> data units: [..., D]."""
+        return z * self.scale.to(z.device) + self.shift.to(z.device)
 
 
-def load_data(source: str, *, seed: int = 0, n: int = 14000, noise: float = SPIRAL_NOISE,
-              pad: float = 0.1) -> PointData:
+def load_data(source: str, *, seed: int = 0, n: int = 14000, pad: float = 0.1,
+              standardise: bool = True) -> PointData:
     """A named data set (`DATASETS`) or a user file of points (`.npy` or `.csv`, shape N x D).
 
     Points are shuffled with `seed` and split 5 : 1 : 1 into train, validation and test. The box is the
-    training data's bounding box, padded by `pad` times its extent on every side.
+    training data's bounding box, padded by `pad` times its extent on every side. `standardise=False` makes
+    the standardisation the identity (training then sees the data's own units).
     """
     rng = np.random.default_rng(seed)
-    clean = None
+    truth = None
     if source in DATASETS:
-        sampler, has_curve = DATASETS[source]
-        points = sampler(rng, n, noise)
-        if has_curve:
-            clean = sampler(np.random.default_rng(10_000 + seed), CLEAN_POINTS, 0.0)
+        shape = DATASETS[source]
+        points = shape.sample(rng, n)
+        truth = shape.truth(seed)
         name = source
     elif Path(source).suffix in (".npy", ".csv"):
         points = read_points(Path(source))
@@ -128,14 +100,16 @@ def load_data(source: str, *, seed: int = 0, n: int = 14000, noise: float = SPIR
     n_val = n_test = max(1, len(points) // 7)
     train = points[: len(points) - n_val - n_test]
     lo, hi = train.min(0), train.max(0)
-    span = np.maximum(hi - lo, 1e-3)
+    span = hi - lo  # > 0 in every column: read_points refuses a constant one
 
     def t(a):
         return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
 
+    dim = points.shape[1]
+    shift, scale = (train.mean(0), train.std(0)) if standardise else (np.zeros(dim), np.ones(dim))
     return PointData(name=name, train=t(train), val=t(points[len(train): len(train) + n_val]),
-                     test=t(points[len(train) + n_val:]), clean=None if clean is None else t(clean),
-                     low=t(lo - pad * span), high=t(hi + pad * span))
+                     test=t(points[len(train) + n_val:]), low=t(lo - pad * span), high=t(hi + pad * span),
+                     shift=t(shift), scale=t(scale), truth=truth)
 
 
 def read_points(path: Path) -> np.ndarray:
@@ -155,8 +129,26 @@ def read_points(path: Path) -> np.ndarray:
         raise ConfigError(f"data file {path} must hold an N x D array of points; it holds shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
         raise ConfigError(f"data file {path} must hold numbers; it holds {arr.dtype}")
-    if len(arr) < 20:
-        raise ConfigError(f"data file {path} has {len(arr)} points; at least 20 are needed to split it")
     if not np.isfinite(arr).all():
         raise ConfigError(f"data file {path} contains NaN or infinite values")
-    return arr.astype(np.float64)
+    arr = arr.astype(np.float64)
+    if len(arr) < MIN_POINTS:
+        raise ConfigError(f"data file {path} has {len(arr)} points; at least {MIN_POINTS} are needed to train "
+                          f"on some and hold others out")
+    distinct = len(np.unique(arr, axis=0))
+    if distinct < MIN_POINTS:
+        raise ConfigError(f"data file {path} has {len(arr)} points but only {distinct} distinct ones; at least "
+                          f"{MIN_POINTS} distinct points are needed (a model of a few repeated points is a lookup "
+                          f"table)")
+    size = np.abs(arr).max()
+    if size > 1e30:
+        raise ConfigError(f"data file {path} holds values up to {size:.3g}, beyond what float32 training handles; "
+                          f"rescale the file")
+    # Points are held in float32: a column whose spread is below a millionth of its size (or of 1e-30) is
+    # constant there, and standardisation would divide by its zero spread.
+    spread = arr.max(0) - arr.min(0)
+    flat = np.nonzero(spread <= 1e-6 * np.maximum(np.abs(arr).max(0), 1e-24))[0]
+    if len(flat):
+        raise ConfigError(f"column {flat[0] + 1} of data file {path} is constant (it varies by "
+                          f"{spread[flat[0]]:.3g} around {arr[0, flat[0]]:.6g}); drop it or remove its offset")
+    return arr
