@@ -186,7 +186,7 @@ class Maze:
         states = np.asarray(states, dtype=np.float64).reshape(-1, 2)
         bad = self.blocked(states)
         if bad.any():
-            raise ConfigError(f"{what} {tuple(states[bad][0].round(3))} is inside a wall or outside the "
+            raise ConfigError(f"{what} {tuple(states[bad][0].round(3).tolist())} is inside a wall or outside the "
                               f"{self.height}x{self.width} map {self.name!r}")
         return states
 
