@@ -38,7 +38,15 @@ class Generator(Source):
     `gaps` splits only the segments the agent's distance says it cannot cross, so the budget goes where the
     route is still broken, and keeps the sample whose longer half is shortest by the agent's distance (these
     distance queries are counted).
+
+    `build` makes the untrained networks (seeded), which `fit` trains; `networks` names the attributes that hold
+    them, so a fit can be saved and loaded into a built source (the playground keeps fits beside the agent).
     """
+
+    networks: tuple[str, ...] = ()
+
+    @abstractmethod
+    def build(self) -> None: ...
 
     def fit_graph(self) -> None:
         self.graph = ReplayGraph(load_trajectories(self.run), self.maze.high)
@@ -170,13 +178,17 @@ class CVAESource(Generator):
 
     name = "cvae"
     latent = 2
+    networks = ("encoder", "decoder")
 
-    def fit(self):
-        t0 = time.perf_counter()
+    def build(self):
         torch.manual_seed(self.settings.seed)
         w = self.settings.gen_width
         self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
         self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
+
+    def fit(self):
+        t0 = time.perf_counter()
+        self.build()
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
         update = GradientStep([self.encoder, self.decoder], torch.optim.Adam(params, lr=self.settings.gen_lr),
                               what="cvae subgoal generator")
@@ -209,13 +221,17 @@ class EBMSource(Generator):
     """F(m | (s, g)): an MLP energy over the middle state with the pair as context."""
 
     name = "ebm"
+    networks = ("energy",)
+
+    def build(self):
+        torch.manual_seed(self.settings.seed)
+        self.energy = MLPEnergy(2, width=self.settings.gen_width, depth=3, context_dim=4).to(self.device)
+        self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
 
     def fit(self):
         t0 = time.perf_counter()
         st = self.settings
-        torch.manual_seed(st.seed)
-        self.energy = MLPEnergy(2, width=st.gen_width, depth=3, context_dim=4).to(self.device)
-        self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
+        self.build()
         negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
         loss_fn = make_loss("log")
         update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=self.settings.gen_lr),
