@@ -10,6 +10,7 @@ from .commands import COMMANDS as RUN_COMMANDS
 from .commands import Command, parse
 from .errors import ConfigError, Divergence
 from .plan import policy
+from .playground.command import PlaygroundConfig, serve
 from .version import version
 
 
@@ -33,6 +34,8 @@ COMMANDS: dict[str, Command] = {
     "plan eval": RUN_COMMANDS["plan eval"],
     "plot": Command(curves.PlotConfig, curves.plot_runs,
                     "draw the training curves (metrics.csv) of one or several run folders into one figure"),
+    "playground": Command(PlaygroundConfig, serve,
+                          "a local web page: paint data and watch the energy landscape; draw a maze, watch the plan"),
 }
 
 

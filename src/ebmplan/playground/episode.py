@@ -1,0 +1,80 @@
+"""One planned episode from a clicked start to a clicked goal, by `plan eval`'s own planner: a source's
+candidates, SORB's graph over them from the agent's distance alone (`build_plan`), and the closed loop that
+follows it step by step (`run_planner`, with SGM's edge cleanup for `sgm`), with the environment noise drawn as
+`plan eval` draws it. The route shown is the plan at the start: the first waypoint by SORB's rule, then the
+cheapest graph hops to the goal. The ground truth (true distances, walls) only scores the result, after the
+clocks stop: the shortest path's length, the wormhole edges, the candidates inside walls.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..plan.agent import DistanceAgent
+from ..plan.agent_run import AgentRun
+from ..plan.candidates import Source
+from ..plan.graph import choose_waypoints
+from ..plan.planner import Plan, build_plan, near_pairs, run_planner, score_edges
+from ..plan.protocol import Episodes, PlanEvalConfig, episode_noise
+from .limits import MAX_EDGES_SHOWN
+
+
+def planned_route(agent: DistanceAgent, plan: Plan, start: np.ndarray, goal: np.ndarray, max_dist: float) -> list[int]:
+    """The nodes the plan heads through from `start` [2] (episode 0 of `plan`): [] when it goes straight."""
+    nodes, cost, to_goal = plan.nodes[0], plan.to_goal_cost[0], plan.to_goal[0]
+    _, near = near_pairs(start[None], nodes, max_dist + 1)
+    to_nodes = np.full((1, len(nodes)), np.inf)
+    to_nodes[0, near] = agent.distance(np.repeat(start[None], len(near), 0), nodes[near])
+    use, first, _ = choose_waypoints(to_nodes, cost[None], agent.distance(start[None], goal[None]), max_dist)
+    if not use[0]:
+        return []
+    route, graph = [int(first[0])], plan.graph(0)
+    while len(route) <= len(nodes):
+        u = route[-1]
+        if to_goal[u] < max_dist and np.isclose(cost[u], max(to_goal[u], 1e-6)):
+            break  # the goal is this node's cheapest next hop
+        row = graph.getrow(u)
+        if row.nnz == 0:
+            break
+        route.append(int(row.indices[np.argmin(row.data + cost[row.indices])]))
+    return route
+
+
+def plan_one(run: AgentRun, source: Source, start: np.ndarray, goal: np.ndarray, nodes: int,
+             cfg: PlanEvalConfig) -> dict:
+    """Plan and run one episode; everything the plan page draws and reports."""
+    maze, agent = run.maze, run.agent
+    starts, goals = maze.check_free(start, "the start"), maze.check_free(goal, "the goal")
+    torch.manual_seed(cfg.seed)  # the same request plans the same episode (generators draw from torch)
+    source.rng = np.random.default_rng(cfg.seed)
+    ep = Episodes(starts, goals, np.zeros(1, dtype=np.int64))
+    noise = episode_noise(maze, 1, cfg)
+    cand = source.candidates(starts, goals, nodes)
+    plan = build_plan(agent, cand, goals, cfg)
+    t0 = time.perf_counter()
+    route = planned_route(agent, plan, starts[0], goals[0], cfg.max_dist)
+    route_seconds = time.perf_counter() - t0
+    res = run_planner(agent, maze, plan, ep, noise, cfg, cleanup=source.name == "sgm")
+    steps = int(res["steps"][0])
+    path = res["paths"][: steps + 1, 0]
+    # The ground truth, for the reader only: `plan eval`'s path ratio (steps over the shortest path), wormholes.
+    shortest = float(maze.true_distance(starts, goals)[0])
+    n_edges, wormholes = score_edges(maze, plan, cfg.wormhole_factor * cfg.max_dist)
+    node_states = plan.nodes[0]
+    i, j = plan.graph(0).nonzero()
+    pairs = np.unique(np.sort(np.stack([i, j], 1), axis=1), axis=0) if len(i) else np.zeros((0, 2), np.int64)
+    return {
+        "candidates": node_states.round(3).tolist(),
+        "in_walls": maze.blocked(node_states).tolist(),
+        "edges": pairs[:MAX_EDGES_SHOWN].tolist(), "edge_count": int(n_edges), "wormholes": int(wormholes),
+        "route": route, "waypoints": node_states[route].round(3).tolist(),
+        "path": path.round(3).tolist(), "reached": bool(res["reached"][0]), "steps": steps,
+        "shortest_path": shortest, "path_ratio": steps / max(shortest, 1.0) if res["reached"][0] else None,
+        "queries": int(cand.queries + plan.queries + res["queries"]), "dropped_edges": int(res["dropped_edges"]),
+        "milliseconds": {"candidates": 1e3 * cand.seconds, "graph": 1e3 * plan.seconds,
+                         "route": 1e3 * route_seconds, "loop": 1e3 * res["seconds"],
+                         "total": 1e3 * (cand.seconds + plan.seconds + res["seconds"])},
+    }

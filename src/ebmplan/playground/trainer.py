@@ -1,0 +1,174 @@
+"""The energy page's training, in its own process (one per tab): `ebmplan train`'s contrastive loop with the
+same pieces in the same order (standardised data, seed, model, optimiser, negatives, loss, `GradientStep`, the
+validation check and early stopping), so the same recipe gives the same model; with pause and resume, a frame
+every `FRAME_SECONDS` of training, particles, and "save as run folder".
+
+The process talks over one pipe. In: ("pause",), ("resume",), ("stop",), ("particle", id, x, y),
+("save", folder). Out: ("started", info), ("frame", frame), ("particle", result), ("saved", info),
+("error", sentence), or ("fatal", sentence) just before it ends (bad data, divergence). A closed pipe stops it,
+so a closed tab's training ends and its memory goes with the process.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import shutil
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import torch
+
+from ..data.toy2d import load_data
+from ..energy.step import GradientStep
+from ..errors import ConfigError, Divergence
+from ..runs import Run, rng_state, seed_everything, set_rng_state
+from ..train import REMEDY, BestModel, TrainConfig, Validation, build_energy, measure
+from .landscape import Landscape
+from .limits import FRAME_SECONDS
+
+LOG_COLUMNS = ["loss", "energy_pos", "energy_neg", "energy_gap", "val_nll", "seconds"]
+
+
+class Trainer:
+    """One model being trained; `view` is the plane the page shows ((low, high) corners, in the data's units)."""
+
+    def __init__(self, cfg: TrainConfig, view: tuple[list[float], list[float]]):
+        self.cfg = cfg
+        self.data = data = load_data(cfg.data, seed=cfg.seed, standardise=cfg.standardise)
+        seed_everything(cfg.seed)
+        self.energy = build_energy(cfg, data.dim)
+        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr)
+        self.update = GradientStep(self.energy, self.optimizer, what="energy model", grad_clip=cfg.grad_clip,
+                                   remedy=REMEDY)
+        self.negatives = cfg.make_negatives(data.model_box)
+        self.loss_fn = cfg.make_loss()
+        self.train_x = data.to_model(data.train)  # [N, 2], standardised
+        self.validation = Validation(data, torch.device("cpu"))
+        self.best = BestModel(cfg.patience)
+        self.step, self.seconds = 0, 0.0  # steps done, seconds spent training them
+        self.rows: list[tuple[int, dict]] = []  # metrics.csv rows, as `ebmplan train` logs them
+        self.last: tuple[torch.Tensor, ...] | None = None  # the last step's negatives, loss and energies
+        self.landscape = Landscape(cfg, data, (torch.tensor(view[0]), torch.tensor(view[1])))
+
+    @property
+    def finished(self) -> bool:
+        """All steps done, or stopped early (the validation NLL stopped improving)."""
+        return self.step >= self.cfg.steps or self.best.stopped
+
+    def train_step(self) -> None:
+        """One step of `ebmplan train`'s loop, with its validation check every `log_every` steps."""
+        cfg, B = self.cfg, self.cfg.batch_size
+        t0 = time.perf_counter()
+        done = self.step + 1
+        pos = self.train_x[torch.randint(len(self.train_x), (B,))]  # [B, 2]
+        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, 2]
+        e = self.energy(torch.cat([pos, neg.reshape(-1, self.data.dim)]))  # [B + B*n]
+        e_pos, e_neg = e[:B], e[B:].reshape(B, -1)  # [B], [B, n]
+        loss = self.loss_fn(e_pos, e_neg)
+        self.update(loss, done, e)
+        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+        self.step, self.last = done, (neg, loss.detach(), e_pos.detach(), e_neg.detach())
+        row = self.check(self.best) if done % cfg.log_every == 0 or done == cfg.steps else None
+        self.seconds += time.perf_counter() - t0
+        if row is not None:
+            self.rows.append((done, {**row, "seconds": f"{self.seconds:.3f}"}))
+
+    def check(self, best: BestModel) -> dict:
+        """The validation check at the current step, as `best` sees it, and its metrics.csv row (no seconds)."""
+        _, loss, e_pos, e_neg = self.last
+        val_nll = self.validation(self.energy)
+        best.observe(val_nll, self.step, self.energy)
+        return {"loss": loss.item(), "energy_pos": e_pos.mean().item(), "energy_neg": e_neg.mean().item(),
+                "energy_gap": (e_neg.mean() - e_pos.mean()).item(), "val_nll": val_nll}
+
+    def frame(self, state: str, rows_sent: int) -> dict:
+        """The heat map, samples, the last step's negatives, loss and energy gap, the metrics.csv rows since
+        `rows_sent`, the step and the speed."""
+        t0 = time.perf_counter()
+        out = {"state": state, "step": self.step, "steps": self.cfg.steps, "best_step": self.best.step,
+               "stopped_early": self.best.stopped,
+               "steps_per_second": self.step / self.seconds if self.seconds else 0.0,
+               "heat": self.landscape.heat(self.energy), "samples": self.landscape.samples(self.energy),
+               "negatives": {}, "loss": None, "energy_gap": None,
+               "rows": [{"step": s, **{k: float(v) for k, v in row.items()}} for s, row in self.rows[rows_sent:]]}
+        if self.last is not None:
+            neg, loss, e_pos, e_neg = self.last
+            out["negatives"] = self.landscape.negatives(neg, self.negatives.counts(self.cfg.n_negatives))
+            out["loss"], out["energy_gap"] = float(loss), float(e_neg.mean() - e_pos.mean())
+        out["frame_ms"] = 1e3 * (time.perf_counter() - t0)
+        return out
+
+    def save(self, folder: Path, points_file: Path | None) -> TrainConfig:
+        """Write a run folder as `ebmplan train` writes one (config.json, system.json, checkpoint, weights,
+        metrics.csv, metrics.json, samples.npy, landscape.png) for the steps done so far, keeping the model
+        early stopping keeps; painted points go in with it as points.npy. Returns the saved config."""
+        if self.step == 0:
+            raise ConfigError("train at least one step before saving a run folder")
+        data = str(folder / "points.npy") if points_file is not None else self.cfg.data
+        cfg = dataclasses.replace(self.cfg, data=data, steps=self.step, out=str(folder))
+        run = Run.start(cfg, "energy", "train")
+        if points_file is not None:
+            shutil.copyfile(points_file, folder / "points.npy")
+        best, rows = self.best, list(self.rows)
+        if not rows or rows[-1][0] != self.step:  # `ebmplan train --steps N` checks at its last step too
+            best = copy.deepcopy(self.best)  # on a copy: the page's training goes on as it would have
+            rows.append((self.step, {**self.check(best), "seconds": f"{self.seconds:.3f}"}))
+        run.save_checkpoint({"model": self.energy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                             "negatives": self.negatives.state_dict(), "best": best.state_dict(),
+                             "rng": rng_state(), "step": self.step, "train_seconds": self.seconds})
+        kept = best.model_of(self.energy)
+        run.save_weights(kept)
+        log = run.log(LOG_COLUMNS)
+        for step, row in rows:
+            log.write(step, row)
+        log.close()
+        training_rng = rng_state()  # measuring seeds its own inference; training may go on after the save
+        measure(kept, self.data, cfg, run.path, self.seconds, steps=best.last_step or self.step,
+                best_step=best.step)
+        set_rng_state(training_rng)
+        return cfg
+
+
+def serve(conn: Connection, cfg: TrainConfig, view: tuple[list[float], list[float]], points_file: str | None) -> None:
+    """The process's main loop: train while running, a frame every FRAME_SECONDS (and on every change of
+    state), and an answer to every message."""
+    try:
+        trainer = Trainer(cfg, view)
+    except ConfigError as err:
+        conn.send(("fatal", str(err)))
+        return
+    conn.send(("started", {"steps": cfg.steps, "box": [trainer.data.low.tolist(), trainer.data.high.tolist()]}))
+    running, show, rows_sent, next_frame = True, True, 0, 0.0
+    try:
+        while True:
+            busy = running and not trainer.finished
+            if conn.poll(0 if busy else 0.25):
+                message = conn.recv()
+                if message[0] == "stop":
+                    return
+                if message[0] in ("pause", "resume"):
+                    running, show = message[0] == "resume", True
+                elif message[0] == "particle":
+                    conn.send(("particle", {"id": message[1], **trainer.landscape.particle(
+                        trainer.energy, message[2], message[3])}))
+                elif message[0] == "save":
+                    try:
+                        saved = trainer.save(Path(message[1]), None if points_file is None else Path(points_file))
+                        conn.send(("saved", {"config": dataclasses.asdict(saved)}))
+                    except ConfigError as err:
+                        conn.send(("error", str(err)))
+                continue
+            if busy:
+                trainer.train_step()
+                show = show or time.perf_counter() >= next_frame or trainer.finished
+            if show:
+                state = "finished" if trainer.finished else "training" if running else "paused"
+                conn.send(("frame", trainer.frame(state, rows_sent)))
+                rows_sent, show = len(trainer.rows), False
+                next_frame = time.perf_counter() + FRAME_SECONDS
+    except Divergence as err:
+        conn.send(("fatal", str(err)))
+    except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
+        return  # the tab went away, or the server stopped
