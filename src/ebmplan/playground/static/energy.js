@@ -132,7 +132,11 @@ function send(request) {
 }
 
 function receive(m) {
-  if (m.type === "error") { say(m.message, "error"); if (!state.training) setButtons("idle"); return; }
+  if (m.type === "error") {
+    say(m.message, "error");
+    if (!state.frame) { state.training = false; setButtons("idle"); }  // nothing was trained
+    return;
+  }
   if (m.type === "started") { say(""); return; }
   if (m.type === "frame") { showFrame(m); return; }
   if (m.type === "particle") {
@@ -152,6 +156,7 @@ function receive(m) {
 }
 
 function showFrame(frame) {
+  if (!state.frame) document.querySelector('input[name="tool"][value="particle"]').checked = true;  // a model now
   state.frame = frame;
   paintHeat(frame.heat);
   if (frame.loss !== null) { state.curves.loss.push(frame.loss); state.curves.gap.push(frame.energy_gap); }
@@ -202,6 +207,7 @@ function recipe() {
 
 document.getElementById("train").onclick = () => {
   say("Starting the training process...", "");
+  state.frame = null;
   state.view = viewFor(state.points);
   state.curves = { loss: [], gap: [], nll: [] };
   state.particles = [];
@@ -210,7 +216,6 @@ document.getElementById("train").onclick = () => {
   setButtons("starting");
   const data = state.dataset ? { data: state.dataset } : { points: state.points };
   send({ op: "train", recipe: recipe(), view: state.view, ...data });
-  document.querySelector('input[name="tool"][value="particle"]').checked = true;
 };
 document.getElementById("pause").onclick = () => send({ op: "pause" });
 document.getElementById("resume").onclick = () => send({ op: "resume" });
