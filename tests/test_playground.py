@@ -24,6 +24,7 @@ from ebmplan.plan.agent_training import train_agent  # noqa: E402
 from ebmplan.playground.app import make_app  # noqa: E402
 from ebmplan.playground.command import PlaygroundConfig, serve  # noqa: E402
 from ebmplan.playground.folders import RunsFolder  # noqa: E402
+from ebmplan.playground.limits import CHAINS, GRID  # noqa: E402
 from ebmplan.playground.recipe import command_line  # noqa: E402
 from ebmplan.train import TrainConfig, train  # noqa: E402
 
@@ -117,8 +118,8 @@ def test_a_tab_trains_streams_frames_drops_a_particle_and_saves_a_run_the_cli_re
         ws.send_text(json.dumps({"op": "train", "recipe": {**SMALL, "steps": 3000}, "points": points,
                                  "view": VIEW}))
         first = receive(ws, "frame")
-        assert first["heat"]["size"] == 64 and len(first["heat"]["grid"]) == 64
-        assert len(first["samples"]) == 256
+        assert first["heat"]["size"] == GRID and len(first["heat"]["grid"]) == GRID
+        assert len(first["samples"]) == CHAINS
         ws.send_text(json.dumps({"op": "pause"}))
         paused = receive(ws, "frame")
         while paused["state"] != "paused":

@@ -22,8 +22,11 @@ from ..train import TrainConfig
 from .limits import CHAINS, GRID, NEGATIVES_SHOWN, PARTICLE_STEPS
 
 Box = tuple[torch.Tensor, torch.Tensor]  # (low [2], high [2])
-REFRESH = 0.1  # share of the live samples restarted from noise every frame, so new minima get found
-CHAIN_STEPS = 20  # descent steps of the live samples per frame
+# Every frame the live samples take CHAIN_STEPS descent steps and a REFRESH share of them restart from noise (so
+# new minima get found): a sample lives about CHAIN_STEPS / REFRESH = 160 steps, and a frame costs little
+# training time (benchmarks/playground.py).
+REFRESH = 0.05
+CHAIN_STEPS = 8
 
 
 @contextmanager

@@ -3,10 +3,10 @@
 MAX_BODY_BYTES = 2 * 2**20  # any HTTP request body, an upload included
 MAX_MESSAGE_BYTES = 2 * 2**20  # one websocket message (painted points travel in one)
 MAX_POINTS = 20000  # painted or uploaded points
-GRID = 64  # the heat map is GRID x GRID energies over the view
-CHAINS = 256  # live gradient-descent samples shown on the energy page
+GRID = 48  # the heat map is GRID x GRID energies over the view (smoothed by the page when drawn)
+CHAINS = 200  # live gradient-descent samples shown on the energy page
 NEGATIVES_SHOWN = 200  # negatives of each kind sent per frame
-FRAME_SECONDS = 0.2  # a frame every 0.2 s of training: 5 redraws per second
+FRAME_SECONDS = 0.25  # a frame every 0.25 s of training: 4 redraws per second
 PARTICLE_STEPS = 300  # steps of a dropped particle's descent, at most
 
 # The recipe's numbers: (smallest, largest) the page accepts.

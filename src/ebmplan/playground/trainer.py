@@ -47,7 +47,8 @@ class Trainer:
         self.train_x = data.to_model(data.train)  # [N, 2], standardised
         self.validation = Validation(data, torch.device("cpu"))
         self.best = BestModel(cfg.patience)
-        self.step, self.seconds = 0, 0.0  # steps done, seconds spent training them
+        self.step, self.seconds = 0, 0.0  # steps done; wall-clock seconds while training ran (frames included)
+        self.clock_start: float | None = None  # while running: when `seconds` would have been 0
         self.rows: list[tuple[int, dict]] = []  # metrics.csv rows, as `ebmplan train` logs them
         self.last: tuple[torch.Tensor, ...] | None = None  # the last step's negatives, loss and energies
         self.landscape = Landscape(cfg, data, (torch.tensor(view[0]), torch.tensor(view[1])))
@@ -57,10 +58,19 @@ class Trainer:
         """All steps done, or stopped early (the validation NLL stopped improving)."""
         return self.step >= self.cfg.steps or self.best.stopped
 
+    def elapsed(self) -> float:
+        return self.seconds if self.clock_start is None else time.perf_counter() - self.clock_start
+
+    def run_clock(self, running: bool) -> None:
+        """Count time while training runs (and the page watches it), not while it is paused or finished."""
+        if running and self.clock_start is None:
+            self.clock_start = time.perf_counter() - self.seconds
+        elif not running and self.clock_start is not None:
+            self.seconds, self.clock_start = self.elapsed(), None
+
     def train_step(self) -> None:
         """One step of `ebmplan train`'s loop, with its validation check every `log_every` steps."""
         cfg, B = self.cfg, self.cfg.batch_size
-        t0 = time.perf_counter()
         done = self.step + 1
         pos = self.train_x[torch.randint(len(self.train_x), (B,))]  # [B, 2]
         neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, 2]
@@ -70,10 +80,8 @@ class Trainer:
         self.update(loss, done, e)
         self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
         self.step, self.last = done, (neg, loss.detach(), e_pos.detach(), e_neg.detach())
-        row = self.check(self.best) if done % cfg.log_every == 0 or done == cfg.steps else None
-        self.seconds += time.perf_counter() - t0
-        if row is not None:
-            self.rows.append((done, {**row, "seconds": f"{self.seconds:.3f}"}))
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            self.rows.append((done, {**self.check(self.best), "seconds": f"{self.elapsed():.3f}"}))
 
     def check(self, best: BestModel) -> dict:
         """The validation check at the current step, as `best` sees it, and its metrics.csv row (no seconds)."""
@@ -89,7 +97,7 @@ class Trainer:
         t0 = time.perf_counter()
         out = {"state": state, "step": self.step, "steps": self.cfg.steps, "best_step": self.best.step,
                "stopped_early": self.best.stopped,
-               "steps_per_second": self.step / self.seconds if self.seconds else 0.0,
+               "steps_per_second": self.step / self.elapsed() if self.elapsed() else 0.0,
                "heat": self.landscape.heat(self.energy), "samples": self.landscape.samples(self.energy),
                "negatives": {}, "loss": None, "energy_gap": None,
                "rows": [{"step": s, **{k: float(v) for k, v in row.items()}} for s, row in self.rows[rows_sent:]]}
@@ -114,10 +122,10 @@ class Trainer:
         best, rows = self.best, list(self.rows)
         if not rows or rows[-1][0] != self.step:  # `ebmplan train --steps N` checks at its last step too
             best = copy.deepcopy(self.best)  # on a copy: the page's training goes on as it would have
-            rows.append((self.step, {**self.check(best), "seconds": f"{self.seconds:.3f}"}))
+            rows.append((self.step, {**self.check(best), "seconds": f"{self.elapsed():.3f}"}))
         run.save_checkpoint({"model": self.energy.state_dict(), "optimizer": self.optimizer.state_dict(),
                              "negatives": self.negatives.state_dict(), "best": best.state_dict(),
-                             "rng": rng_state(), "step": self.step, "train_seconds": self.seconds})
+                             "rng": rng_state(), "step": self.step, "train_seconds": self.elapsed()})
         kept = best.model_of(self.energy)
         run.save_weights(kept)
         log = run.log(LOG_COLUMNS)
@@ -125,7 +133,7 @@ class Trainer:
             log.write(step, row)
         log.close()
         training_rng = rng_state()  # measuring seeds its own inference; training may go on after the save
-        measure(kept, self.data, cfg, run.path, self.seconds, steps=best.last_step or self.step,
+        measure(kept, self.data, cfg, run.path, self.elapsed(), steps=best.last_step or self.step,
                 best_step=best.step)
         set_rng_state(training_rng)
         return cfg
@@ -144,6 +152,7 @@ def serve(conn: Connection, cfg: TrainConfig, view: tuple[list[float], list[floa
     try:
         while True:
             busy = running and not trainer.finished
+            trainer.run_clock(busy)
             if conn.poll(0 if busy else 0.25):
                 message = conn.recv()
                 if message[0] == "stop":
