@@ -117,7 +117,11 @@ class EnergySession:
         cfg = recipe_config(request.get("recipe", {}), source)
         self.slots.take("a training")
         self.holds_slot = True
-        self.worker = Worker(trainer.serve, cfg, view, None if arr is None else str(self.points_file))
+        try:
+            self.worker = Worker(trainer.serve, cfg, view, None if arr is None else str(self.points_file))
+        except OSError as err:  # no process could be started: the slot goes back
+            self.release()
+            raise ConfigError(f"the training process could not start ({err.strerror})") from None
         asyncio.get_running_loop().add_reader(self.worker.conn.fileno(), self.receive, self.worker)
 
     def receive(self, worker: Worker) -> None:
