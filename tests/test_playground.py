@@ -84,9 +84,10 @@ def test_pages_and_their_files_are_served_and_need_no_network(client):
     assert client.get("/nowhere").json()["error"].startswith("/nowhere")
 
 
-def test_bundled_sets_and_uploads_read_like_ebmplan_train(client, tmp_path):
-    names = client.get("/api/energy/datasets").json()["datasets"]
-    assert "spiral" in names
+def test_defaults_bundled_sets_and_uploads_read_like_ebmplan_train(client, tmp_path):
+    choices = client.get("/api/energy/datasets").json()
+    assert "spiral" in choices["datasets"] and "margin" in choices["losses"]
+    assert choices["recipe"] == {name: getattr(TrainConfig(), name) for name in choices["recipe"]}  # the CLI's
     points = client.get("/api/energy/datasets/spiral").json()["points"]
     assert len(points) > 1000 and len(points[0]) == 2
     assert "unknown data set 'nope'" in client.get("/api/energy/datasets/nope").json()["error"]

@@ -4,7 +4,7 @@ traceback; every request body is bounded (limits.py).
 
     GET  /, /energy, /plan                   the pages
     GET  /api/status                         trainings running, the cap, sessions, jobs
-    GET  /api/energy/datasets[/{name}]       bundled data sets, and one set's training points
+    GET  /api/energy/datasets[/{name}]       bundled data sets, losses and the default recipe; one set's points
     POST /api/energy/upload?filename=F       a .npy or .csv file of points (the body) -> its points
     WS   /ws/energy                          one tab's training (energy_session.py)
     GET  /api/maps                           bundled maps
@@ -36,14 +36,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from ..data.toy2d import DATASETS
 from ..errors import ConfigError, Divergence
 from . import agents, plan_api
 from .energy_session import EnergySession
 from .folders import RunsFolder
 from .jobs import Jobs, Slots
 from .limits import MAX_BODY_BYTES
-from .recipe import dataset_points, read_upload
+from .recipe import dataset_points, page_defaults, read_upload
 
 STATIC = Path(__file__).with_name("static")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -172,7 +171,7 @@ def make_app(runs: RunsFolder, *, max_trainings: int = 2, hosts: tuple[str, ...]
         Route("/plan", page("plan.html")),
         Mount("/static", StaticFiles(directory=STATIC)),
         Route("/api/status", answer(status)),
-        Route("/api/energy/datasets", answer(lambda body: {"datasets": list(DATASETS)})),
+        Route("/api/energy/datasets", answer(lambda body: page_defaults())),
         Route("/api/energy/datasets/{name}", answer(lambda body, name: {
             "points": dataset_points(name).round(4).tolist()})),
         Route("/api/energy/upload", upload, methods=["POST"]),

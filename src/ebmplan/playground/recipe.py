@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import flag
 from ..data.toy2d import DATASETS, MIN_POINTS, load_data, read_points
+from ..energy.losses import LOSSES
 from ..errors import ConfigError
 from ..train import TrainConfig
 from .folders import RunsFolder
@@ -51,6 +52,12 @@ def _value(name: str, value: Any) -> Any:
     if not low <= value <= high:
         raise ConfigError(f"{flag(name)} must lie between {low:g} and {high:g} on the page, got {value:g}")
     return kind(value)
+
+
+def page_defaults() -> dict:
+    """What the page starts from: `ebmplan train`'s own defaults for the fields it sets, and the choices."""
+    return {"recipe": {name: getattr(DEFAULT, name) for name in PAGE_FIELDS}, "losses": list(LOSSES),
+            "datasets": list(DATASETS)}
 
 
 def command_line(cfg: TrainConfig) -> str:

@@ -326,10 +326,17 @@ plane.addEventListener("pointerup", () => { painting = false; });
 
 async function start() {
   drawColorbar(document.getElementById("colorbar"));
-  try {
-    const { datasets } = await api("/api/energy/datasets");
-    const select = document.getElementById("dataset");
-    for (const name of datasets) select.add(new Option(name, name));
+  try {  // the choices, and `ebmplan train`'s defaults for every field of the recipe
+    const { datasets, losses, recipe } = await api("/api/energy/datasets");
+    for (const name of datasets) document.getElementById("dataset").add(new Option(name, name));
+    for (const name of losses) document.getElementById("loss").add(new Option(name, name));
+    for (const field of ["width", "depth", "loss", "margin", "lr", "steps"]) {
+      document.getElementById(field).value = recipe[field];
+    }
+    const weights = Object.fromEntries(recipe.negatives.split(",").map(item => item.split(":")));
+    for (const kind of ["uniform", "perturb", "hard", "model"]) {
+      document.getElementById(`neg-${kind}`).value = weights[kind] === undefined ? 0 : (weights[kind] || 1);
+    }
   } catch (err) { say(err.message, "error"); }
   showCount();
   draw();
