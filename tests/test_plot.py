@@ -30,8 +30,8 @@ def test_plot_draws_every_metric_of_several_runs(two_runs, tmp_path):
     out = tmp_path / "figs" / "curves.png"  # its folder is made
     res = run_cli("plot", *map(str, two_runs), "--out", str(out))
     assert res.returncode == 0, res.stderr
-    assert "loss, energy_pos, energy_neg, energy_gap of 2 runs" in res.stdout
-    # 4 panels, 3 to a row: 2 rows of 4.4 x 3.2 inches at 110 dpi
+    assert "loss, energy_pos, energy_neg, energy_gap, val_nll of 2 runs" in res.stdout
+    # 5 panels, 3 to a row: 2 rows of 4.4 x 3.2 inches at 110 dpi
     assert png_size(out) == (round(3 * 4.4 * 110), round(2 * 3.2 * 110))
 
 
