@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import capacity, curves, sweep
+from . import capacity, curves, suite, sweep
 from .commands import COMMANDS as RUN_COMMANDS
 from .commands import Command, parse
 from .errors import ConfigError, Divergence
@@ -28,6 +28,8 @@ COMMANDS: dict[str, Command] = {
                      "run a training command over a grid of settings and seeds (local processes or Ray)"),
     "capacity": Command(capacity.CapacityConfig, capacity.run_capacity,
                         "the capacity study: spiral landscapes and metrics against network width"),
+    "suite": Command(suite.SuiteConfig, suite.run_suite,
+                     "the default recipe on every 2D suite set and several seeds: one table and one figure"),
     "maze train": RUN_COMMANDS["maze train"],
     "maze eval": Command(lambda: policy.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
