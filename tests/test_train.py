@@ -47,7 +47,7 @@ def test_training_lowers_the_loss_and_separates_energies(tmp_path):
 
 
 def test_early_stopping_keeps_the_best_model_and_stops_before_the_maximum(tmp_path):
-    run = train(tiny(tmp_path / "r", steps=2000, patience=2, log_every=10, lr=3e-2))
+    run = train(tiny(tmp_path / "r", steps=2000, patience=2, min_steps=0, log_every=10, lr=3e-2))
     m = json.loads((run / "metrics.json").read_text())
     rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()[1:]]
     val = {int(r[0]): float(r[5]) for r in rows}
@@ -55,6 +55,11 @@ def test_early_stopping_keeps_the_best_model_and_stops_before_the_maximum(tmp_pa
     assert m["best_step"] == min(val, key=val.get) or val[m["best_step"]] <= min(val.values()) + 0.01
     kept = load_checkpoint(run / "checkpoint.pt")["best"]
     assert kept["step"] == m["best_step"] and kept["stopped"]
+
+
+def test_no_early_stop_before_min_steps(tmp_path):
+    run = train(tiny(tmp_path / "r", steps=2000, patience=1, min_steps=150, log_every=10, lr=3e-2))
+    assert json.loads((run / "metrics.json").read_text())["steps"] >= 150
 
 
 def test_patience_0_trains_every_step_and_keeps_the_last_model(tmp_path):

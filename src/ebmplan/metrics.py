@@ -18,6 +18,7 @@ from scipy.special import logsumexp
 
 from .data.shapes import Truth
 from .energy.models import EnergyModel
+from .kde import KDE
 
 
 def precision(samples: torch.Tensor, reference: torch.Tensor) -> float:
@@ -107,26 +108,11 @@ def support(samples: torch.Tensor, cells: np.ndarray) -> dict[str, float]:
     return {"in_support": float(inside.any(1).mean()), "cells_hit": float(inside.any(0).mean())}
 
 
-def kde_nll(train: torch.Tensor, val: torch.Tensor, test: torch.Tensor, neighbours: int = 512) -> dict[str, float]:
-    """Held-out NLL (nats) of a Gaussian kernel density estimate on `train` with one isotropic bandwidth, the
-    one that maximises the likelihood of `val` (bounded search over log bandwidth from 1e-3 to 10 in the units
-    given: pass standardised points). Each point's kernel sum runs over its `neighbours` nearest training
-    points: on every suite set the rest change the NLL by less than 1e-4 nats. Returns the test NLL and the
-    bandwidth."""
-    n, dim = train.shape
-    tree = cKDTree(train.double().numpy())
-
-    def squared_distances(points: torch.Tensor) -> np.ndarray:  # [M, K] to the K nearest training points
-        return tree.query(points.double().numpy(), k=min(neighbours, n))[0] ** 2
-
-    def log_density(log_h: float, d2: np.ndarray) -> np.ndarray:  # [M]
-        h = math.exp(log_h)
-        return logsumexp(d2 / (-2 * h * h), axis=1) - math.log(n) - 0.5 * dim * math.log(2 * math.pi * h * h)
-
-    d2_val = squared_distances(val)
-    fit = minimize_scalar(lambda lh: -log_density(lh, d2_val).mean(), bounds=(math.log(1e-3), math.log(10.0)),
-                          method="bounded", options={"xatol": 0.01})
-    return {"nll_kde": float(-log_density(fit.x, squared_distances(test)).mean()), "kde_bandwidth": math.exp(fit.x)}
+def kde_nll(train: torch.Tensor, val: torch.Tensor, test: torch.Tensor) -> dict[str, float]:
+    """Held-out NLL (nats) of a Gaussian KDE on `train` whose bandwidth maximises the likelihood of `val`
+    (kde.py; pass standardised points), and that bandwidth."""
+    kde = KDE(train).fit(val)
+    return {"nll_kde": kde.nll(test), "kde_bandwidth": kde.bandwidth}
 
 
 def family_measures(samples: torch.Tensor, truth: Truth | None) -> dict[str, float]:

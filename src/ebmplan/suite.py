@@ -89,7 +89,7 @@ def run_suite(cfg: SuiteConfig) -> SweepResult:
 
 def misses(run: dict) -> list[str]:
     """The bounds one run's metrics miss, each as a short phrase ('precision 0.061 > 0.05')."""
-    family = DATASETS[run["data"]].truth(0).family
+    family = DATASETS[run["data"]].family
     out = []
     for key, kind, bound in BOUNDS[family]:
         value = run[key]
@@ -110,7 +110,7 @@ def summary(result: SweepResult, sets: list[str]) -> list[dict[str, Any]]:
     for name in sets:
         runs = [r for r in result.rows if r["data"] == name]
         ok = [r for r in runs if r["status"] == "ok"]
-        family = DATASETS[name].truth(0).family
+        family = DATASETS[name].family
         row: dict[str, Any] = {"set": name, "family": family, "seeds": f"{len(ok)}/{len(runs)}"}
         if ok:
             quality, cover = QUALITY[family], COVERAGE[family]

@@ -52,15 +52,24 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """train on standardised points (each column to mean 0 and std 1 over the training split); samples, NLL and
     figures are mapped back to the data's units. The step sizes and noise scales below are in standardised
     units when this is on"""
-    steps: int = 2000
+    lr: float = 3e-3
+    """Adam learning rate"""
+    steps: int = 6000
     """training steps at most (training stops sooner when the validation NLL stops improving: --patience)"""
+    min_steps: int = 2000
+    """training steps before training may stop early (a validation NLL can stall for a while before the modes
+    of a mixture split)"""
     patience: int = 5
     """stop when the validation NLL (checked every --log-every steps) has not improved by 0.01 nats for this
     many checks, and keep the best model seen; 0 = train all --steps and keep the last"""
+    average: float = 0.99
+    """decay per step of the moving average of the weights, the model that is validated and kept (it smooths
+    the step-to-step noise of the learning rate); 0 = the weights themselves"""
     spectral_norm: bool = False
     """spectral normalisation on every layer (a smoother, Lipschitz-bounded landscape)"""
-    negatives: str = "uniform:0.5,perturb:0.25,hard:0.25"
-    """weighted mixture of negative kinds: uniform, perturb, model, hard"""
+    negatives: str = "uniform:0.5,perturb:0.5"
+    """weighted mixture of negative kinds: uniform, perturb, model, hard (hard negatives help a sampler spread
+    along a curve but bias the density and slow the splitting of mixtures: docs/results/suite.md)"""
     hard_size: int = 4096
     """capacity of the prioritized hard-negative buffer"""
     hard_alpha: float = 1.0
@@ -77,15 +86,20 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """positives per step"""
     n_samples: int = 2000
     """samples drawn by inference at the end, from uniform noise over the padded box"""
+    perturb_sigma: float = 0.13
+    """noise std of perturb negatives"""
     infer_step_size: float | None = None
-    """inference: initial step size (default: 0.002 for contrastive energies, whose slopes are steep; 0.1 for
+    """inference: initial step size (default: 0.0035 for contrastive energies, whose slopes are steep; 0.1 for
     the architectural ones, whose energies are squared distances)"""
     infer_final_step_size: float | None = None
     """inference: final step size of the schedule (default: the initial one)"""
     infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
-    infer_tol: float = 1e-3
-    """inference: a sample has converged when it moves less than this"""
+    infer_max_move: float = 0.066
+    """inference: longest move per step"""
+    infer_tol: float = 8e-3
+    """inference: a sample has converged when it moves less than this (it then stays where it reached the
+    valley, instead of sliding along it)"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
     log_every: int = 100
@@ -106,13 +120,20 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     def from_saved(cls, settings: dict) -> dict:
         """Settings of a run made before standardisation and early stopping: it trained on raw points for all
         its steps."""
-        return {"standardise": False, "patience": 0, **settings}
+        if "standardise" in settings:
+            return settings
+        old = {"standardise": False, "patience": 0, "average": 0.0, **settings}
+        if old.get("infer_step_size") is None and old.get("method", "contrastive") == "contrastive":
+            old["infer_step_size"] = 0.002  # the default of that time, in the data's units
+        return old
 
     def check(self) -> None:
         self.require(at_least_one=("n_samples", "checkpoint_every", "log_every", "n_components", "n_clusters",
                                    "code_dim"),
                      positive=("infer_final_step_size",),
-                     non_negative=("infer_tol", "model_steps", "sparsity", "patience"))
+                     non_negative=("infer_tol", "model_steps", "sparsity", "patience", "min_steps"))
+        if not 0 <= self.average < 1:
+            raise ConfigError(f"--average must be in [0, 1), got {self.average}")
         choose("step-size schedule", self.infer_schedule, SCHEDULES)
         choose("method", self.method, METHODS)
         negatives = self.make_negatives((torch.zeros(2), torch.ones(2)))  # checks the spec and its options
@@ -192,21 +213,24 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     loss_fn = cfg.make_loss()
     train_x = data.to_model(data.train).to(device)  # [N, D], standardised
     validation = Validation(data, device)
-    best = BestModel(cfg.patience)
+    average = WeightAverage(energy, cfg.average)
+    best = BestModel(cfg.patience, min_steps=cfg.min_steps)
     start, elapsed = 0, 0.0
     if state is not None:
         energy.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         negatives.load_state_dict(state["negatives"])
         best.load_state_dict(state["best"])
+        average.model.load_state_dict(state["average"])
         set_rng_state(state["rng"])
         start, elapsed = state["step"], state["train_seconds"]
 
     def checkpoint(step: int, seconds: float) -> None:
         run.save_checkpoint({"model": energy.state_dict(), "optimizer": optimizer.state_dict(),
-                             "negatives": negatives.state_dict(), "best": best.state_dict(), "rng": rng_state(),
-                             "step": step, "train_seconds": seconds})
-        run.save_weights(best.model_of(energy))
+                             "negatives": negatives.state_dict(), "best": best.state_dict(),
+                             "average": average.model.state_dict(), "rng": rng_state(), "step": step,
+                             "train_seconds": seconds})
+        run.save_weights(best.model_of(average.model))
 
     log = run.log(["loss", "energy_pos", "energy_neg", "energy_gap", "val_nll", "seconds"],
                   resume_step=None if state is None else start)
@@ -222,9 +246,10 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
         loss = loss_fn(e_pos, e_neg)
         update(loss, done, e)
         negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+        average.update(energy)
         if done % cfg.log_every == 0 or done == cfg.steps:
-            val_nll = validation(energy)
-            best.observe(val_nll, done, energy)
+            val_nll = validation(average.model)
+            best.observe(val_nll, done, average.model)
             gap = (e_neg.mean() - e_pos.mean()).item()
             log.write(done, {"loss": loss.item(), "energy_pos": e_pos.mean().item(),
                              "energy_neg": e_neg.mean().item(), "energy_gap": gap, "val_nll": val_nll,
@@ -242,7 +267,7 @@ def train(cfg: TrainConfig, *, command: str = "train") -> Path:
     train_seconds = time.perf_counter() - t0
     if start == steps:  # resumed a finished run: nothing trained, keep its recorded time
         train_seconds = elapsed
-    energy = best.model_of(energy)
+    energy = best.model_of(average.model)
     measure(energy, data, cfg, run.path, train_seconds, steps=best.last_step or start, best_step=best.step)
     return run.path
 
@@ -270,14 +295,33 @@ class Validation:
         return metrics.fitted_nll(e_val, e_val, energy(self.points), self.log_cell)[0]
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights, `decay` per step (`model`, a copy of the network):
+    the model that is validated and kept. With decay 0 it is the weights themselves."""
+
+    def __init__(self, energy: EnergyModel, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(energy).requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, energy: EnergyModel) -> None:
+        for kept, new in zip(self.model.state_dict().values(), energy.state_dict().values(), strict=True):
+            if kept.is_floating_point():
+                kept.lerp_(new, 1 - self.decay)
+            else:
+                kept.copy_(new)
+
+
 class BestModel:
     """Early stopping: keeps the weights of the best validation NLL and says when `patience` checks in a row
-    have not improved on it by MIN_IMPROVEMENT (never, with patience 0: then the last model is kept)."""
+    have not improved on it by MIN_IMPROVEMENT, once `min_steps` steps are done (never, with patience 0: then
+    the last model is kept)."""
 
     MIN_IMPROVEMENT = 0.01  # nats
 
-    def __init__(self, patience: int):
-        self.patience, self.value, self.step, self.stale, self.stopped = patience, math.inf, 0, 0, False
+    def __init__(self, patience: int, *, min_steps: int = 0):
+        self.patience, self.min_steps = patience, min_steps
+        self.value, self.step, self.stale, self.stopped = math.inf, 0, 0, False
         self.last_step = 0
         self.weights: dict[str, torch.Tensor] | None = None
 
@@ -290,7 +334,7 @@ class BestModel:
             self.weights = {k: v.detach().clone() for k, v in energy.state_dict().items()}
         else:
             self.stale += 1
-            self.stopped = self.stale >= self.patience
+            self.stopped = self.stale >= self.patience and step >= self.min_steps
 
     def model_of(self, energy: EnergyModel) -> EnergyModel:
         """The model to keep: a copy of `energy` with the best weights (`energy` itself, with patience 0)."""
@@ -339,7 +383,7 @@ def infer_samples(energy: EnergyModel, data: PointData, cfg: TrainConfig, n: int
     model's own samples, still in those units."""
     box = tuple(b.to(_device_of(energy)) for b in data.model_box)
     x0 = uniform_in(box, (n,))
-    step_size = cfg.infer_step_size or (0.002 if cfg.method == "contrastive" else 0.1)
+    step_size = cfg.infer_step_size or (0.0035 if cfg.method == "contrastive" else 0.1)
     return descend(energy, x0, steps=cfg.infer_steps, step_size=step_size,
                    final_step_size=cfg.infer_final_step_size, schedule=cfg.infer_schedule,
                    max_move=cfg.infer_max_move, tol=cfg.infer_tol, box=box)
@@ -379,7 +423,8 @@ def measure(energy: EnergyModel, data: PointData, cfg: TrainConfig, run: Path, t
            "mmd": metrics.mmd(samples, data.test), "mmd_floor": metrics.mmd(data.train, data.test),
            "converged": float(result.converged.float().mean()), "infer_steps_mean": float(result.steps.float().mean()),
            "train_seconds": train_seconds, "infer_seconds": infer_seconds, "steps": steps,
-           "best_step": best_step or steps, "reference": "clean curve" if data.clean is not None else "test split"}
+           "best_step": best_step or steps, "zoom": data.zoom,
+           "reference": "clean curve" if data.clean is not None else "test split"}
     if data.dim == 2:
         log_scale = float(torch.log(data.scale).sum())  # standardised NLL -> NLL in the data's units
         low, high = data.model_box

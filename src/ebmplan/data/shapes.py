@@ -11,15 +11,18 @@ written out here (sklearn is not a dependency); moons, circles and rings place t
 angles as sklearn and FFJORD do. Before the suite, ebmplan had its own `moons`, `rings`, `8gaussians`,
 `checkerboard`, `pinwheel` and `swissroll` at the spiral's scale (extent about 3, noise 0.05-0.1); those names
 now mean FFJORD's sets (extent about 8, noise 0.08-0.35). TorchEBM's dataset classes (`torchebm.datasets`)
-differ again: they take a noise argument (0.01-0.05 by default) and scale most sets to an extent of about 2-4
-(e.g. its 8 Gaussians sit on a circle of radius 1 with std 0.02), so figures of the two libraries on sets of
-the same name are not on the same data unless the scale and noise are matched.
+differ again in scale and noise: its 8 Gaussians sit at radius 2 with std 0.02 (FFJORD: 2.83 and 0.35), its
+moons are sklearn's at scale 1 with noise 0.05 (FFJORD: scale 2, noise 0.2), its swiss roll is rescaled to a
+std of about 0.5 with almost no noise, and its checkerboard has 32 unit squares over [-4, 4]^2 (FFJORD: 8
+squares of side 2); figures of the two libraries on sets of the same name are on the same data only when the
+scale and noise are matched.
 
-Each set says what its metrics need (`Truth`): a curve set gives its clean curve (the same curve without
-noise) and its noise; a mixture its mode centres and std; an area its support as cells. Every set also gives
-its generator's own log-density, exact for the mixtures and the checkerboard, by quadrature over the curve's
-parameter for the curves (a dense evenly spaced grid of it), and for `pinwheel` by the change of variables
-from its Gaussian features, whose pre-images are found numerically.
+Each set (a `Curve`, `Pinwheel`, `Mixture` or `Checkerboard`) has a `family`, draws points with
+`sample(rng, n)` -> [n, 2] and says what its metrics need with `truth(seed)` (`Truth`): a curve set gives its
+clean curve (the same curve without noise); a mixture its mode centres and std; an area its support as cells.
+Every set also gives its generator's own log-density: exact for the mixtures and the checkerboard; for the
+curves, by quadrature over the curve's parameter (a dense evenly spaced grid of it); for `pinwheel`, by the
+change of variables from its Gaussian features, whose pre-images are found numerically.
 """
 
 from __future__ import annotations
@@ -49,14 +52,6 @@ class Truth:
     cells: np.ndarray | None = None  # area: [C, 2, 2], the (low, high) corners of cells tiling the support
 
 
-@dataclass(frozen=True)
-class Shape:
-    """A named set: `sample(rng, n)` -> [n, 2], and `truth(seed)` (a clean curve is drawn from the seed)."""
-
-    sample: Callable[[np.random.Generator, int], np.ndarray]
-    truth: Callable[[int], Truth]
-
-
 # ------------------------------------------------------------------------------------------------- curves
 
 @dataclass(frozen=True)
@@ -70,6 +65,7 @@ class Curve:
     noise: float
     box: float = 0.0
     spaced: str | None = None
+    family = "curve"
 
     def parameters(self, rng: np.random.Generator, count: int) -> np.ndarray:
         if self.spaced is None:
@@ -179,6 +175,7 @@ class Pinwheel:
     2 * R(-a) (r, t) with a = 2 pi k / 5 + 0.25 exp(r) (R a rotation; FFJORD's einsum turns by -a)."""
 
     radial, tangential, rate, classes = 0.3, 0.1, 0.25, 5
+    family = "curve"
 
     def _points(self, r: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
         a = 2 * math.pi * k / self.classes + self.rate * np.exp(r)
@@ -247,6 +244,7 @@ class Mixture:
     centres: np.ndarray  # [K, 2]
     std: float
     balanced: bool = False
+    family = "mixture"
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         k = np.arange(n) % len(self.centres) if self.balanced else rng.integers(0, len(self.centres), size=n)
@@ -278,6 +276,7 @@ class Checkerboard:
     all times 2: eight 2 x 2 squares of a 4 x 4 board over [-4, 4)^2, uniform density 1/32 on them."""
 
     side = 2.0
+    family = "area"
     squares = np.array([(c, r) for c in range(-2, 2) for r in range(-2, 2) if (c + r) % 2 == 0], float) * 2
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -15,11 +15,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..kde import KDE
 from .shapes import SHAPES, Truth, spiral  # noqa: F401  (spiral: the seed's sampler, part of this module's API)
 
 # name -> the set's generator and what is true about it (shapes.py)
 DATASETS = SHAPES
 MIN_POINTS = 50  # fewer points cannot be split into useful train, validation and test parts
+RESOLUTION = 0.04  # the data's resolution in standardised units: a KDE bandwidth of this size
+ZOOM = (0.25, 8.0)  # the least and most that standardisation enlarges the data beyond unit std
 
 
 @dataclass
@@ -27,8 +30,11 @@ class PointData:
     """A point data set split three ways, with its padded box, its standardisation and (for a named set) what
     is true about it.
 
-    Training sees standardised points, z = (x - shift) / scale per column (shift and scale from the training
-    split); every result is mapped back to the data's own units (`to_data`)."""
+    Training sees standardised points, z = (x - shift) / scale per column; every result is mapped back to the
+    data's own units (`to_data`). Standardisation gives each column of the training split mean 0 and std 1, then
+    enlarges all columns alike so that the data's resolution, the bandwidth of a Gaussian KDE chosen on the
+    validation split, is RESOLUTION: one recipe then sees every data set at the same scale of detail, whether
+    its modes are broad or sharp (by at most the factors of ZOOM)."""
 
     name: str
     train: torch.Tensor  # [N_train, D]
@@ -39,6 +45,7 @@ class PointData:
     shift: torch.Tensor  # [D]
     scale: torch.Tensor  # [D]
     truth: Truth | None = None  # None for a user file
+    zoom: float = 1.0  # how much standardisation enlarged the data beyond unit std
 
     @property
     def dim(self) -> int:
@@ -105,11 +112,16 @@ def load_data(source: str, *, seed: int = 0, n: int = 14000, pad: float = 0.1,
     def t(a):
         return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
 
-    dim = points.shape[1]
-    shift, scale = (train.mean(0), train.std(0)) if standardise else (np.zeros(dim), np.ones(dim))
-    return PointData(name=name, train=t(train), val=t(points[len(train): len(train) + n_val]),
-                     test=t(points[len(train) + n_val:]), low=t(lo - pad * span), high=t(hi + pad * span),
-                     shift=t(shift), scale=t(scale), truth=truth)
+    val, test = points[len(train): len(train) + n_val], points[len(train) + n_val:]
+    dim, zoom = points.shape[1], 1.0
+    shift, scale = np.zeros(dim), np.ones(dim)
+    if standardise:
+        shift, spread = train.mean(0), train.std(0)
+        resolution = KDE(t((train - shift) / spread)).fit(t((val - shift) / spread)).bandwidth
+        zoom = float(np.clip(RESOLUTION / resolution, *ZOOM))
+        scale = spread / zoom
+    return PointData(name=name, train=t(train), val=t(val), test=t(test), low=t(lo - pad * span),
+                     high=t(hi + pad * span), shift=t(shift), scale=t(scale), truth=truth, zoom=zoom)
 
 
 def read_points(path: Path) -> np.ndarray:
