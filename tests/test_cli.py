@@ -144,7 +144,7 @@ def test_maze_eval_writes_into_out(tmp_path, capsys):
     (["spiral", "--activation", "sigmoidish"], "unknown activation"),
     (["spiral", "--negatives", "mismatched"], "need a conditional task"),
     (["spiral", "--infer-schedule", "linear"], "unknown step-size schedule"),
-    (["spiral", "--hard-alpha", "-1"], "hard-negative buffer needs"),
+    (["spiral", "--hard-alpha", "-1"], "--hard-alpha must be >= 0"),
     (["spiral", "--device", "tpu"], "unknown device 'tpu'"),
     (["spiral", "--device", "cudax"], "unknown device 'cudax'"),
     (["spiral", "--device", "meta"], "unknown device 'meta'"),

@@ -30,6 +30,7 @@ from ebmplan.train import TrainConfig, train  # noqa: E402
 
 VIEW = [[-2.5, -2.5], [2.5, 2.5]]
 SMALL = {"width": 16, "depth": 2, "steps": 60}
+WITH_HARD = "uniform:0.5,perturb:0.25,hard:0.25"  # the page shows each kind of negative the trainer uses
 
 
 @pytest.fixture(scope="session")
@@ -116,8 +117,8 @@ def test_defaults_bundled_sets_and_uploads_read_like_ebmplan_train(client, tmp_p
 def test_a_tab_trains_streams_frames_drops_a_particle_and_saves_a_run_the_cli_reproduces(client, runs, tmp_path):
     points = ring()
     with client.websocket_connect("/ws/energy") as ws:
-        ws.send_text(json.dumps({"op": "train", "recipe": {**SMALL, "steps": 3000}, "points": points,
-                                 "view": VIEW}))
+        ws.send_text(json.dumps({"op": "train", "recipe": {**SMALL, "steps": 3000, "negatives": WITH_HARD},
+                                 "points": points, "view": VIEW}))
         first = receive(ws, "frame")
         assert first["heat"]["size"] == GRID and len(first["heat"]["grid"]) == GRID
         assert len(first["samples"]) == CHAINS
@@ -151,7 +152,8 @@ def test_a_tab_trains_streams_frames_drops_a_particle_and_saves_a_run_the_cli_re
     assert saved["command"] == command_line(run.config)
     assert saved["command"].startswith(f"ebmplan train --data {folder / 'points.npy'} --width 16 --depth 2")
     # The same recipe from the command line's own trainer gives the same model, row for row the same log.
-    cli = train(TrainConfig(data=str(folder / "points.npy"), width=16, depth=2, steps=steps, out=str(tmp_path / "cli")))
+    cli = train(TrainConfig(data=str(folder / "points.npy"), width=16, depth=2, steps=steps, negatives=WITH_HARD,
+                            out=str(tmp_path / "cli")))
     page, own = load_file(folder / "model.safetensors"), load_file(cli / "model.safetensors")
     assert all(torch.equal(page[k], own[k]) for k in own)
     untimed = [row.rsplit(",", 1)[0] for row in (folder / "metrics.csv").read_text().splitlines()]

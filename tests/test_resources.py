@@ -7,7 +7,7 @@ from ebmplan.conditional import ConditionalConfig
 from ebmplan.errors import ConfigError
 from ebmplan.plan.agent_run import MazeTrainConfig
 from ebmplan.resources import available_memory, check_memory, format_bytes
-from ebmplan.train import TrainConfig
+from ebmplan.train_config import TrainConfig
 from ebmplan.video import VideoConfig
 
 

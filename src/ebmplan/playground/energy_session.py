@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..data.toy2d import DATASETS
 from ..errors import ConfigError
-from ..train import TrainConfig
+from ..train_config import TrainConfig
 from . import trainer
 from .folders import RunsFolder
 from .jobs import Slots, Worker

@@ -18,7 +18,7 @@ import torch
 from ..data.toy2d import PointData
 from ..energy.inference import descend
 from ..energy.models import EnergyModel
-from ..train import TrainConfig
+from ..train_config import TrainConfig
 from .limits import CHAINS, GRID, NEGATIVES_SHOWN, PARTICLE_STEPS
 
 Box = tuple[torch.Tensor, torch.Tensor]  # (low [2], high [2])

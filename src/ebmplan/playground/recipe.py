@@ -17,7 +17,7 @@ from ..config import flag
 from ..data.toy2d import DATASETS, MIN_POINTS, load_data, read_points
 from ..energy.losses import LOSSES
 from ..errors import ConfigError
-from ..train import TrainConfig
+from ..train_config import TrainConfig
 from .folders import RunsFolder
 from .limits import MAX_POINTS, RECIPE_BOUNDS
 

@@ -1,7 +1,6 @@
-"""The energy page's training, in its own process (one per tab): `ebmplan train`'s contrastive loop with the
-same pieces in the same order (standardised data, seed, model, optimiser, negatives, loss, `GradientStep`, the
-validation check and early stopping), so the same recipe gives the same model; with pause and resume, a frame
-every `FRAME_SECONDS` of training, particles, and "save as run folder".
+"""The energy page's training, in its own process (one per tab): `ebmplan train`'s own `ContrastiveFit`, stepped
+between frames, so the same recipe gives the same model; with pause and resume, a frame every `FRAME_SECONDS`
+of training, particles, and "save as run folder".
 
 The process talks over one pipe. In: ("pause",), ("resume",), ("stop",), ("particle", id, x, y),
 ("save", folder). Out: ("started", info), ("frame", frame), ("particle", result), ("saved", info),
@@ -20,15 +19,14 @@ from pathlib import Path
 
 import torch
 
+from ..contrastive_fit import ContrastiveFit
 from ..data.toy2d import load_data
-from ..energy.step import GradientStep
 from ..errors import ConfigError, Divergence
 from ..runs import Run, rng_state, seed_everything, set_rng_state
-from ..train import REMEDY, BestModel, TrainConfig, Validation, build_energy, measure
+from ..train import LOG_COLUMNS, build_energy, measure
+from ..train_config import TrainConfig
 from .landscape import Landscape
 from .limits import FRAME_SECONDS
-
-LOG_COLUMNS = ["loss", "energy_pos", "energy_neg", "energy_gap", "val_nll", "seconds"]
 
 
 class Trainer:
@@ -38,25 +36,24 @@ class Trainer:
         self.cfg = cfg
         self.data = data = load_data(cfg.data, seed=cfg.seed, standardise=cfg.standardise)
         seed_everything(cfg.seed)
-        self.energy = build_energy(cfg, data.dim)
-        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr)
-        self.update = GradientStep(self.energy, self.optimizer, what="energy model", grad_clip=cfg.grad_clip,
-                                   remedy=REMEDY)
-        self.negatives = cfg.make_negatives(data.model_box)
-        self.loss_fn = cfg.make_loss()
-        self.train_x = data.to_model(data.train)  # [N, 2], standardised
-        self.validation = Validation(data, torch.device("cpu"))
-        self.best = BestModel(cfg.patience)
-        self.step, self.seconds = 0, 0.0  # steps done; wall-clock seconds while training ran (frames included)
+        self.fit = ContrastiveFit(cfg, data, build_energy(cfg, data.dim))
+        self.seconds = 0.0  # wall-clock seconds while training ran (frames included)
         self.clock_start: float | None = None  # while running: when `seconds` would have been 0
         self.rows: list[tuple[int, dict]] = []  # metrics.csv rows, as `ebmplan train` logs them
-        self.last: tuple[torch.Tensor, ...] | None = None  # the last step's negatives, loss and energies
         self.landscape = Landscape(cfg, data, (torch.tensor(view[0]), torch.tensor(view[1])))
 
     @property
+    def step(self) -> int:
+        return self.fit.step
+
+    @property
     def finished(self) -> bool:
-        """All steps done, or stopped early (the validation NLL stopped improving)."""
-        return self.step >= self.cfg.steps or self.best.stopped
+        return self.fit.finished
+
+    @property
+    def model(self):
+        """The model the page shows and a saved run keeps: the moving average of the weights."""
+        return self.fit.model
 
     def elapsed(self) -> float:
         return self.seconds if self.clock_start is None else time.perf_counter() - self.clock_start
@@ -70,40 +67,23 @@ class Trainer:
 
     def train_step(self) -> None:
         """One step of `ebmplan train`'s loop, with its validation check every `log_every` steps."""
-        cfg, B = self.cfg, self.cfg.batch_size
-        done = self.step + 1
-        pos = self.train_x[torch.randint(len(self.train_x), (B,))]  # [B, 2]
-        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, 2]
-        e = self.energy(torch.cat([pos, neg.reshape(-1, self.data.dim)]))  # [B + B*n]
-        e_pos, e_neg = e[:B], e[B:].reshape(B, -1)  # [B], [B, n]
-        loss = self.loss_fn(e_pos, e_neg)
-        self.update(loss, done, e)
-        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
-        self.step, self.last = done, (neg, loss.detach(), e_pos.detach(), e_neg.detach())
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            self.rows.append((done, {**self.check(self.best), "seconds": f"{self.elapsed():.3f}"}))
-
-    def check(self, best: BestModel) -> dict:
-        """The validation check at the current step, as `best` sees it, and its metrics.csv row (no seconds)."""
-        _, loss, e_pos, e_neg = self.last
-        val_nll = self.validation(self.energy)
-        best.observe(val_nll, self.step, self.energy)
-        return {"loss": loss.item(), "energy_pos": e_pos.mean().item(), "energy_neg": e_neg.mean().item(),
-                "energy_gap": (e_neg.mean() - e_pos.mean()).item(), "val_nll": val_nll}
+        if self.fit.train_step():
+            self.rows.append((self.step, {**self.fit.check(), "seconds": f"{self.elapsed():.3f}"}))
 
     def frame(self, state: str, rows_sent: int) -> dict:
         """The heat map, samples, the last step's negatives, loss and energy gap, the metrics.csv rows since
         `rows_sent`, the step and the speed."""
         t0 = time.perf_counter()
-        out = {"state": state, "step": self.step, "steps": self.cfg.steps, "best_step": self.best.step,
-               "stopped_early": self.best.stopped,
+        best = self.fit.best
+        out = {"state": state, "step": self.step, "steps": self.cfg.steps, "best_step": best.step,
+               "stopped_early": best.stopped,
                "steps_per_second": self.step / self.elapsed() if self.elapsed() else 0.0,
-               "heat": self.landscape.heat(self.energy), "samples": self.landscape.samples(self.energy),
+               "heat": self.landscape.heat(self.model), "samples": self.landscape.samples(self.model),
                "negatives": {}, "loss": None, "energy_gap": None,
                "rows": [{"step": s, **{k: float(v) for k, v in row.items()}} for s, row in self.rows[rows_sent:]]}
-        if self.last is not None:
-            neg, loss, e_pos, e_neg = self.last
-            out["negatives"] = self.landscape.negatives(neg, self.negatives.counts(self.cfg.n_negatives))
+        if self.fit.last is not None:
+            _, neg, loss, e_pos, e_neg = self.fit.last
+            out["negatives"] = self.landscape.negatives(neg, self.fit.negatives.counts(self.cfg.n_negatives))
             out["loss"], out["energy_gap"] = float(loss), float(e_neg.mean() - e_pos.mean())
         out["frame_ms"] = 1e3 * (time.perf_counter() - t0)
         return out
@@ -119,14 +99,12 @@ class Trainer:
         run = Run.start(cfg, "energy", "train")
         if points_file is not None:
             shutil.copyfile(points_file, folder / "points.npy")
-        best, rows = self.best, list(self.rows)
+        best, rows = self.fit.best, list(self.rows)
         if not rows or rows[-1][0] != self.step:  # `ebmplan train --steps N` checks at its last step too
-            best = copy.deepcopy(self.best)  # on a copy: the page's training goes on as it would have
-            rows.append((self.step, {**self.check(best), "seconds": f"{self.elapsed():.3f}"}))
-        run.save_checkpoint({"model": self.energy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                             "negatives": self.negatives.state_dict(), "best": best.state_dict(),
-                             "rng": rng_state(), "step": self.step, "train_seconds": self.elapsed()})
-        kept = best.model_of(self.energy)
+            best = copy.deepcopy(best)  # on a copy: the page's training goes on as it would have
+            rows.append((self.step, {**self.fit.check(best), "seconds": f"{self.elapsed():.3f}"}))
+        run.save_checkpoint({**self.fit.state_dict(), "best": best.state_dict(), "train_seconds": self.elapsed()})
+        kept = self.fit.kept(best)
         run.save_weights(kept)
         log = run.log(LOG_COLUMNS)
         for step, row in rows:
@@ -161,7 +139,7 @@ def serve(conn: Connection, cfg: TrainConfig, view: tuple[list[float], list[floa
                     running, show = message[0] == "resume", True
                 elif message[0] == "particle":
                     conn.send(("particle", {"id": message[1], **trainer.landscape.particle(
-                        trainer.energy, message[2], message[3])}))
+                        trainer.model, message[2], message[3])}))
                 elif message[0] == "save":
                     try:
                         saved = trainer.save(Path(message[1]), None if points_file is None else Path(points_file))
