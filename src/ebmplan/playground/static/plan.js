@@ -87,11 +87,16 @@ function draw() {
     if (plan.waypoints.length) {
       polyline([state.start, ...plan.waypoints, state.goal], "#7b2cbf", 3);
       plan.waypoints.forEach((p, i) => {
-        dot(p, "#7b2cbf", 5, "#fff");
+        const label = String(i + 1);
+        dot(p, "#7b2cbf", label.length > 1 ? 7 : 5, "#fff");  // room for a two-digit number
         const [x, y] = toScreen(p);
         ctx.fillStyle = "#fff";
         ctx.font = "bold 9px system-ui, sans-serif";
-        ctx.fillText(String(i + 1), x - 3, y + 3);
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        ctx.fillText(label, x, y + 0.5);
+        ctx.textAlign = "start";
+        ctx.textBaseline = "alphabetic";
       });
     }
     const path = plan.path.slice(0, state.shownSteps + 1);
