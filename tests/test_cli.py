@@ -164,6 +164,7 @@ def test_maze_eval_writes_into_out(tmp_path, capsys):
     (["maze", "train", "--resize", "0"], "--resize must be at least 1"),
     (["maze", "eval", "no/such/run"], "does not exist"),
     (["plan", "eval", "--agent", "no/such/run"], "does not exist"),
+    (["plan", "eval", "--agent", "no/such/run", "--nodes", "100000"], "planning over 100000 nodes per graph needs"),
     (["sweep", "spiral", "--grid", "widht=8,16"], "has no setting 'widht'"),
     (["sweep", "spiral", "--backend", "slurm"], "unknown backend 'slurm'"),
 ])

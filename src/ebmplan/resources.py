@@ -15,6 +15,11 @@ from .errors import ConfigError
 
 FLOAT = 4  # bytes of a float32
 RUNTIME = 100 * 10**6  # code and buffers the libraries touch on first use (autograd, Adam): ~80 MB measured
+# `plan eval`, per pair of nodes of a graph being built (counted from the arrays; the measured peaks are in
+# docs/results/memory.md): a per-episode graph (cvae, ebm) holds the pairs' coordinates, indices, the agent's
+# batch and distances; a shared graph (uniform, replay, sgm) the agent's pairwise distances and the cutoff's masks.
+EPISODE_PAIR_BYTES = 100
+SHARED_PAIR_BYTES = 32
 
 
 def available_memory(device: str | torch.device = "cpu") -> int | None:
@@ -56,6 +61,12 @@ def format_bytes(n: float) -> str:
     while value >= 1000 and unit < len(units) - 1:
         value, unit = value / 1000, unit + 1
     return f"{value:.1f} {units[unit]}" if value < 10 else f"{value:.0f} {units[unit]}"
+
+
+def episodes_per_chunk(nodes: int, episodes: int, max_memory: float) -> int:
+    """Episodes whose per-episode graphs of `nodes` nodes are built together within `max_memory` GB (at least
+    one): `plan eval`'s chunks."""
+    return max(1, min(episodes, int(max_memory * 2**30 // (EPISODE_PAIR_BYTES * nodes * nodes))))
 
 
 def mlp_params(inputs: int, width: int, depth: int, outputs: int = 1) -> int:

@@ -14,6 +14,7 @@ import torch
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
+from ..resources import episodes_per_chunk as chunk_episodes
 from .agent import DistanceAgent
 from .agent_run import AgentRun
 from .candidates import Candidates
@@ -202,10 +203,7 @@ def episodes_per_chunk(cand: Candidates, B: int, max_memory: float) -> int:
     """Episodes planned together. A shared node set needs no chunks (one graph serves all); per-episode node
     sets cost ~100 bytes per pair of nodes in each episode's graph building (distances, pairs, the agent's
     batch), so as many episodes as fit in `max_memory` GB."""
-    if cand.shared:
-        return B
-    n = cand.states.shape[1]
-    return max(1, min(B, int(max_memory * 2**30 // (100 * n * n))))
+    return B if cand.shared else chunk_episodes(cand.states.shape[1], B, max_memory)
 
 
 def plan_episodes(run: AgentRun, cand: Candidates, ep: Episodes, noise: np.ndarray, cfg: PlanEvalConfig,

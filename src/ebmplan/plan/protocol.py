@@ -16,6 +16,7 @@ import numpy as np
 
 from ..backends import BACKENDS
 from ..errors import ConfigError, choose
+from ..resources import EPISODE_PAIR_BYTES, RUNTIME, SHARED_PAIR_BYTES, check_memory, episodes_per_chunk
 from ..runs import resolve_device
 from .candidates import SourceSettings
 from .env import PointMazeVec
@@ -23,6 +24,7 @@ from .maze import Maze
 from .subgoals import SOURCES
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+PER_EPISODE = ("cvae", "ebm")  # sources with a node set (and graph) per episode; the others share one
 
 
 @dataclass
@@ -125,6 +127,22 @@ class PlanEvalConfig(SourceSettings):
                      positive=("wormhole_factor", "max_memory"), non_negative=("cleanup_steps", "threads", "workers"))
         choose("backend", self.backend, BACKENDS)
         resolve_device(self.device)
+        check_memory(self.memory_needed(), f"planning over {max(self.nodes, default=1)} nodes per graph",
+                     "use fewer --nodes (or a smaller --max-memory)")
+
+    def memory_needed(self) -> int:
+        """Bytes of the largest graph this config builds, within a factor of about 2 (resources.py): per pair of
+        nodes at the largest budget, the shared graph (and `sgm`'s pool) or the per-episode graphs of one chunk
+        of episodes (at least one episode, at most `max_memory`), plus the closed loop's float64 [episodes,
+        nodes] costs and the libraries' first-use memory."""
+        n, B = max(self.nodes, default=1), self.episodes * len(self.difficulties)
+        need = 0
+        if any(s not in PER_EPISODE for s in self.sources):
+            pool = min(max(3 * n, 300), self.sgm_pool) if "sgm" in self.sources else 0
+            need = SHARED_PAIR_BYTES * max(n, pool) ** 2 + 3 * 8 * B * n
+        if any(s in PER_EPISODE for s in self.sources):
+            need = max(need, EPISODE_PAIR_BYTES * n * n * episodes_per_chunk(n, B, self.max_memory) + 3 * 8 * B * n)
+        return RUNTIME + need
 
 
 @dataclass
