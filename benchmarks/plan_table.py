@@ -25,7 +25,7 @@ SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist",
 def read_rows(run: Path) -> list[dict]:
     rows = []
     for r in csv.DictReader((run / "results.csv").open()):
-        row = {k: r[k] if k == "source" else float(r[k]) for k in FIELDS}
+        row = {k: r[k] if k == "source" else float(r[k]) for k in FIELDS if k in r}  # runs before a column
         for k in ("agent_seed", "nodes", "episodes", "successes"):
             row[k] = int(row[k])
         rows.append(row)

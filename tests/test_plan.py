@@ -127,7 +127,8 @@ def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
 
 
 def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
-    """A config.json from before the rename of `tau` to `sgm_tau`, with --sources as one comma string, loads;
+    """A config.json from before the rename of `tau` to `sgm_tau`, with --sources as one comma string, loads
+    (with the generators' old budget and start);
     `--tau` still parses as `--sgm-tau`, and the comma form of --sources is the same setting as the words."""
     from ebmplan.cli import COMMANDS, parse
     from ebmplan.plan.protocol import PlanEvalConfig
@@ -137,6 +138,7 @@ def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
         "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
     saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
     assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
+    assert (saved.budget, saved.ebm_init) == ("fill", "uniform")  # the generators as they were run then
     for words in (["uniform,sgm"], ["uniform", "sgm"]):
         cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
         assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
@@ -249,3 +251,83 @@ def test_a_diverging_generator_stops_with_the_shared_divergence_message(tiny_age
 
     with pytest.raises(Divergence, match=f"training diverged at step 1: the weights of the {what} are not finite"):
         make_source(name, load_agent(tiny_agent), SourceSettings(gen_steps=30, per_call=3, gen_lr=float("inf")))
+
+
+def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
+    """`--budget cap`: an episode whose start and goal the agent already trusts gets no node (NaN rows the
+    planner never connects); `fill` spends the budget. The planner runs on the padded set."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.planner import plan_episodes
+    from ebmplan.plan.protocol import Episodes, PlanEvalConfig
+    from ebmplan.plan.subgoals import make_source
+
+    run = load_agent(tiny_agent)
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
+    starts[0] = goals[0]  # a trusted hop: the cutoff set just above its distance (a tiny agent is unsure)
+    cutoff = float(run.agent.distance(starts[:1], goals[:1])[0]) + 0.01
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap", max_dist=cutoff))
+    cand = source.candidates(starts, goals, 10)
+    used = np.isfinite(cand.states).all(-1).sum(-1)  # [B]
+    assert cand.states.shape == (4, 10, 2) and used[0] == 0 and (used <= 10).all()
+    assert cand.used == used.mean()
+    assert all(np.isfinite(cand.states[b, :k]).all() for b, k in enumerate(used))  # the used rows come first
+    source.settings = SourceSettings(gen_steps=30, per_call=3, budget="fill", max_dist=cutoff)
+    assert source.candidates(starts, goals, 10).used == 10
+    cfg = PlanEvalConfig(agent=("a",), max_steps=5, max_dist=cutoff)
+    ep = Episodes(starts, goals, np.zeros(4, dtype=np.int64))
+    res = plan_episodes(run, cand, ep, np.zeros((5, 4)), cfg, cleanup=False, shown=0)
+    assert res["reached"][0] and res["shown"]["nodes"].shape == (10, 2)
+
+
+@pytest.mark.parametrize("energy", ["distance", "sum"])
+def test_composed_energy_adds_the_agents_distance_and_descends(tiny_agent, energy):
+    """`--ebm-energy distance|sum`: lambda * max(D(s, m), D(m, g)) (plus F for `sum`), differentiable in m."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
+
+    run = load_agent(tiny_agent)
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, ebm_energy=energy, ebm_lambda=0.5,
+                                                   ebm_infer_steps=5))
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
+    m = run.maze.sample_free(np.random.default_rng(1), 3)
+    e = source.descended()
+    x, c = source.norm(m), torch.cat([source.norm(starts), source.norm(goals)], 1)
+    want = 0.5 * np.maximum(run.agent.distance(starts, m), run.agent.distance(m, goals))
+    if energy == "sum":
+        want = want + source.energy(x, c).detach().numpy()
+    np.testing.assert_allclose(e(x, c).detach().numpy(), want, rtol=1e-4, atol=1e-4)
+    x = x.requires_grad_(True)
+    (grad,) = torch.autograd.grad(e(x, c).sum(), x)
+    assert torch.isfinite(grad).all()
+    cand = source.candidates(starts, goals, 4)
+    assert cand.states.shape == (3, 4, 2) and np.isfinite(cand.states).all()
+
+
+@pytest.mark.parametrize("args, words", [(["--budget", "some"], "--budget"),
+                                         (["--ebm-energy", "both"], "--ebm-energy"),
+                                         (["--ebm-lambda", "0"], "--ebm-lambda"),
+                                         (["--ebm-init", "zero"], "--ebm-init")])
+def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
+    out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent), *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
+
+
+def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
+    """`--ebm-init mid --budget cap`: the used rows come first, inside the map; the rest are NaN."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
+
+    run = load_agent(tiny_agent)
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, budget="cap", ebm_init="mid",
+                                                   max_dist=2.0))
+    cand = source.candidates(starts, goals, 6)
+    used = np.isfinite(cand.states).all(-1).sum(-1)
+    assert cand.states.shape == (3, 6, 2) and (used <= 6).all() and cand.used == used.mean()
+    for b, k in enumerate(used):
+        assert np.isfinite(cand.states[b, :k]).all() and np.isnan(cand.states[b, k:]).all()
+        assert (cand.states[b, :k] >= 0).all() and (cand.states[b, :k] <= run.maze.high).all()

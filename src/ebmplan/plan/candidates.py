@@ -30,6 +30,14 @@ class Candidates:
     def shared(self) -> bool:
         return self.states.ndim == 2
 
+    @property
+    def used(self) -> float:
+        """Nodes per graph actually generated: a per-episode set stopped short of its cap pads with NaN rows,
+        which the planner never connects (the mean over episodes; the whole set when shared)."""
+        if self.shared:
+            return float(len(self.states))
+        return float(np.isfinite(self.states).all(-1).sum(-1).mean())
+
     def of(self, rows: np.ndarray | slice) -> Candidates:
         """The candidates of some episodes (a shared set serves them all as it is)."""
         return self if self.shared else Candidates(self.states[rows], self.seconds, self.queries)
@@ -62,6 +70,10 @@ class SourceSettings(Config):
     """ebm: negatives (uniform, mismatched, hard, perturb; weighted)"""
     ebm_infer_steps: int = 60
     """ebm: gradient-descent steps per generated candidate"""
+    ebm_init: str = "mid"
+    """ebm: where descent starts: `uniform` (noise over the map) or `mid` (half the samples of a pair from the
+    straight midpoint of its start and goal, the first exactly there, the others spread by a quarter of their
+    distance; the rest uniform)"""
     gen_data: str = "graph"
     """cvae/ebm training triples: `graph` (routes through the stitched replay data, any length) or `episodes`
     (three states of one exploration episode)"""
@@ -72,15 +84,27 @@ class SourceSettings(Config):
     split: str = "gaps"
     """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
     every segment, breadth first"""
+    budget: str = "cap"
+    """cvae/ebm with --split gaps: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap
+    (the table reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are
+    split). --split halves always fills"""
+    ebm_energy: str = "data"
+    """ebm: the energy descended: `data` (the learned F((s, g), m)), `distance` (lambda * max(D(s, m), D(m, g))
+    with D the agent's distance, RIS's subgoal objective) or `sum` (both: a product of experts)"""
+    ebm_lambda: float = 0.1
+    """ebm: weight of the agent's distance in `--ebm-energy distance` and `sum` (energy units per step)"""
 
     def check(self) -> None:
         self.require(at_least_one=("sgm_pool", "gen_steps", "gen_batch", "gen_width", "per_call", "ebm_infer_steps"),
-                     positive=("max_dist", "sgm_tau", "gen_lr"))
+                     positive=("max_dist", "sgm_tau", "gen_lr", "ebm_lambda"))
         parse_weights(self.ebm_negatives, NEGATIVES, "negative kind")
         choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:
             raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
         choose("--split", self.split, ("gaps", "halves"))
+        choose("--budget", self.budget, ("fill", "cap"))
+        choose("--ebm-energy", self.ebm_energy, ("data", "distance", "sum"))
+        choose("--ebm-init", self.ebm_init, ("uniform", "mid"))
 
 
 class Source(ABC):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..energy.inference import descend
 from ..energy.losses import make_loss
-from ..energy.models import MLPEnergy
+from ..energy.models import EnergyModel, MLPEnergy
 from ..energy.negatives import parse_negatives
 from ..energy.step import GradientStep
 from ..monitor import progress
@@ -110,16 +110,20 @@ class Generator(Source):
     def gaps(self, starts: np.ndarray, goals: np.ndarray, n: int) -> tuple[np.ndarray, int]:
         """Split where the route has a gap: every segment the agent cannot cross (its distance at or above the
         cutoff) gets a middle, longest first; once an episode has none left, its longest segments are split
-        to spend the rest of the budget. -> ([B, n, 2], distance queries)."""
+        to spend the rest of the budget (`fill`), or it stops there (`cap`: the unused rows are NaN, nodes the
+        planner never connects). -> ([B, n, 2], distance queries)."""
         B = len(starts)
-        out, count = np.empty((B, n, 2)), np.zeros(B, dtype=np.int64)
+        out, count = np.full((B, n, 2), np.nan), np.zeros(B, dtype=np.int64)
         ep, a, b = np.arange(B), starts, goals  # segments: episode [S], ends [S, 2] each
         d = self.run.agent.distance(a, b)
         queries = B
+        fill = self.settings.budget == "fill"
         while (count < n).any():
             gap = d >= self.max_dist
             has_gap = np.bincount(ep[gap], minlength=B) > 0
-            eligible = gap | ~has_gap[ep]
+            eligible = gap | ~has_gap[ep] if fill else gap & (count[ep] < n)
+            if not eligible.any():  # `cap`: every hop is trusted (or the cap is spent); the rest stays NaN
+                break
             order = np.lexsort((-d, ep))  # by episode, longest first
             order = order[eligible[order]]
             rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
@@ -217,6 +221,30 @@ class CVAESource(Generator):
         return samples, mid
 
 
+class ComposedEnergy(EnergyModel):
+    """E(m | (s, g)) = F(m | (s, g)) + lambda * max(D(s, m), D(m, g)): the learned data energy (or none) plus
+    the agent's own distance on the middle (RIS's subgoal objective), a product of experts that descent
+    minimises jointly. Normalised coordinates in and out, like F; D in the agent's steps. The agent's weights
+    are not trained here: only the gradient in m is taken."""
+
+    dim, context_dim = 2, 4
+
+    def __init__(self, data: EnergyModel | None, agent: nn.Module, high: np.ndarray, lam: float):
+        super().__init__()
+        self.data, self.agent, self.lam = data, agent, lam
+        self.register_buffer("to_map", torch.as_tensor(np.asarray(high) / 2, dtype=torch.float32))
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The agent's pessimistic expected steps, differentiable: [B, 2] x [B, 2] map coordinates -> [B]."""
+        agent = self.agent
+        return agent.expected_steps(agent.logits(a, b, agent.act(a, b))).amax(0)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        m, s, g = ((v + 1) * self.to_map for v in (x, context[:, :2], context[:, 2:]))  # map coords
+        e = self.lam * torch.maximum(self.distance(s, m), self.distance(m, g))  # [B]
+        return e if self.data is None else e + self.data(x, context)
+
+
 class EBMSource(Generator):
     """F(m | (s, g)): an MLP energy over the middle state with the pair as context."""
 
@@ -252,15 +280,31 @@ class EBMSource(Generator):
         self.energy.eval()
         self.fit_seconds = time.perf_counter() - t0
 
+    def descended(self) -> EnergyModel:
+        """The energy that sampling descends (`--ebm-energy`): the learned one, the agent's distance, or both."""
+        st = self.settings
+        if st.ebm_energy == "data":
+            return self.energy
+        return ComposedEnergy(self.energy if st.ebm_energy == "sum" else None, self.run.agent, self.maze.high,
+                              st.ebm_lambda).eval()
+
     def refine(self, x0: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
+        return descend(self.descended(), x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
                        final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
 
     def sample(self, s, g, k):
         P = len(s)
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
-        x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1
+        x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1  # [P*k, 2]
+        if self.settings.ebm_init == "mid":  # half the chains from the straight midpoint, spread with the gap
+            h = (k + 1) // 2
+            mid, spread = (s + g) / 2, (g - s).norm(dim=1, keepdim=True) / 4  # [P, 2], [P, 1]
+            near = mid[:, None] + spread[:, None] * torch.randn(P, h, 2, device=self.device)  # [P, h, 2]
+            near[:, 0] = mid
+            x0 = x0.reshape(P, k, 2)
+            x0[:, :h] = near.clamp(-1, 1)
+            x0 = x0.reshape(P * k, 2)
         out = chunked(self.refine, x0, c)  # [P*k, 2]
-        e = chunked(self.energy, out, c).reshape(P, k)
+        e = chunked(self.descended(), out, c).reshape(P, k)
         samples = out.reshape(P, k, 2)
         return samples, samples[torch.arange(P, device=self.device), e.argmin(1)]

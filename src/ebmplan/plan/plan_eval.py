@@ -53,7 +53,7 @@ KIND = "plan-eval"
 POLICY_COSTS = {"wormhole_share": float("nan"), "edges_per_graph": 0, "queries_per_episode": 0.0,
                 "plan_seconds_per_episode": 0.0, "generate_seconds_per_episode": 0.0,
                 "graph_seconds_per_episode": 0.0, "loop_seconds_per_episode": 0.0, "in_walls_share": 0.0,
-                "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0}
+                "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0, "nodes_used_per_episode": 0.0}
 
 
 def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, part: str, keep_shown: bool,
@@ -120,11 +120,14 @@ def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, 
         cand = source.candidates(ep.starts, ep.goals, n)
         res = plan_episodes(agent, cand, ep, noise, cfg, cleanup=part == "sgm", shown=shown_episode)
         if keep_shown:  # the true map marks the nodes in walls, for the reader only
-            shown[part] = {**res["shown"], "budget": n, "in_walls": maze.blocked(res["shown"]["nodes"])}
+            e = res["shown"]
+            e["nodes"] = e["nodes"][np.isfinite(e["nodes"]).all(-1)]  # a capped budget pads its end with NaN
+            shown[part] = {**e, "budget": n, "in_walls": maze.blocked(e["nodes"])}
         if kept[i]:  # planned again only for the figure's episode; the written rows are kept
             rows += done[(seed, part, n)]
             continue
-        in_walls = maze.blocked(cand.states.reshape(-1, 2))  # ground truth, for the table only
+        states = cand.states.reshape(-1, 2)
+        in_walls = maze.blocked(states[np.isfinite(states).all(-1)])  # ground truth, for the table only
         extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
                  "edges_per_graph": res["edges"] / (1 if cand.shared else B),
                  "queries_per_episode": (cand.queries + res["queries"]) / B,
@@ -132,7 +135,8 @@ def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, 
                  "generate_seconds_per_episode": cand.seconds / B,
                  "graph_seconds_per_episode": res["graph_seconds"] / B,
                  "loop_seconds_per_episode": res["loop_seconds"] / B,
-                 "in_walls_share": float(in_walls.mean()),
+                 "in_walls_share": float(in_walls.mean()) if len(in_walls) else 0.0,
+                 "nodes_used_per_episode": cand.used,
                  "fit_seconds": source.fit_seconds,
                  "dropped_edges_per_episode": res["dropped_edges"] / B}
         new_rows = group_rows({"agent_seed": seed, "source": part, "nodes": n}, ep, res["reached"],

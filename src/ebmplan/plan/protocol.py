@@ -103,6 +103,8 @@ class PlanEvalConfig(SourceSettings):
             settings["sgm_tau"] = settings.pop("tau")
         if isinstance(settings.get("sources"), str):  # once one comma-separated string
             settings["sources"] = (settings["sources"],)
+        settings.setdefault("budget", "fill")  # the generators' behaviour before these settings existed
+        settings.setdefault("ebm_init", "uniform")
         return settings
 
     def check(self) -> None:

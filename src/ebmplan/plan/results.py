@@ -35,7 +35,7 @@ def group_rows(label: dict, ep: Episodes, reached: np.ndarray, steps: np.ndarray
 FIELDS = ["agent_seed", "source", "nodes", "difficulty", "episodes", "successes", "success", "low", "high",
           "path_ratio", "wormhole_share", "edges_per_graph", "queries_per_episode", "plan_seconds_per_episode",
           "generate_seconds_per_episode", "graph_seconds_per_episode", "loop_seconds_per_episode",
-          "in_walls_share", "fit_seconds", "dropped_edges_per_episode"]
+          "in_walls_share", "fit_seconds", "dropped_edges_per_episode", "nodes_used_per_episode"]
 
 
 def read_results(path: Path, per_group: int) -> dict[tuple, list[dict]]:
@@ -90,7 +90,7 @@ def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
             continue
         key = (r["source"], r["nodes"]) if hard is not None else (r["source"], r["nodes"], r["difficulty"])
         p = out.setdefault(key, {"successes": 0, "episodes": 0, "seeds": {}, "ratio": [], "plan": [], "parts": [],
-                                 "queries": [], "worm": [], "in_walls": []})
+                                 "queries": [], "worm": [], "in_walls": [], "used": []})
         p["successes"] += r["successes"]
         p["episodes"] += r["episodes"]
         counts = p["seeds"].setdefault(r["agent_seed"], [0, 0])  # this seed's successes and episodes
@@ -102,6 +102,7 @@ def pooled(rows: list[dict], hard: float | None = None) -> dict[tuple, dict]:
         p["queries"].append(r["queries_per_episode"])
         p["worm"].append(r["wormhole_share"])
         p["in_walls"].append(r["in_walls_share"])
+        p["used"].append(r.get("nodes_used_per_episode", r["nodes"]))  # written before caps: the budget
     return out
 
 
@@ -132,15 +133,17 @@ def results_markdown(rows: list[dict], cfg, title: str) -> str:
              "independent trials). By the true map, for scoring only: difficulty, success, path / shortest, "
              f"wormhole edges (true distance > {cfg.wormhole_factor * cfg.max_dist:g}), generated states in walls.",
              "", "### Success at difficulty >= 0.7 (pooled over seeds) and cost per episode", "",
-             "| source | nodes | success | 95% interval | per seed | episodes | path / shortest | wormhole edges | "
-             "distance queries | planning ms | of which generate / graph / loop | generated in walls |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| source | nodes | nodes used | success | 95% interval | per seed | episodes | path / shortest | "
+             "wormhole edges | distance queries | planning ms | of which generate / graph / loop | "
+             "generated in walls |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (src, n), p in pooled(rows, hard=0.7).items():
         low, high = interval(p)
         per_seed = ", ".join(f"{k / max(m, 1):.2f}" for k, m in p["seeds"].values())
         ratio = f"{np.mean(p['ratio']):.2f}" if p["ratio"] else "-"
         worm = np.nanmean(p["worm"]) if src != "policy" else float("nan")
-        lines.append(f"| {src} | {n or '-'} | {p['successes'] / max(p['episodes'], 1):.2f} | "
+        used = f"{np.mean(p['used']):.1f}" if src != "policy" else "-"
+        lines.append(f"| {src} | {n or '-'} | {used} | {p['successes'] / max(p['episodes'], 1):.2f} | "
                      f"[{low:.2f}, {high:.2f}] | {per_seed} | {p['episodes']} | {ratio} | "
                      f"{'-' if np.isnan(worm) else f'{worm:.3f}'} | {np.mean(p['queries']):.0f} | "
                      f"{np.mean(p['plan']) * 1e3:.1f} | "
