@@ -1,6 +1,7 @@
 """Merge the results of several `ebmplan plan eval` runs on the same agents and episodes into one table.
 
-    python benchmarks/plan_table.py runs/table-shared runs/table-gen [--figure success_vs_nodes.png]
+    python benchmarks/plan_table.py runs/table-shared runs/table-gen [--figure success_vs_nodes.png] \
+        [--mazes mazes.png]
 
 Useful when the sources ran as separate commands (e.g. the generators at smaller node budgets, which cost more
 per episode). The runs must share agents, episodes (`--seed`, `--episodes`, difficulties) and the planner's
@@ -36,6 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of `ebmplan plan eval`")
     parser.add_argument("--figure", type=Path, help="also draw success at d >= 0.7 against the node budget here")
+    parser.add_argument("--mazes", type=Path, help="also put the runs' maze drawings (maze_*.png, the same "
+                                                   "episode in every run) side by side in this file")
     args = parser.parse_args()
     configs = [json.loads((run / "config.json").read_text())["config"] for run in args.runs]
     for run, c in zip(args.runs[1:], configs[1:], strict=True):
@@ -63,6 +66,27 @@ def main() -> None:
         budgets = sorted({r["nodes"] for r in rows if r["source"] != "policy"})
         save_success_vs_nodes(args.figure, *budget_points(rows, budgets),
                               title=f"{cfg.map or 'map'}, agent seeds {seeds}")
+    if args.mazes:
+        save_side_by_side(args.mazes, [p for run in args.runs for p in sorted(run.glob("maze_*.png"))])
+
+
+def save_side_by_side(path: Path, images: list[Path]) -> None:
+    """The drawings in one row, at their own resolution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pictures = [plt.imread(p) for p in images]
+    height = max(p.shape[0] for p in pictures)
+    fig, axes = plt.subplots(1, len(pictures), figsize=(sum(p.shape[1] for p in pictures) / 100, height / 100),
+                             squeeze=False)
+    for ax, picture in zip(axes[0], pictures, strict=True):
+        ax.imshow(picture)
+        ax.axis("off")
+    fig.subplots_adjust(0, 0, 1, 1, 0.01, 0)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
