@@ -38,6 +38,14 @@ def parse_variants(text: str) -> list[tuple[str, dict]]:
     return out
 
 
+def settings(base: PlanEvalConfig, kv: dict) -> PlanEvalConfig:
+    """`base` with the given settings (text values, converted to the fields' types), checked."""
+    cfg = replace(base, **{k: v == "true" if isinstance(getattr(base, k), bool) else type(getattr(base, k))(v)
+                           for k, v in kv.items()})
+    cfg.check()
+    return cfg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agent", required=True, help="run folder of `ebmplan maze train`")
@@ -48,12 +56,14 @@ def main() -> None:
     parser.add_argument("--sorb", type=int, default=0,
                         help="also plan SORB's uniform states (this many nodes) on the same episodes, first and "
                              "last: the baseline of the timing, in the same process")
+    parser.add_argument("--fit-settings", default="", help="settings of the fit, key=value,... (e.g. gen_width=64)")
     parser.add_argument("--fit", type=Path, help="the fitted energy's weights: loaded when present, else saved")
     args = parser.parse_args()
     torch.set_num_threads(1)
     run = load_agent(args.agent)
     base = PlanEvalConfig(agent=(args.agent,), difficulties=(0.7, 0.8, 0.9, 1.0), episodes=args.episodes,
                           max_steps=args.max_steps)
+    base = settings(base, parse_variants("fit:" + args.fit_settings)[0][1])
     run.maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = sample_episodes(run.maze, base)
     B = len(ep.starts)
@@ -82,10 +92,7 @@ def main() -> None:
     if args.sorb:
         sorb("first")
     for name, kv in parse_variants(args.variants):
-        fields = PlanEvalConfig.__dataclass_fields__
-        cfg = replace(base, **{k: type(getattr(base, k))(v) if fields[k].type != "bool" else v == "true"
-                               for k, v in kv.items()})
-        cfg.check()
+        cfg = settings(base, kv)
         source.settings = cfg
         for n in args.nodes:
             source.rng = np.random.default_rng(0)

@@ -254,8 +254,9 @@ def test_a_diverging_generator_stops_with_the_shared_divergence_message(tiny_age
 
 
 def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
-    """`--budget cap`: an episode whose start and goal the agent already trusts gets no node (NaN rows the
-    planner never connects); `fill` spends the budget. The planner runs on the padded set."""
+    """`--budget cap`: where the agent trusts every start-goal hop no node is generated (the start stands in as
+    the one node); otherwise the used rows come first, the rest of an episode's rows are NaN (never connected by
+    the planner), and the slots no episode used are dropped. `fill` spends the budget."""
     from ebmplan.plan.agent_run import load_agent
     from ebmplan.plan.candidates import SourceSettings
     from ebmplan.plan.planner import plan_episodes
@@ -264,20 +265,23 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
-    starts[0] = goals[0]  # a trusted hop: the cutoff set just above its distance (a tiny agent is unsure)
-    cutoff = float(run.agent.distance(starts[:1], goals[:1])[0]) + 0.01
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap", max_dist=cutoff))
+    trusting = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap", max_dist=1e3))
+    cand = trusting.candidates(starts, goals, 10)
+    np.testing.assert_array_equal(cand.states, starts[:, None])
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap"))
     cand = source.candidates(starts, goals, 10)
     used = np.isfinite(cand.states).all(-1).sum(-1)  # [B]
-    assert cand.states.shape == (4, 10, 2) and used[0] == 0 and (used <= 10).all()
-    assert cand.used == used.mean()
-    assert all(np.isfinite(cand.states[b, :k]).all() for b, k in enumerate(used))  # the used rows come first
-    source.settings = SourceSettings(gen_steps=30, per_call=3, budget="fill", max_dist=cutoff)
+    assert cand.states.shape == (4, used.max(), 2) and (used <= 10).all() and cand.used == used.mean()
+    for b, k in enumerate(used):  # the used rows come first
+        assert np.isfinite(cand.states[b, :k]).all() and np.isnan(cand.states[b, k:]).all()
+    one = source.candidates(starts[1:2], goals[1:2], 10).states  # one episode alone: no NaN row
+    assert one.shape[0] == 1 and np.isfinite(one).all()
+    source.settings = SourceSettings(gen_steps=30, per_call=3, budget="fill")
     assert source.candidates(starts, goals, 10).used == 10
-    cfg = PlanEvalConfig(agent=("a",), max_steps=5, max_dist=cutoff)
+    cfg = PlanEvalConfig(agent=("a",), max_steps=5)
     ep = Episodes(starts, goals, np.zeros(4, dtype=np.int64))
     res = plan_episodes(run, cand, ep, np.zeros((5, 4)), cfg, cleanup=False, shown=0)
-    assert res["reached"][0] and res["shown"]["nodes"].shape == (10, 2)
+    assert res["shown"]["nodes"].shape == (used.max(), 2) and len(res["reached"]) == 4
 
 
 @pytest.mark.parametrize("energy", ["distance", "sum"])
@@ -327,7 +331,7 @@ def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
                                                    max_dist=2.0))
     cand = source.candidates(starts, goals, 6)
     used = np.isfinite(cand.states).all(-1).sum(-1)
-    assert cand.states.shape == (3, 6, 2) and (used <= 6).all() and cand.used == used.mean()
+    assert cand.states.shape[::2] == (3, 2) and (used <= 6).all() and cand.used == used.mean()
     for b, k in enumerate(used):
         assert np.isfinite(cand.states[b, :k]).all() and np.isnan(cand.states[b, k:]).all()
         assert (cand.states[b, :k] >= 0).all() and (cand.states[b, :k] <= run.maze.high).all()

@@ -1,8 +1,8 @@
 """The learned candidate sources, `cvae` and `ebm`: given (start, goal), they generate the states between them.
 
 Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
-so on until the node budget is spent; by default only where the agent's distance says the route still has a
-gap. They learn from the agent's exploration data only (replay_graph.py) and no source knows the walls: every
+so on, by default only where the agent's distance says the route still has a gap, and until none is left or
+the node budget (a cap) is spent. They learn from the agent's exploration data only (replay_graph.py) and no source knows the walls: every
 generated state becomes a node, wherever it lies. The only test of a sample's place is learned or observed:
 `gaps` prefers, of each call's samples, those in cells some replay state visited, and the agent's distance
 decides which of them bridges the gap. (`plan eval` counts the generated states that lie inside walls, by the
@@ -68,6 +68,10 @@ class Generator(Source):
             states, queries = self.halves(starts, goals, n), 0
         else:
             states, queries = self.gaps(starts, goals, n)
+            # Under a cap, the slots no episode used are dropped (one episode alone gets no NaN row); when no
+            # episode needed a node, the start stands in as the one node.
+            used = int(np.isfinite(states).all(-1).sum(-1).max())
+            states = states[:, :used] if used else np.asarray(starts, dtype=np.float64)[:, None].copy()
         return Candidates(states, time.perf_counter() - t0, queries)
 
     def middles(self, s: np.ndarray, g: np.ndarray) -> np.ndarray:
