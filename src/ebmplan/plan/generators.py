@@ -3,11 +3,11 @@
 Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
 so on, by default only where the agent's distance says the route still has a gap, and until none is left or
 the node budget (a cap) is spent. They learn from the agent's exploration data only (replay_graph.py) and no
-source knows the walls: every generated state becomes a node, wherever it lies. The only test of a sample's place is learned or observed:
-`gaps` prefers, of each call's samples, those in cells some replay state visited, and the agent's distance
-decides which of them bridges the gap. (`plan eval` counts the generated states that lie inside walls, by the
-true map, for the table only.) `snap` (off by default) moves every generated state to the nearest replay
-state, which makes the generator a chooser of replay states.
+source knows the walls: every generated state becomes a node, wherever it lies. The only test of a sample's
+place is learned or observed: `gaps` prefers, of each call's samples, those in cells some replay state
+visited, and the agent's distance decides which of them bridges the gap. (`plan eval` counts the generated
+states that lie inside walls, by the true map, for the table only.) `snap` (off by default) moves every
+generated state to the nearest replay state, which makes the generator a chooser of replay states.
 """
 
 from __future__ import annotations
