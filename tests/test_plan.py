@@ -138,7 +138,7 @@ def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
         "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
     saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
     assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
-    assert (saved.budget, saved.ebm_init) == ("fill", "uniform")  # the generators as they were run then
+    assert (saved.budget, saved.ebm_init, saved.far_pick) == ("fill", "uniform", "distance")  # as run then
     for words in (["uniform,sgm"], ["uniform", "sgm"]):
         cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
         assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
@@ -312,7 +312,8 @@ def test_composed_energy_adds_the_agents_distance_and_descends(tiny_agent, energ
 @pytest.mark.parametrize("args, words", [(["--budget", "some"], "--budget"),
                                          (["--ebm-energy", "both"], "--ebm-energy"),
                                          (["--ebm-lambda", "0"], "--ebm-lambda"),
-                                         (["--ebm-init", "zero"], "--ebm-init")])
+                                         (["--ebm-init", "zero"], "--ebm-init"),
+                                         (["--far-pick", "near"], "--far-pick")])
 def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
     out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent), *args],
                          capture_output=True, text=True)
@@ -335,3 +336,32 @@ def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
     for b, k in enumerate(used):
         assert np.isfinite(cand.states[b, :k]).all() and np.isnan(cand.states[b, k:]).all()
         assert (cand.states[b, :k] >= 0).all() and (cand.states[b, :k] <= run.maze.high).all()
+
+
+def test_far_pairs_take_the_lowest_energy_sample(tiny_agent):
+    """`--far-pick energy`: where every sample's longer half is beyond 3x the cutoff, the pair's middle is its
+    lowest-energy sample (the agent's distance cannot judge there); `distance` keeps the shortest longer half."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
+
+    run = load_agent(tiny_agent)
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3))  # every pair is far
+    s, g = source.norm(starts), source.norm(goals)
+    torch.manual_seed(0)
+    samples, _ = source.sample(s, g, 4)  # [3, 4, 2]
+    want = source.denorm(samples)[np.arange(3), source.sample_energies(samples, s, g).argmin(1)]
+    torch.manual_seed(0)
+    mid, _, _ = source.bridge(starts, goals)
+    off = ~source.graph.occupied[source.graph.cell_ids(want)]  # a sample off the replay data loses first
+    np.testing.assert_allclose(mid[~off], want[~off], atol=1e-6)
+    source.settings = SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, far_pick="distance")
+    torch.manual_seed(0)
+    mid, d_am, d_mb = source.bridge(starts, goals)
+    m = source.denorm(samples)  # [3, 4, 2]
+    longer = np.maximum(run.agent.distance(np.repeat(starts, 4, 0), m.reshape(-1, 2)),
+                        run.agent.distance(m.reshape(-1, 2), np.repeat(goals, 4, 0))).reshape(3, 4)
+    off_all = ~source.graph.occupied[source.graph.cell_ids(m.reshape(-1, 2))].reshape(3, 4)
+    pick = (longer + 1e3 * off_all).argmin(1)
+    np.testing.assert_allclose(np.maximum(d_am, d_mb), longer[np.arange(3), pick], atol=1e-4)

@@ -88,6 +88,10 @@ class SourceSettings(Config):
     """cvae/ebm with --split gaps: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap
     (the table reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are
     split). --split halves always fills"""
+    far_pick: str = "energy"
+    """ebm with --split gaps: which of a pair's samples becomes its middle where every sample's longer half is
+    at least 3x the cutoff by the agent's distance (beyond its judgment): `energy` the lowest learned energy,
+    `distance` the shortest longer half (cvae, which has no energy, always uses the distance)"""
     ebm_energy: str = "data"
     """ebm: the energy descended: `data` (the learned F((s, g), m)), `distance` (lambda * max(D(s, m), D(m, g))
     with D the agent's distance, RIS's subgoal objective) or `sum` (both: a product of experts)"""
@@ -105,6 +109,7 @@ class SourceSettings(Config):
         choose("--budget", self.budget, ("fill", "cap"))
         choose("--ebm-energy", self.ebm_energy, ("data", "distance", "sum"))
         choose("--ebm-init", self.ebm_init, ("uniform", "mid"))
+        choose("--far-pick", self.far_pick, ("energy", "distance"))
 
 
 class Source(ABC):

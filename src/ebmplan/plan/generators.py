@@ -57,6 +57,10 @@ class Generator(Source):
     def denorm(self, x: torch.Tensor) -> np.ndarray:
         return (x.detach().cpu().numpy().astype(np.float64) + 1) / 2 * self.maze.high
 
+    def sample_energies(self, m: torch.Tensor, s: torch.Tensor, g: torch.Tensor) -> np.ndarray | None:
+        """The learned energy of samples m [P, k, 2] between normalised pairs [P, 2] -> [P, k], or None (cvae)."""
+        return None
+
     @abstractmethod
     def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised [P, 2] pairs -> (k samples [P, k, 2], the best one, to recurse on [P, 2])."""
@@ -84,14 +88,20 @@ class Generator(Source):
         """Of `per_call` samples between each pair, the one whose longer half is shortest by the agent's
         distance, preferring cells the replay data visited -> (middles [K, 2], d(a, mid) [K], d(mid, b) [K])."""
         k = self.settings.per_call
-        samples, _ = self.sample(self.norm(a), self.norm(b), k)
+        s, g = self.norm(a), self.norm(b)
+        samples, _ = self.sample(s, g, k)
         m = self.denorm(samples).reshape(-1, 2)  # [K*k, 2]
         if self.settings.snap:
             m = self.graph.snap(m)
         d_am = self.run.agent.distance(np.repeat(a, k, 0), m).reshape(-1, k)  # [K, k]
         d_mb = self.run.agent.distance(m, np.repeat(b, k, 0)).reshape(-1, k)
         off = ~self.graph.occupied[self.graph.cell_ids(m)].reshape(-1, k)  # where no replay state ever was
-        best = (np.maximum(d_am, d_mb) + 1e3 * off).argmin(1)
+        score = np.maximum(d_am, d_mb)
+        e = self.sample_energies(self.norm(m).reshape(-1, k, 2), s, g) if self.settings.far_pick == "energy" else None
+        if e is not None:  # where every sample's longer half is beyond the agent's judgment, the energy decides
+            far = (score >= 3 * self.max_dist).all(1, keepdims=True)  # [K, 1]
+            score = np.where(far, e, score)
+        best = (score + 1e3 * off).argmin(1)
         rows = np.arange(len(a))
         return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
 
@@ -283,6 +293,11 @@ class EBMSource(Generator):
             negatives.observe(neg, e_neg.detach(), e_pos.detach(), 1.0)
         self.energy.eval()
         self.fit_seconds = time.perf_counter() - t0
+
+    def sample_energies(self, m, s, g):
+        P, k, _ = m.shape
+        c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
+        return chunked(self.energy, m.reshape(-1, 2), c).reshape(P, k).detach().cpu().numpy()
 
     def descended(self) -> EnergyModel:
         """The energy that sampling descends (`--ebm-energy`): the learned one, the agent's distance, or both."""

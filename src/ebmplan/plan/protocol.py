@@ -105,6 +105,7 @@ class PlanEvalConfig(SourceSettings):
             settings["sources"] = (settings["sources"],)
         settings.setdefault("budget", "fill")  # the generators' behaviour before these settings existed
         settings.setdefault("ebm_init", "uniform")
+        settings.setdefault("far_pick", "distance")
         return settings
 
     def check(self) -> None:
