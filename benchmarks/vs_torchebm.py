@@ -1,16 +1,21 @@
-"""ebmplan against TorchEBM on the spiral, in one process: time to quality, step cost, sampling speed, limit.
+"""ebmplan against TorchEBM on the 2D suite, each library with its own sampler; sampling speed and the limit.
 
-Both libraries get the same data (`load_data("spiral")`), the same network (3 hidden layers of 128 SiLU units,
-identical initial weights) and the same batch (256). Runs alternate between the libraries and figures are
-medians, so a noisy shared machine slows both alike; the ratios are the result.
-
-- time to quality: wall time (training only; evaluation pauses the clock) until samples reach precision
-  <= 0.15. ebmplan runs its default recipe (`TrainConfig()`); TorchEBM runs CD-10 (Langevin chains started at
-  the data, the loss `ContrastiveDivergence` with its energy L2). Every model, from either library, is sampled
-  the same way (`ebmplan.train.infer_samples`: `descend` with the default recipe's inference settings, from
-  uniform noise over the padded box: docs/protocol.md §2) and measured by the same `ebmplan.metrics` code.
-  At the end of the common wall-time budget TorchEBM's model is also sampled by its own Langevin sampler.
-- training step cost: ms per optimizer step of each recipe.
+- quality and time to quality (`--section tune`, `quality`, `report`): on suite sets (`--sets`), seeds 1, 2, 3,
+  the same network (3 hidden layers of 128 SiLU units, the same initial weights per seed), batch 256, one
+  thread, the same budget of training time. ebmplan runs its default recipe step for step as `ebmplan train`
+  does (`ContrastiveFit`: standardised and zoomed data, weight average, validation every 100 steps with early
+  stopping, all inside the clock; the checks re-seed the sampler, so the random stream is not `ebmplan
+  train`'s), and its samples come from its own gradient descent (`infer_samples`).
+  TorchEBM runs its contrastive divergence (`ContrastiveDivergence`, k = 10 Langevin steps, Adam 1e-3) on the
+  data standardised per column (its replay buffer starts from N(0, I)), and its samples come from its own
+  `LangevinDynamics` with its training settings, 500 steps from uniform noise over the padded box, clamped to
+  the box after every step (`clamp`, then per axis at the end); TorchEBM's documented defaults (its examples'
+  step 0.1, noise 1.0, energy L2 0.001, plain CD) and its best settings, chosen by `--section tune` on tuning
+  seed 0 from a grid over step size, noise, energy L2 and persistent vs plain CD. Every library's samples, in
+  the data's units, are scored by the same `ebmplan.metrics` code (docs/protocol.md §2). The training clock
+  stops while a check samples and scores (300 samples at fixed times of training); the final figures use
+  1000 samples. On one thread the training clock is the process's CPU time, so other jobs on a shared machine
+  do not count against either library.
 - inference: chain-steps/s of ebmplan's gradient descent and Langevin (`descend`, no chain stops early:
   tol = 0) against TorchEBM's `LangevinDynamics.sample`, at 256 and 4096 chains, widths 32, 128, 512.
 - the limit: GFLOP/s of each sampler (forward plus input gradient, matrix products only), of the same matrix
@@ -21,31 +26,41 @@ medians, so a noisy shared machine slows both alike; the ratios are the result.
   (A, ref, B, ref, ...), each share is the median over repeats of call / adjacent reference, printed with
   its min-max over repeats, so drift of the machine between calls cancels instead of landing in the ratio.
 
-    python benchmarks/vs_torchebm.py
+    python benchmarks/vs_torchebm.py --threads 1 --section inference
+    python benchmarks/vs_torchebm.py --threads 1 --section tune --sets spiral 8gaussians --budget 10 \
+        --final-samples 300 --out tune.jsonl
+    python benchmarks/vs_torchebm.py --threads 1 --section quality --sets spiral \
+        --best step_size=0.1,noise_scale=0.1,l2=0.001,persistent=0 --out spiral.jsonl
+    python benchmarks/vs_torchebm.py --section report --results spiral.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
+import itertools
+import json
 import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from ebmplan import metrics
+from ebmplan.contrastive_fit import ContrastiveFit
 from ebmplan.data.toy2d import PointData, load_data
 from ebmplan.energy.inference import descend
 from ebmplan.energy.models import MLPEnergy
-from ebmplan.energy.negatives import parse_negatives, uniform_in
-from ebmplan.runs import resolve_device
-from ebmplan.train import TrainConfig, infer_samples
+from ebmplan.energy.negatives import uniform_in
+from ebmplan.runs import resolve_device, seed_everything
+from ebmplan.suite import COVERAGE, QUALITY
+from ebmplan.train import build_energy, infer_samples
+from ebmplan.train_config import TrainConfig
 
 try:
     from torchebm.core import BaseModel
@@ -54,13 +69,12 @@ try:
 except ImportError:
     sys.exit("this benchmark needs TorchEBM: pip install 'ebmplan[bench]'")
 
-TARGET_PRECISION = 0.15
-STRICT_PRECISION = 0.08  # a harder bar: 0.15 is reached by pulling samples roughly towards the arms
-# TorchEBM's CD-10, two Langevin settings picked by a small sweep on this spiral (k = 10, Adam 1e-3,
-# energy L2 0.1): step 0.1 / noise 0.1 improves steadily; step 0.01 / noise 1 (T = 1) reaches good precision
-# sooner but then drifts. Both are timed, so TorchEBM is credited with whichever is faster.
-TORCHEBM_CONFIGS = {"torchebm (step 0.1, noise 0.1)": dict(step_size=0.1, noise_scale=0.1),
-                    "torchebm (step 0.01, noise 1)": dict(step_size=0.01, noise_scale=1.0)}
+# TorchEBM's documented recipe (its examples 20-training/01-mcmc-losses: CD-10, LangevinDynamics(step_size=0.1,
+# noise_scale=1.0), Adam 1e-3, batch 256; the loss's own default energy L2 0.001) and the grid searched for its
+# best settings on tuning seed 0 (persistent CD as in its example 02-persistent-cd: a buffer of 8192 chains).
+TORCHEBM_DEFAULT = dict(step_size=0.1, noise_scale=1.0, l2=0.001, persistent=False)
+TORCHEBM_GRID = dict(step_size=(0.01, 0.1), noise_scale=(0.1, 1.0), l2=(0.001, 0.1), persistent=(False, True))
+CHECKS = (1, 2, 4, 7, 12, 18, 25)  # seconds of training at which samples are scored, for a 25 s budget
 CHAIN_STEPS = {32: 200_000, 128: 50_000, 512: 8_000}  # chain-steps per timed call, by width
 
 
@@ -79,13 +93,6 @@ def twin_models(width: int, seed: int, device: torch.device) -> tuple[MLPEnergy,
     torch.manual_seed(seed)
     ours = MLPEnergy(2, width=width, depth=3, activation="silu").to(device)
     return ours, TorchEBMNet(copy.deepcopy(ours.net)).to(device)
-
-
-def as_ebmplan(model: TorchEBMNet) -> MLPEnergy:
-    """The same weights behind ebmplan's class, to sample a TorchEBM-trained model by ebmplan's protocol."""
-    energy = MLPEnergy(2, width=model.net[0].out_features, depth=3, activation="silu")
-    energy.net.load_state_dict(model.net.state_dict())
-    return energy.to(next(model.parameters()).device)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None],
@@ -209,55 +216,78 @@ def inference_table(rows: list[dict]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------- training
+def family(data: PointData) -> str:
+    return data.truth.family
+
+
+def scores(samples: torch.Tensor, data: PointData) -> dict[str, float]:
+    """The protocol's measures of samples in the data's units: precision, coverage and the family's own."""
+    samples = samples.detach().cpu()
+    return {"precision": metrics.precision(samples, data.reference),
+            "coverage": metrics.coverage(samples, data.reference), **metrics.family_measures(samples, data.truth)}
+
+
+def as_good(m: dict, target: dict, fam: str) -> bool:
+    """Whether measures `m` are at least as good as `target` in both of the family's headline measures."""
+    q, c = QUALITY[fam], COVERAGE[fam]
+    better_q = m[q] <= target[q] if q == "precision" else m[q] >= target[q]
+    return better_q and m[c] >= target[c]
+
+
 class EbmplanRecipe:
-    """ebmplan's default recipe, step for step as `ebmplan.train.train` runs it (without the run folder)."""
+    """ebmplan's default recipe exactly as `ebmplan train` runs it (`ContrastiveFit`, without the run folder):
+    standardised data, the default negatives and loss, the weight average, a validation check every
+    `log_every` steps and early stopping, all inside the clock; the model is the best average seen."""
 
     name = "ebmplan"
 
-    def __init__(self, data: PointData, device: torch.device, seed: int, **overrides):
-        self.cfg = cfg = dataclasses.replace(TrainConfig(), **overrides)
-        self.energy, _ = twin_models(cfg.width, seed, device)
-        self.optimizer = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr)
-        self.box = (data.low.to(device), data.high.to(device))
-        self.negatives = parse_negatives(cfg.negatives, self.box, perturb_sigma=cfg.perturb_sigma,
-                                         hard_size=cfg.hard_size, hard_alpha=cfg.hard_alpha,
-                                         hard_refresh=cfg.hard_refresh, model_steps=cfg.model_steps,
-                                         model_step_size=cfg.model_step_size, model_noise=cfg.model_noise)
-        self.loss_fn = cfg.make_loss()
-        self.train_x = data.train.to(device)
+    def __init__(self, data: PointData, seed: int, device: torch.device, **overrides):
+        self.cfg = cfg = TrainConfig(data=data.name, seed=seed, **overrides)
+        seed_everything(seed)
+        self.fit = ContrastiveFit(cfg, data, build_energy(cfg, data.dim).to(device))
+        self.data = data
+
+    @property
+    def stopped(self) -> bool:
+        return self.fit.finished
+
+    @property
+    def steps(self) -> int:
+        return self.fit.step
 
     def step(self) -> None:
-        cfg = self.cfg
-        pos = self.train_x[torch.randint(len(self.train_x), (cfg.batch_size,), device=self.train_x.device)]
-        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, D]
-        e = self.energy(torch.cat([pos, neg.reshape(-1, pos.shape[1])]))  # [B + B*n]
-        e_pos, e_neg = e[: cfg.batch_size], e[cfg.batch_size:].reshape(cfg.batch_size, -1)
-        loss = self.loss_fn(e_pos, e_neg)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.energy.parameters(), cfg.grad_clip or float("inf"))
-        self.optimizer.step()
-        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+        if self.fit.train_step():  # the validation check is part of the recipe
+            self.fit.check()
 
-    def ebmplan_energy(self) -> MLPEnergy:
-        return self.energy
+    def samples(self, n: int) -> torch.Tensor:
+        return self.data.to_data(infer_samples(self.fit.kept(), self.data, self.cfg, n).samples.cpu())
+
+    def nll(self) -> float:
+        data, low, high = self.data, *self.data.model_box
+        out = metrics.nll(self.fit.kept().cpu(), data.to_model(data.val), data.to_model(data.test), low, high)
+        return out["nll"] + float(torch.log(data.scale).sum())
 
 
 class TorchEBMRecipe:
-    """TorchEBM's CD-k: Langevin chains from the data batch, loss E(data) - E(samples) + L2 on energies."""
+    """TorchEBM's contrastive divergence on the data standardised per column, sampled by its own Langevin."""
 
-    def __init__(self, data: PointData, device: torch.device, seed: int, *, name: str = "torchebm",
-                 k: int = 10, lr: float = 1e-3, step_size: float = 0.1, noise_scale: float = 0.1,
-                 l2: float = 0.1, batch_size: int = 256):
-        self.name = name
-        _, self.model = twin_models(128, seed, device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+    def __init__(self, data: PointData, seed: int, device: torch.device, *, name: str, step_size: float,
+                 noise_scale: float, l2: float, persistent: bool, k: int = 10, lr: float = 1e-3,
+                 batch_size: int = 256, sample_steps: int = 500):
+        self.name, self.data, self.batch_size, self.sample_steps = name, data, batch_size, sample_steps
+        self.mean, self.std = data.train.mean(0), data.train.std(0)
+        seed_everything(seed)  # the same initial weights as ebmplan's model of this seed
+        self.model = TorchEBMNet(build_energy(TrainConfig(seed=seed), data.dim).net).to(device)
+        self.box = tuple(self.standard(b).to(device) for b in (data.low, data.high))
         self.sampler = LangevinDynamics(self.model, step_size=step_size, noise_scale=noise_scale,
-                                        device=device)
-        self.loss = ContrastiveDivergence(self.model, self.sampler, k_steps=k, energy_reg_weight=l2,
-                                          device=device)
-        self.train_x, self.batch_size = data.train.to(device), batch_size
-        self.box = (data.low.to(device), data.high.to(device))
+                                        clamp=(float(self.box[0].min()), float(self.box[1].max())), device=device)
+        self.loss = ContrastiveDivergence(self.model, self.sampler, k_steps=k, persistent=persistent,
+                                          buffer_size=8192, energy_reg_weight=l2, device=device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.train_x, self.steps, self.stopped = self.standard(data.train).to(device), 0, False
+
+    def standard(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
     def step(self) -> None:
         batch = self.train_x[torch.randint(len(self.train_x), (self.batch_size,), device=self.train_x.device)]
@@ -265,91 +295,163 @@ class TorchEBMRecipe:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.steps += 1
 
-    def ebmplan_energy(self) -> MLPEnergy:
-        return as_ebmplan(self.model)
-
-    def own_samples(self, n: int, steps: int = 500) -> torch.Tensor:
-        """TorchEBM's own Langevin sampler from uniform noise over the box, clamped to it."""
-        x0 = uniform_in(self.box, (n,))
+    def samples(self, n: int) -> torch.Tensor:
+        """TorchEBM's own Langevin sampler, its training settings, from uniform noise over the padded box."""
         self.model.eval()
-        out = self.sampler.sample(x=x0, n_steps=steps)
+        out = self.sampler.sample(x=uniform_in(self.box, (n,)), n_steps=self.sample_steps)
         self.model.train()
-        return out.clamp(self.box[0], self.box[1])
+        out = torch.maximum(torch.minimum(out, self.box[1]), self.box[0]).cpu()
+        return out * self.std + self.mean
+
+    def nll(self) -> float:
+        data, (low, high) = self.data, (b.cpu() for b in self.box)
+        out = metrics.nll(self.model.cpu(), self.standard(data.val), self.standard(data.test), low, high)
+        return out["nll"] + float(torch.log(self.std).sum())
 
 
-def sample_quality(energy: MLPEnergy, data: PointData, n: int, seed: int, samples: torch.Tensor | None = None,
-                   nll: bool = False) -> dict[str, float]:
-    """ebmplan's evaluation: `infer_samples` (descend from uniform noise, the default recipe's settings)."""
-    if samples is None:
-        torch.manual_seed(seed)
-        samples = infer_samples(energy, data, TrainConfig(), n).samples
-    samples = samples.detach().cpu()
-    out = {"precision": metrics.precision(samples, data.reference),
-           "coverage": metrics.coverage(samples, data.reference)}
-    if nll:
-        out.update(metrics.nll(energy.cpu(), data.val, data.test, data.low, data.high))
-        energy.to(data.train.device)
-    return out
+def train_for(recipe, budget: float, checks: tuple[float, ...], n_check: int, n_final: int, seed: int,
+              sync, clock: Callable[[], float]) -> dict:
+    """Train for `budget` seconds of training time on `clock` (or until the recipe stops itself), scoring
+    `n_check` samples at each time in `checks` (the clock paused), then `n_final` samples and the NLL."""
+    data, fam = recipe.data, family(recipe.data)
+    trained, curve, pending = 0.0, [], [c for c in checks if c <= budget]
 
+    def check() -> None:
+        torch.manual_seed(seed + 1)
+        m = scores(recipe.samples(n_check), data)
+        curve.append({"seconds": round(trained, 2), "steps": recipe.steps, **m})
 
-def _device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
-
-
-def train_for(recipe, data: PointData, budget: float, check_every: float, n_eval: int, seed: int,
-              sync) -> dict:
-    """Train for `budget` seconds of training time, checking precision every `check_every` seconds."""
-    trained, steps, next_check, first_hit, strict_hit, curve = 0.0, 0, check_every, None, None, []
-    while trained < budget:
+    while trained < budget and not recipe.stopped:
         sync()
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(10):
             recipe.step()
+            if recipe.stopped:
+                break
         sync()
-        trained += time.perf_counter() - t0
-        steps += 10
-        if trained >= next_check or trained >= budget:
-            next_check += check_every
-            q = sample_quality(recipe.ebmplan_energy(), data, n_eval, seed)  # the clock is paused here
-            curve.append((round(trained, 2), steps, round(q["precision"], 4)))
-            if first_hit is None and q["precision"] <= TARGET_PRECISION:
-                first_hit = (trained, steps)
-            if strict_hit is None and q["precision"] <= STRICT_PRECISION:
-                strict_hit = trained
-    final = sample_quality(recipe.ebmplan_energy(), data, 2000, seed, nll=True)
-    if isinstance(recipe, TorchEBMRecipe):
-        own = sample_quality(recipe.ebmplan_energy(), data, 2000, seed, samples=recipe.own_samples(2000))
-        final["own_sampler_precision"], final["own_sampler_coverage"] = own["precision"], own["coverage"]
-    return {"time_to_quality": None if first_hit is None else first_hit[0],
-            "steps_to_quality": None if first_hit is None else first_hit[1], "time_to_strict": strict_hit,
-            "seconds": trained, "steps": steps, "ms_per_step": 1e3 * trained / steps, "curve": curve, **final}
+        trained += clock() - t0
+        while pending and trained >= pending[0]:
+            pending.pop(0)
+            check()
+    if not curve or curve[-1]["steps"] != recipe.steps:
+        check()
+    torch.manual_seed(seed + 1)
+    final = scores(recipe.samples(n_final), data)
+    return {"set": data.name, "family": fam, "seed": seed, "recipe": recipe.name, "seconds": trained,
+            "steps": recipe.steps, "ms_per_step": 1e3 * trained / max(recipe.steps, 1), "curve": curve,
+            "nll": recipe.nll(), **final}
+
+
+def torchebm_name(options: dict) -> str:
+    return (f"torchebm (step {options['step_size']:g}, noise {options['noise_scale']:g}, L2 {options['l2']:g}, "
+            f"{'PCD' if options['persistent'] else 'CD'})")
+
+
+def score(r: dict) -> float:
+    """One number for the tuning: the family's quality share times its coverage share (1 = ideal)."""
+    if r["family"] == "curve":
+        return min(1.0, 0.05 / max(r["precision"], 1e-9)) * r["coverage"]
+    if r["family"] == "mixture":
+        return r["high_quality"] * r["modes_covered"] / r["modes"]
+    return r["in_support"] * r["cells_hit"]
 
 
 # ------------------------------------------------------------------------------------------------- report
-def median_of(runs: list[dict], key: str) -> float | None:
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if len(values) == len(runs) else None
+def headline(r: dict) -> str:
+    q, c = QUALITY[r["family"]], COVERAGE[r["family"]]
+    if c == "modes_covered":
+        return f"{r[q]:.3f} / {r[c]:.0f}"
+    return f"{r[q]:.3f} / {r[c]:.3f}"
 
 
-def fmt(v: float | None, spec: str = ".3f") -> str:
-    return "not reached" if v is None else format(v, spec)
+def first_reached(curve: list[dict], target: dict, fam: str) -> tuple[float, float] | None:
+    """(time of the last check before the first that is as good as `target`, time of that check); None if none."""
+    for i, c in enumerate(curve):
+        if as_good(c, target, fam):
+            return (curve[i - 1]["seconds"] if i else 0.0), c["seconds"]
+    return None
+
+
+def ratio(theirs: tuple[float, float], mine: tuple[float, float] | None) -> str:
+    """TorchEBM's time over ebmplan's, with the bounds the check times allow."""
+    if mine is None:
+        return "-"
+    if theirs[0] == 0.0:
+        return "both at the first check" if mine[0] == 0.0 else f"{theirs[1] / mine[1]:.1f}x"
+    high = "inf" if mine[0] == 0.0 else f"{theirs[1] / mine[0]:.1f}"
+    return f"{theirs[1] / mine[1]:.1f}x ({theirs[0] / mine[1]:.1f}-{high})"
+
+
+def at_time(curve: list[dict], seconds: float) -> dict:
+    """The last check at or before `seconds` of training (the first check if none)."""
+    before = [c for c in curve if c["seconds"] <= seconds + 1e-9]
+    return before[-1] if before else curve[0]
+
+
+def report(rows: list[dict]) -> list[str]:
+    """Per set: each recipe's final figures (median over seeds), and ebmplan's time to reach each TorchEBM
+    recipe's final quality (paired by seed, on the checks' samples) against TorchEBM's own time to it."""
+    out = ["| set | recipe | quality / coverage at the end (median of seeds) | worst seed | NLL | steps | "
+           "train s | ms/step | time to its own final quality (median) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    recipes = list(dict.fromkeys(r["recipe"] for r in rows))
+    vs = []
+    for s in sets:
+        for name in recipes:
+            rs = [r for r in rows if r["set"] == s and r["recipe"] == name]
+            if not rs:
+                continue
+            fam = rs[0]["family"]
+            q, c = QUALITY[fam], COVERAGE[fam]
+            med = {k: statistics.median(r[k] for r in rs) for k in (q, c, "nll", "steps", "seconds", "ms_per_step")}
+            worst = (max if q == "precision" else min)(rs, key=lambda r: r[q])
+            own = [first_reached(r["curve"], r["curve"][-1], fam)[1] for r in rs]
+            own_s = statistics.median(own)
+            out.append(f"| {s} | {name} | {headline({**med, 'family': fam})} | {headline(worst)} (seed "
+                       f"{worst['seed']}) | {med['nll']:.3f} | {med['steps']:.0f} | {med['seconds']:.1f} | "
+                       f"{med['ms_per_step']:.1f} | {own_s:.0f} s |")
+        ours = {r["seed"]: r for r in rows if r["set"] == s and r["recipe"] == "ebmplan"}
+        for name in recipes:
+            if name == "ebmplan":
+                continue
+            for r in (r for r in rows if r["set"] == s and r["recipe"] == name and r["seed"] in ours):
+                fam, e = r["family"], ours[r["seed"]]
+                target = r["curve"][-1]
+                theirs = first_reached(r["curve"], target, fam)
+                mine = first_reached(e["curve"], target, fam)
+                equal = at_time(r["curve"], e["curve"][-1]["seconds"])
+                vs.append(f"| {s} | {name} | {r['seed']} | {headline({**target, 'family': fam})} | "
+                          f"{theirs[1]:.0f} s | {'not reached' if mine is None else f'{mine[1]:.0f} s'} | "
+                          f"{ratio(theirs, mine)} | "
+                          f"{headline({**e['curve'][-1], 'family': fam})} vs {headline({**equal, 'family': fam})} "
+                          f"at {e['curve'][-1]['seconds']:.0f} s |")
+    out += ["", "| set | TorchEBM recipe | seed | its final quality / coverage (last check) | TorchEBM reached it "
+            "at | ebmplan reached it at | ratio (bounds from the check times) "
+            "| at ebmplan's end: ebmplan vs TorchEBM |", "|---" * 8 + "|"] + vs
+    return out
+
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--section", nargs="+", choices=("inference", "train", "quality"),
-                        default=["inference", "train", "quality"])
+    parser.add_argument("--section", nargs="+", choices=("inference", "tune", "quality", "report"),
+                        default=["inference"])
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--repeats", type=int, default=5, help="alternating repeats of each timing")
-    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per quality run")
-    parser.add_argument("--check-every", type=float, default=2.5, help="training seconds between checks")
-    parser.add_argument("--eval-samples", type=int, default=300, help="samples per precision check")
-    parser.add_argument("--runs", type=int, default=2, help="quality runs per library (alternating seeds)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="change ebmplan's recipe, e.g. --set hard_refresh=0.05 (default: TrainConfig())")
-    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first quality run")
+    parser.add_argument("--sets", nargs="+", default=["spiral", "8gaussians", "moons", "checkerboard"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="quality: reported seeds")
+    parser.add_argument("--tune-seed", type=int, default=0, help="tune: the tuning seed")
+    parser.add_argument("--budget", type=float, default=25.0, help="training seconds per run")
+    parser.add_argument("--best", default="", help="quality: TorchEBM's best settings, as tune printed them, "
+                        "e.g. step_size=0.1,noise_scale=0.1,l2=0.1,persistent=1")
+    parser.add_argument("--check-samples", type=int, default=300)
+    parser.add_argument("--final-samples", type=int, default=1000)
+    parser.add_argument("--out", default="runs/vs_torchebm.jsonl", help="tune, quality: rows appended here")
+    parser.add_argument("--results", nargs="*", default=[], help="report: the files quality wrote")
     parser.add_argument("--quick", action="store_true", help="tiny budgets, to check that it runs")
     args = parser.parse_args()
     if args.threads:
@@ -357,82 +459,73 @@ def main() -> None:
     device = resolve_device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if args.quick:
-        args.repeats, args.budget, args.check_every, args.runs = 1, 2.0, 1.0, 1
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        kind = type(getattr(TrainConfig(), key))
-        overrides[key] = value if kind is str else kind(float(value)) if kind is int else kind(value)
-    data = load_data("spiral")
+        args.repeats, args.budget, args.check_samples, args.final_samples = 1, 2.0, 50, 100
+    if args.section == ["report"]:
+        rows = [json.loads(line) for f in args.results for line in Path(f).read_text().splitlines() if line]
+        print("\n".join(report(rows)))
+        return
     import torchebm
 
     print(f"ebmplan vs TorchEBM {torchebm.__version__} | torch {torch.__version__} | {device} | "
           f"{torch.get_num_threads()} threads | {platform.processor() or platform.machine()}")
     omp = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
-    print(f"command: {omp}python {' '.join(sys.argv)}  # {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"ebmplan recipe: TrainConfig() defaults{' with ' + str(overrides) if overrides else ''}")
-    report: list[str] = []
+    print(f"command: {omp}python {' '.join(sys.argv)}  # {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    checks = tuple(c * args.budget / 25 for c in CHECKS)
+    # On one thread the process's CPU time is its training time, whatever else the shared machine runs; a GPU
+    # runs asynchronously, so there it is the wall clock (with synchronisation).
+    clock = time.process_time if device.type == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
+    print(f"training clock: {clock.__name__}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def run(recipe, seed: int, checks: tuple[float, ...]) -> dict:
+        r = train_for(recipe, args.budget, checks, args.check_samples, args.final_samples, seed, sync, clock)
+        with out.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        print(f"  {r['set']} seed {seed} {r['recipe']}: {headline(r)} (quality / coverage), NLL {r['nll']:.3f}, "
+              f"{r['steps']} steps in {r['seconds']:.1f} s", flush=True)
+        return r
 
     if "inference" in args.section:
+        data = load_data("spiral")
         print("inference throughput (chain-steps/s, median of alternating runs):", flush=True)
         rows = bench_inference(data, device, sync, args.repeats, args.quick)
-        report.append(f"Inference, {args.repeats} repeats: absolute figures are medians; ratios and shares are "
-                      f"medians of per-repeat ratios [min-max]; each share divides a call's GFLOP/s by a "
-                      f"{MATMUL} x {MATMUL} float32 matmul timed right after it (matmul column: median "
-                      f"[min-max] of all its timings in the row).\n")
-        report += inference_table(rows) + [""]
+        print(f"\nInference, {args.repeats} repeats: absolute figures are medians; ratios and shares are "
+              f"medians of per-repeat ratios [min-max]; each share divides a call's GFLOP/s by a "
+              f"{MATMUL} x {MATMUL} float32 matmul timed right after it (matmul column: median "
+              f"[min-max] of all its timings in the row).\n")
+        print("\n".join(inference_table(rows)) + "\n", flush=True)
 
-    if "train" in args.section:
-        print("training step cost:", flush=True)
-        ours, theirs = EbmplanRecipe(data, device, 0, **overrides), TorchEBMRecipe(data, device, 0)
-        block = 2 if args.quick else 20
-        t = {k: statistics.median(v) for k, v in interleaved(
-            {"ebmplan": lambda: [ours.step() for _ in range(block)],
-             "torchebm": lambda: [theirs.step() for _ in range(block)]}, args.repeats, sync).items()}
-        report.append(f"training step: ebmplan {1e3 * t['ebmplan'] / block:.2f} ms, TorchEBM CD-10 "
-                      f"{1e3 * t['torchebm'] / block:.2f} ms (ratio {t['torchebm'] / t['ebmplan']:.2f}x)\n")
+    if "tune" in args.section:  # TorchEBM's grid on the tuning seed, final samples only
+        keys = list(TORCHEBM_GRID)
+        grid = [dict(zip(keys, values, strict=True)) for values in itertools.product(*TORCHEBM_GRID.values())]
+        results: dict[str, list[float]] = {}
+        for options in grid:
+            for name in args.sets:
+                data = load_data(name, seed=args.tune_seed)
+                r = run(TorchEBMRecipe(data, args.tune_seed, device, name=torchebm_name(options), **options),
+                        args.tune_seed, (args.budget,))
+                results.setdefault(json.dumps(options), []).append(score(r))
+        print("\n| TorchEBM settings | score per set (" + ", ".join(args.sets) + ") | mean |\n|---|---|---|")
+        for options, values in sorted(results.items(), key=lambda kv: -statistics.mean(kv[1])):
+            print(f"| {torchebm_name(json.loads(options))} | {', '.join(f'{v:.2f}' for v in values)} | "
+                  f"{statistics.mean(values):.3f} |")
+        best = json.loads(max(results, key=lambda k: statistics.mean(results[k])))
+        print("\nbest: --best " + ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in best.items()))
 
     if "quality" in args.section:
-        print(f"time to quality (precision <= {TARGET_PRECISION}), {args.runs} run(s) per recipe, "
-              f"{args.budget:.0f} s of training each:", flush=True)
-        runs: dict[str, list[dict]] = {"ebmplan": [], **{name: [] for name in TORCHEBM_CONFIGS}}
-        for seed in range(args.first_seed, args.first_seed + args.runs):
-            recipes = [EbmplanRecipe(data, device, seed, **overrides)]
-            recipes += [TorchEBMRecipe(data, device, seed, name=name, **options)
-                        for name, options in TORCHEBM_CONFIGS.items()]
-            for recipe in recipes:
-                result = train_for(recipe, data, args.budget, args.check_every, args.eval_samples, seed, sync)
-                runs[recipe.name].append(result)
-                print(f"  {recipe.name} seed {seed}: reached at {fmt(result['time_to_quality'], '.1f')} s "
-                      f"({result['steps_to_quality']} steps); curve (s, steps, precision) {result['curve']}",
-                      flush=True)
-        uniform = runs["ebmplan"][0]["nll_uniform"]
-        report.append(f"| recipe | time to precision <= {TARGET_PRECISION} | steps "
-                      f"| to <= {STRICT_PRECISION} | ms/step | at "
-                      f"{args.budget:.0f} s: precision | coverage | NLL (uniform {uniform:.2f})"
-                      " | own Langevin sampler: precision / coverage |")
-        report.append("|---|---|---|---|---|---|---|---|---|")
-        for name, rs in runs.items():
-            hits = sum(r["time_to_quality"] is not None for r in rs)
-            reached = (f"{median_of(rs, 'time_to_quality'):.1f} s" if hits == len(rs)
-                       else f"reached in {hits} of {len(rs)} runs")
-            steps = fmt(median_of(rs, "steps_to_quality"), ".0f") if hits == len(rs) else "-"
-            own = "-"
-            if "own_sampler_precision" in rs[0]:
-                own = (f"{median_of(rs, 'own_sampler_precision'):.3f} / "
-                       f"{median_of(rs, 'own_sampler_coverage'):.3f}")
-            strict = sum(r["time_to_strict"] is not None for r in rs)
-            strict = (f"{median_of(rs, 'time_to_strict'):.1f} s" if strict == len(rs)
-                      else f"reached in {strict} of {len(rs)} runs")
-            report.append(f"| {name} | {reached} | {steps} | {strict} | {median_of(rs, 'ms_per_step'):.1f} | "
-                          f"{median_of(rs, 'precision'):.3f} | {median_of(rs, 'coverage'):.3f} | "
-                          f"{median_of(rs, 'nll'):.3f} | {own} |")
-        ours = median_of(runs["ebmplan"], "time_to_quality")
-        for name in TORCHEBM_CONFIGS:
-            theirs = median_of(runs[name], "time_to_quality")
-            if ours is not None and theirs is not None:
-                report.append(f"\ntime to quality: ebmplan is {theirs / ours:.2f}x faster than {name}")
-    print("\n" + "\n".join(report))
+        best = {}
+        for item in filter(None, args.best.split(",")):
+            key, _, value = item.partition("=")
+            best[key] = bool(int(value)) if key == "persistent" else float(value)
+        configs = [TORCHEBM_DEFAULT] + ([best] if best else [])
+        for name in args.sets:
+            for seed in args.seeds:
+                data = load_data(name, seed=seed)
+                run(EbmplanRecipe(data, seed, device), seed, checks)
+                for i, options in enumerate(configs):
+                    label = ("TorchEBM defaults " if i == 0 else "TorchEBM best ") + torchebm_name(options)[9:]
+                    run(TorchEBMRecipe(data, seed, device, name=label, **options), seed, checks)
 
 
 if __name__ == "__main__":
