@@ -36,7 +36,7 @@ def test_plan_eval_needs_its_largest_graph():
     default = PlanEvalConfig(agent=("run",))  # every source, up to 1000 nodes, 1000 episodes
     assert default.memory_needed() < 2.5e9
     assert PlanEvalConfig(agent=("run",), max_memory=0.5).memory_needed() < 0.7e9
-    assert PlanEvalConfig(agent=("run",), sources=("uniform",), nodes=(100_000,)).memory_needed() > 3e11
+    assert PlanEvalConfig(agent=("run",), sources=("uniform",), nodes=(100_000,)).memory_needed() > 1e11
     one_episode = PlanEvalConfig(agent=("run",), sources=("ebm",), nodes=(30_000,), max_memory=1e-9)
     assert one_episode.memory_needed() > 9e10  # never less than one episode's graph
 
