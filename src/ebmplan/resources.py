@@ -7,6 +7,8 @@ code 2 before any run folder exists, instead of ending in the allocator's traceb
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 
 import torch
@@ -68,6 +70,23 @@ def episodes_per_chunk(nodes: int, episodes: int, max_memory: float) -> int:
     """Episodes whose per-episode graphs of `nodes` nodes are built together within `max_memory` GB (at least
     one): `plan eval`'s chunks."""
     return max(1, min(episodes, int(max_memory * 2**30 // (EPISODE_PAIR_BYTES * nodes * nodes))))
+
+
+def return_freed_memory() -> None:
+    """Have the C allocator hand every freed block of 64 KiB or more back to the system at once.
+
+    glibc's default threshold for that rises with the largest block freed (up to 32 MiB), so after a first chunk
+    of planning graphs the next chunks' arrays are carved from a heap that never shrinks, and `plan eval`'s peak
+    grows with its number of chunks (3.2 GB after 10 chunks of 1000 nodes against 1.9 GB for one, the same with
+    this setting: docs/results/memory.md). Nothing changes where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
 
 def mlp_params(inputs: int, width: int, depth: int, outputs: int = 1) -> int:

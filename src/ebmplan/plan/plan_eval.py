@@ -29,6 +29,7 @@ import torch
 
 from ..backends import Lost, run_tasks
 from ..errors import ConfigError
+from ..resources import return_freed_memory
 from ..runs import Run, resolve_device
 from . import figures
 from .agent_run import AgentRun, MazeTrainConfig, load_agent
@@ -70,6 +71,7 @@ def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, 
     episode is wanted (`keep_shown`). Every part draws its own random streams, so the parts of an agent may run
     in any order, in any process, with the same rows."""
     done = done or {}
+    return_freed_memory()  # in every process that plans: peak memory must not grow with the number of chunks
     if isinstance(agent, dict):  # a Ray task: the agent's files, in a scratch folder for as long as this runs
         folder = unpacked(agent)
         try:
