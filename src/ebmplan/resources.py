@@ -8,7 +8,6 @@ code 2 before any run folder exists, instead of ending in the allocator's traceb
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 import torch
@@ -72,6 +71,9 @@ def episodes_per_chunk(nodes: int, episodes: int, max_memory: float) -> int:
     return max(1, min(episodes, int(max_memory * 2**30 // (EPISODE_PAIR_BYTES * nodes * nodes))))
 
 
+M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+
+
 def return_freed_memory() -> None:
     """Have the C allocator hand every freed block of 64 KiB or more back to the system at once.
 
@@ -79,14 +81,10 @@ def return_freed_memory() -> None:
     of planning graphs the next chunks' arrays are carved from a heap that never shrinks, and `plan eval`'s peak
     grows with its number of chunks (3.2 GB after 10 chunks of 1000 nodes against 1.9 GB for one, the same with
     this setting: docs/results/memory.md). Nothing changes where the C library is not glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)
+    try:  # the process's own symbols, the C library's among them: no search for the library's file
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 64 * 1024)
     except (OSError, AttributeError):
         pass
-
-
-M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
 
 def mlp_params(inputs: int, width: int, depth: int, outputs: int = 1) -> int:
