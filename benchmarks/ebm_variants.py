@@ -82,12 +82,16 @@ def main() -> None:
     print(f"agent {args.agent}; {B} episodes at d >= 0.7, {args.max_steps} steps; {time.strftime('%Y-%m-%d %H:%M')}")
     print("| variant | nodes | nodes used | success | generate ms / ep | graph ms / ep | loop ms / ep |")
     print("|---|---|---|---|---|---|---|")
-    def sorb(when: str) -> None:
-        cand = make_source("uniform", run, base).candidates(ep.starts, ep.goals, args.sorb)
-        res = plan_episodes(run, cand, ep, noise, base, cleanup=False, shown=None)
-        print(f"| uniform (SORB, {when}) | {args.sorb} | {cand.used:.0f} | {res['reached'].mean():.3f} "
-              f"({res['reached'].sum()}/{B}) | {1e3 * cand.seconds / B:.1f} | {1e3 * res['graph_seconds'] / B:.1f} | "
+    def row(name: str, n: int, cand, cfg) -> None:
+        """Plan the episodes over `cand` and print the table's row."""
+        res = plan_episodes(run, cand, ep, noise, cfg, cleanup=False, shown=None)
+        print(f"| {name} | {n} | {cand.used:.1f} | {res['reached'].mean():.3f} ({res['reached'].sum()}/{B}) | "
+              f"{1e3 * cand.seconds / B:.1f} | {1e3 * res['graph_seconds'] / B:.1f} | "
               f"{1e3 * res['loop_seconds'] / B:.1f} |", flush=True)
+
+    def sorb(when: str) -> None:
+        row(f"uniform (SORB, {when})", args.sorb,
+            make_source("uniform", run, base).candidates(ep.starts, ep.goals, args.sorb), base)
 
     if args.sorb:
         sorb("first")
@@ -97,11 +101,7 @@ def main() -> None:
         for n in args.nodes:
             source.rng = np.random.default_rng(0)
             torch.manual_seed(0)
-            cand = source.candidates(ep.starts, ep.goals, n)
-            res = plan_episodes(run, cand, ep, noise, cfg, cleanup=False, shown=None)
-            print(f"| {name} | {n} | {cand.used:.1f} | {res['reached'].mean():.3f} ({res['reached'].sum()}/{B}) | "
-                  f"{1e3 * cand.seconds / B:.1f} | {1e3 * res['graph_seconds'] / B:.1f} | "
-                  f"{1e3 * res['loop_seconds'] / B:.1f} |", flush=True)
+            row(name, n, source.candidates(ep.starts, ep.goals, n), cfg)
     if args.sorb:
         sorb("last")
 
