@@ -146,7 +146,7 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
     for i, (index, record) in enumerate(finished, 1):
         r = todo[index]
         if isinstance(record, Lost):
-            record = {"status": "failed", "error": record.error, "traceback": "", "node": "",
+            record = {"status": "failed", "error": record.error, "traceback": record.detail, "node": "",
                       "wall_seconds": math.nan}
         unpack_run(path / r.name, record.pop("files", {}))
         record["reused"] = False

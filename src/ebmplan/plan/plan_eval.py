@@ -229,11 +229,13 @@ def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
         sent = [packed(a.path) for a in agents] if ray else [str(a.path) for a in agents]
         tasks = [(sent[i], cfg, part, i == 0, done, None if ray else out / "results.csv") for i, part in parts]
         finished = run_tasks(measure_part, tasks, backend=cfg.backend, workers=cfg.workers or os.cpu_count() or 1,
-                             address=cfg.address)
+                             address=cfg.address, ship_code=cfg.ship_code)
         for index, result in finished:
             if isinstance(result, Lost):
+                finished.close()  # stops the Ray it started, now rather than when the traceback goes
                 raise ConfigError(f"plan eval: the task for agent {agents[parts[index][0]].path}, "
-                                  f"{parts[index][1]}, was lost ({result.error}); run again with --resume {out}")
+                                  f"{parts[index][1]}, did not finish: {result.error}; run again with --resume "
+                                  f"{out}")
             if ray:  # the rows it measured (the kept ones are in results.csv already)
                 append_results(out / "results.csv", [r for r in result[0]
                                                       if (r["agent_seed"], r["source"], r["nodes"]) not in done])

@@ -77,6 +77,8 @@ class PlanEvalConfig(SourceSettings):
     """local (worker processes on this machine) or ray (Ray tasks, on a cluster with --address); the same rows"""
     address: str | None = None
     """Ray cluster address, e.g. HOST:6379 (default: start a local Ray on this machine)"""
+    ship_code: bool = True
+    """ray with --address: send this ebmplan's code to the cluster's nodes (they still need its dependencies)"""
     out: str | None = None
     """run folder (default: runs/plan-<time>)"""
     overwrite: bool = False
