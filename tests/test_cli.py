@@ -2,6 +2,8 @@ import importlib.metadata
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -67,6 +69,19 @@ def test_version_is_the_package_metadata(cli):
     assert res.returncode == 0, res.stderr
     assert res.stdout == f"ebmplan {importlib.metadata.version('ebmplan')}\n"
     assert res.stdout.split()[1] == ebmplan.__version__  # pyproject reads the version from the package
+
+
+@pytest.mark.parametrize("args", [["plan", "eval", "--help"], ["--help"]])
+def test_output_to_a_reader_that_went_away_ends_quietly(args):
+    """`ebmplan plan eval --help | head`: the reader closes the pipe before the help is written; the command
+    exits 1 with nothing on stderr instead of a BrokenPipeError traceback."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # long before the child has imported ebmplan and written anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, stderr
+    assert stderr == ""
 
 
 def help_entries(text: str) -> list[str]:

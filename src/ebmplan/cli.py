@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -50,7 +51,17 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        try:
+            return _main(sys.argv[1:] if argv is None else argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not as a traceback when Python exits
+    except BrokenPipeError:  # e.g. `ebmplan plan eval --help | head`; Python's docs, "Note on SIGPIPE"
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's own flush is quiet
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     # Longest matching command name first, so "maze train" wins over "maze".
     for name in sorted(COMMANDS, key=lambda k: -len(k.split())):
         words = name.split()
