@@ -134,6 +134,5 @@ def test_a_node_with_another_ebmplan_refuses_its_tasks_unless_the_code_is_sent(c
         plan_eval(PlanEvalConfig(agent=(agent,), out=str(tmp_path / "plan"), backend="ray",
                                  address=cluster.address, ship_code=False, **PLAN))
     shipped = plan_eval(PlanEvalConfig(agent=(agent,), out=str(tmp_path / "shipped"), backend="ray",
-                                       address=cluster.address, **PLAN))
-    here = plan_eval(PlanEvalConfig(agent=(agent,), out=str(tmp_path / "here"), **PLAN))
-    assert rows(shipped) == rows(here)
+                                       address=cluster.address, **PLAN))  # not refused: the driver's code ran
+    assert {r["source"] for r in rows(shipped)} == {"policy", "uniform"}
