@@ -139,6 +139,7 @@ def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
     saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
     assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
     assert (saved.budget, saved.ebm_init, saved.far_pick) == ("fill", "uniform", "distance")  # as run then
+    assert (saved.snap, saved.near_split) == (False, "energy")
     for words in (["uniform,sgm"], ["uniform", "sgm"]):
         cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
         assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
@@ -240,6 +241,24 @@ def test_replay_graph_middles_lie_on_the_observed_route():
     off = graph.off_data(np.random.default_rng(0), 100)
     assert not graph.occupied[graph.cell_ids(off)].any()
     np.testing.assert_allclose(graph.snap(np.array([[5.2, 5.0]])), [[5.5, 9.5]])
+    # the halfway replay state of the observed route: the bend, 9 cells from either end, not the straight middle
+    np.testing.assert_allclose(graph.route_middles(np.array([[0.5, 0.5]]), np.array([[9.5, 9.5]]),
+                                                   np.random.default_rng(0)), [[0.5, 9.5]])
+
+
+def test_replay_graph_counts_a_repeated_move_once():
+    """A move taken many times is as long as one taken once: the observed route between two cells is the
+    shortest walk over moves seen at least once, not weighed by how often each was taken."""
+    from ebmplan.plan.replay_graph import ReplayGraph
+
+    # Ten episodes back and forth along row 0.5 (cells 0-4), one episode along row 1.5 then down to (0.5, 4.5).
+    row0 = np.stack([np.full(5, 0.5), np.arange(5) + 0.5], 1)
+    back = np.concatenate([row0, row0[::-1]] * 10)
+    detour = np.concatenate([[[0.5, 0.5]], np.stack([np.full(5, 1.5), np.arange(5) + 0.5], 1), [[0.5, 4.5]]])
+    states = np.concatenate([back, detour])
+    graph = ReplayGraph({"states": states, "offsets": np.array([0, len(back), len(states)])}, np.array([5.0, 5.0]))
+    a, b = np.searchsorted(graph.cell, graph.cell_ids(np.array([[0.5, 0.5], [0.5, 4.5]])))
+    assert graph.dist[a, b] == pytest.approx(4.0)  # straight along row 0, however often it was walked
 
 
 @pytest.mark.parametrize("name, what", [("cvae", "cvae subgoal generator"), ("ebm", "ebm subgoal energy")])
@@ -313,7 +332,9 @@ def test_composed_energy_adds_the_agents_distance_and_descends(tiny_agent, energ
                                          (["--ebm-energy", "both"], "--ebm-energy"),
                                          (["--ebm-lambda", "0"], "--ebm-lambda"),
                                          (["--ebm-init", "zero"], "--ebm-init"),
-                                         (["--far-pick", "near"], "--far-pick")])
+                                         (["--far-pick", "near"], "--far-pick"),
+                                         (["--near-split", "half"], "--near-split"),
+                                         (["--ebm-init", "pool"], "--ebm-init")])
 def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
     out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent), *args],
                          capture_output=True, text=True)
@@ -347,7 +368,7 @@ def test_far_pairs_take_the_lowest_energy_sample(tiny_agent):
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3))  # every pair is far
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, snap=False))  # all far
     s, g = source.norm(starts), source.norm(goals)
     torch.manual_seed(0)
     samples, _ = source.sample(s, g, 4)  # [3, 4, 2]
@@ -356,7 +377,7 @@ def test_far_pairs_take_the_lowest_energy_sample(tiny_agent):
     mid, _, _ = source.bridge(starts, goals)
     off = ~source.graph.occupied[source.graph.cell_ids(want)]  # a sample off the replay data loses first
     np.testing.assert_allclose(mid[~off], want[~off], atol=1e-6)
-    source.settings = SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, far_pick="distance")
+    source.settings = SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, far_pick="distance", snap=False)
     torch.manual_seed(0)
     mid, d_am, d_mb = source.bridge(starts, goals)
     m = source.denorm(samples)  # [3, 4, 2]

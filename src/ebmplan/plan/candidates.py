@@ -73,14 +73,17 @@ class SourceSettings(Config):
     ebm_init: str = "mid"
     """ebm: where descent starts: `uniform` (noise over the map) or `mid` (half the samples of a pair from the
     straight midpoint of its start and goal, the first exactly there, the others spread by a quarter of their
-    distance; the rest uniform)"""
+    distance; the rest uniform) or `replay` (no descent: the learned energy scores `ebm_pool` replay states per
+    pair, half near the straight midpoint and half anywhere, and the lowest-energy ones are the samples)"""
+    ebm_pool: int = 64
+    """ebm with --ebm-init replay: replay states the energy scores per (start, goal) pair"""
     gen_data: str = "graph"
     """cvae/ebm training triples: `graph` (routes through the stitched replay data, any length) or `episodes`
     (three states of one exploration episode)"""
     ebm_off_data: float = 0.25
     """ebm: share of negatives drawn from cells no replay state visited"""
-    snap: bool = False
-    """cvae/ebm: move every generated state to the nearest replay state"""
+    snap: bool = True
+    """cvae/ebm: move every generated state to the nearest replay state (--no-snap: keep it where it was generated)"""
     split: str = "gaps"
     """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
     every segment, breadth first"""
@@ -92,6 +95,13 @@ class SourceSettings(Config):
     """ebm with --split gaps: which of a pair's samples becomes its middle where every sample's longer half is
     at least 3x the cutoff by the agent's distance (beyond its judgment): `energy` the lowest learned energy,
     `distance` the shortest longer half (cvae, which has no energy, always uses the distance)"""
+    near_split: str = "route"
+    """cvae/ebm with --split gaps: the middle of a gap the agent's distance can judge (under --far-at times the
+    cutoff): `energy` the generator's, like every other, or `route` the halfway replay state of the shortest
+    observed route between the ends' cells (the agent's exploration data stitched into a graph)"""
+    far_at: float = 3.0
+    """where the agent's distance stops judging, in multiples of the cutoff: --far-pick energy takes over where
+    every sample's longer half is at least this far, --near-split route acts on gaps shorter than this"""
     ebm_energy: str = "data"
     """ebm: the energy descended: `data` (the learned F((s, g), m)), `distance` (lambda * max(D(s, m), D(m, g))
     with D the agent's distance, RIS's subgoal objective) or `sum` (both: a product of experts)"""
@@ -99,8 +109,9 @@ class SourceSettings(Config):
     """ebm: weight of the agent's distance in `--ebm-energy distance` and `sum` (energy units per step)"""
 
     def check(self) -> None:
-        self.require(at_least_one=("sgm_pool", "gen_steps", "gen_batch", "gen_width", "per_call", "ebm_infer_steps"),
-                     positive=("max_dist", "sgm_tau", "gen_lr", "ebm_lambda"))
+        self.require(at_least_one=("sgm_pool", "ebm_pool", "gen_steps", "gen_batch", "gen_width", "per_call",
+                                   "ebm_infer_steps"),
+                     positive=("max_dist", "sgm_tau", "gen_lr", "ebm_lambda", "far_at"))
         parse_weights(self.ebm_negatives, NEGATIVES, "negative kind")
         choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:
@@ -108,8 +119,9 @@ class SourceSettings(Config):
         choose("--split", self.split, ("gaps", "halves"))
         choose("--budget", self.budget, ("fill", "cap"))
         choose("--ebm-energy", self.ebm_energy, ("data", "distance", "sum"))
-        choose("--ebm-init", self.ebm_init, ("uniform", "mid"))
+        choose("--ebm-init", self.ebm_init, ("uniform", "mid", "replay"))
         choose("--far-pick", self.far_pick, ("energy", "distance"))
+        choose("--near-split", self.near_split, ("energy", "route"))
 
 
 class Source(ABC):

@@ -3,11 +3,13 @@
 Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
 so on, by default only where the agent's distance says the route still has a gap, and until none is left or
 the node budget (a cap) is spent. They learn from the agent's exploration data only (replay_graph.py) and no
-source knows the walls: every generated state becomes a node, wherever it lies. The only test of a sample's
-place is learned or observed: `gaps` prefers, of each call's samples, those in cells some replay state
-visited, and the agent's distance decides which of them bridges the gap. (`plan eval` counts the generated
-states that lie inside walls, by the true map, for the table only.) `snap` (off by default) moves every
-generated state to the nearest replay state, which makes the generator a chooser of replay states.
+source knows the walls. The only test of a sample's place is learned or observed: `gaps` prefers, of each
+call's samples, those in cells some replay state visited, and the agent's distance decides which of them
+bridges the gap. (`plan eval` counts the generated states that lie inside walls, by the true map, for the table
+only.) `snap` (on by default) moves every generated state to the nearest replay state, which makes the
+generator a chooser of replay states; `near_split route` (the default) gives the gaps short enough for the
+agent's distance to judge (under `far_at` times the cutoff) the halfway replay state of the shortest observed
+route between their ends instead of a generated middle, so the generator places the long-range middles only.
 """
 
 from __future__ import annotations
@@ -99,11 +101,16 @@ class Generator(Source):
         score = np.maximum(d_am, d_mb)
         e = self.sample_energies(self.norm(m).reshape(-1, k, 2), s, g) if self.settings.far_pick == "energy" else None
         if e is not None:  # where every sample's longer half is beyond the agent's judgment, the energy decides
-            far = (score >= 3 * self.max_dist).all(1, keepdims=True)  # [K, 1]
+            far = (score >= self.settings.far_at * self.max_dist).all(1, keepdims=True)  # [K, 1]
             score = np.where(far, e, score)
         best = (score + 1e3 * off).argmin(1)
         rows = np.arange(len(a))
         return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
+
+    def route_bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`--near-split route`: the halfway replay state of the shortest observed route -> like `bridge`."""
+        m = self.graph.route_middles(a, b, self.rng)
+        return m, self.run.agent.distance(a, m), self.run.agent.distance(m, b)
 
     def halves(self, starts: np.ndarray, goals: np.ndarray, n: int) -> np.ndarray:
         """Breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ... -> [B, n, 2]."""
@@ -142,8 +149,16 @@ class Generator(Source):
             order = order[eligible[order]]
             rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
             pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
-            mid, d_am, d_mb = self.bridge(a[pick], b[pick])  # [K, 2], [K], [K]
-            queries += 2 * len(pick) * self.settings.per_call
+            if self.settings.near_split == "route":  # gaps the distance can judge: the observed route's middle
+                near = d[pick] < self.settings.far_at * self.max_dist
+                mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))
+                for part, fn in ((near, self.route_bridge), (~near, self.bridge)):
+                    if part.any():
+                        mid[part], d_am[part], d_mb[part] = fn(a[pick[part]], b[pick[part]])
+                queries += 2 * int(near.sum()) + 2 * int((~near).sum()) * self.settings.per_call
+            else:
+                mid, d_am, d_mb = self.bridge(a[pick], b[pick])  # [K, 2], [K], [K]
+                queries += 2 * len(pick) * self.settings.per_call
             e = ep[pick]
             slot = count[e] + np.arange(len(e)) - np.searchsorted(e, e)  # e is sorted
             out[e, slot] = mid
@@ -311,8 +326,27 @@ class EBMSource(Generator):
         return descend(self.descended(), x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
                        final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
 
+    def pooled(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`--ebm-init replay`: the k lowest-energy of `ebm_pool` replay states per pair (half drawn around the
+        straight midpoint, within the pair's half-extent plus 2 cells, and snapped to the nearest replay state;
+        half uniform over the replay states), no descent."""
+        P, R = len(s), self.settings.ebm_pool
+        a, b = self.denorm(s), self.denorm(g)  # [P, 2] map coordinates
+        h = R // 2
+        reach = np.abs(b - a).max(1, keepdims=True) / 2 + 2  # [P, 1]
+        near = (a + b)[:, None] / 2 + reach[:, None] * (self.rng.random((P, h, 2)) * 2 - 1)  # [P, h, 2]
+        near = self.graph.snap(near.reshape(-1, 2)).reshape(P, h, 2)
+        anywhere = self.graph.states[self.rng.integers(len(self.graph.states), size=(P, R - h))]  # [P, R-h, 2]
+        pool = self.norm(np.concatenate([near, anywhere], 1))  # [P, R, 2]
+        e = torch.as_tensor(self.sample_energies(pool, s, g), device=self.device)  # [P, R]
+        best = e.topk(k, dim=1, largest=False).indices  # [P, k], lowest energy first
+        samples = pool[torch.arange(P, device=self.device)[:, None], best]  # [P, k, 2]
+        return samples, samples[:, 0]
+
     def sample(self, s, g, k):
         P = len(s)
+        if self.settings.ebm_init == "replay":
+            return self.pooled(s, g, k)
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
         x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1  # [P*k, 2]
         if self.settings.ebm_init == "mid":  # half the chains from the straight midpoint, spread with the gap

@@ -108,6 +108,8 @@ class PlanEvalConfig(SourceSettings):
         settings.setdefault("budget", "fill")  # the generators' behaviour before these settings existed
         settings.setdefault("ebm_init", "uniform")
         settings.setdefault("far_pick", "distance")
+        settings.setdefault("snap", False)
+        settings.setdefault("near_split", "energy")
         return settings
 
     def check(self) -> None:

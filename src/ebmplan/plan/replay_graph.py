@@ -56,6 +56,9 @@ class ReplayGraph:
         move[offsets[1:-1] - 1] = False  # no move from an episode's last state to the next episode's first
         a, b = node[:-1][move], node[1:][move]
         a, b = a[a != b], b[a != b]
+        # each observed move once: a sparse matrix sums repeated entries, which would weigh a move by how often
+        # it was taken and make the "shortest" route the least travelled one
+        a, b = np.unique(np.stack([a, b], 1), axis=0).T
         centre = np.stack([self.cell // self.shape[1], self.cell % self.shape[1]], 1) + 0.5  # [N, 2]
         w = np.linalg.norm(centre[a] - centre[b], axis=1)
         graph = csr_matrix((w, (a, b)), shape=(len(self.cell),) * 2)
@@ -102,6 +105,21 @@ class ReplayGraph:
             m = np.where(on_route, score, np.inf).argmin(1)
             out.append((self.state_of(s, rng), self.state_of(m, rng), self.state_of(g, rng)))
         return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
+
+    def route_middles(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator, chunk: int = 1024) -> np.ndarray:
+        """A replay state halfway along a shortest observed route between the cells of a[i] and b[i] ([n, 2]
+        each, snapped to the nearest replay state first) -> [n, 2]."""
+        node_a = np.searchsorted(self.cell, self.cell_ids(self.snap(a)))
+        node_b = np.searchsorted(self.cell, self.cell_ids(self.snap(b)))
+        out = np.empty(len(a), dtype=np.int64)
+        for lo in range(0, len(a), chunk):
+            ia, ib = node_a[lo:lo + chunk], node_b[lo:lo + chunk]
+            from_a, to_b = self.dist[ia], self.dist[ib]  # [c, N] each (symmetric)
+            total = self.dist[ia, ib][:, None]
+            on_route = from_a + to_b <= total + 1e-3
+            mid = np.where(on_route, np.abs(from_a - total / 2), np.inf).argmin(1)
+            out[lo:lo + chunk] = np.where(np.isfinite(total[:, 0]), mid, ia)  # unconnected: the start's own cell
+        return self.state_of(out, rng)
 
     def snap(self, states: np.ndarray) -> np.ndarray:
         """Each state [n, 2] moved to the nearest replay state."""
