@@ -187,10 +187,24 @@ def test_generated_subgoals_beat_as_many_uniform_states(planned):
     # at the policy's level.
     # Measured with this command on the tuning agents of 25,000 updates (seeds 0, 100, 101, 102): ebm 0.71,
     # 0.70, 0.69, 0.56; uniform 0.04, 0.04, 0.02, 0.03 (the policy's own figures); differences 0.53-0.69.
-    # On seed 1 (this test, twice, identical): ebm 0.515, uniform 0.04, a difference of 0.475.
+    # On seed 1 (this test, twice, identical): ebm 0.515, uniform 0.04, a difference of 0.475; with the defaults of
+    # issue #18 (capped, snapped, the observed route's middle for short gaps) ebm 0.90.
     rows, _ = planned
     ebm, uniform = hard_success(rows, "ebm", 50), hard_success(rows, "uniform", 50)
     assert ebm >= uniform + 0.3, (ebm, uniform)
+
+
+def test_the_in_between_generator_comes_near_sorb_with_a_capped_budget(planned, reordered):
+    # Issue #18: ebm at its budget cap of 50 on its defaults (snapped middles, the observed route's middle for the
+    # gaps the agent's distance can judge) against SORB's 1000 uniform states at d >= 0.7; the seeds 1-3 table is
+    # in docs/results/planning.md. Measured with these fixtures on seed 1: ebm 0.90 with 29.8 nodes used, SORB
+    # 1.00. On tuning seed 0's FourRooms agent the new defaults gave 0.96 and the previous ones 0.81, so the bound
+    # (0.15 below SORB) fails a return to them; the nodes used must stay well under the cap.
+    rows, _ = planned
+    ebm, sorb = hard_success(rows, "ebm", 50), hard_success(reordered, "uniform", 1000)
+    used = [float(r["nodes_used_per_episode"]) for r in rows if r["source"] == "ebm"]
+    assert ebm >= sorb - 0.15, (ebm, sorb)
+    assert max(used) <= 40, used
 
 
 def test_every_planner_gets_the_same_episodes(agent, planned, reordered):
