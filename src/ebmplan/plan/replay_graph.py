@@ -115,9 +115,10 @@ class ReplayGraph:
         for lo in range(0, len(a), chunk):
             ia, ib = node_a[lo:lo + chunk], node_b[lo:lo + chunk]
             from_a, to_b = self.dist[ia], self.dist[ib]  # [c, N] each (symmetric)
-            total = self.dist[ia, ib][:, None]
+            total = self.dist[ia, ib][:, None]  # [c, 1], inf where no observed route joins the two
+            half = np.where(np.isfinite(total), total / 2, 0.0)  # (inf - inf would be nan)
             on_route = from_a + to_b <= total + 1e-3
-            mid = np.where(on_route, np.abs(from_a - total / 2), np.inf).argmin(1)
+            mid = np.where(on_route, np.abs(from_a - half), np.inf).argmin(1)
             out[lo:lo + chunk] = np.where(np.isfinite(total[:, 0]), mid, ia)  # unconnected: the start's own cell
         return self.state_of(out, rng)
 
