@@ -149,16 +149,13 @@ class Generator(Source):
             order = order[eligible[order]]
             rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
             pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
-            if self.settings.near_split == "route":  # gaps the distance can judge: the observed route's middle
-                near = d[pick] < self.settings.far_at * self.max_dist
-                mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))
-                for part, fn in ((near, self.route_bridge), (~near, self.bridge)):
-                    if part.any():
-                        mid[part], d_am[part], d_mb[part] = fn(a[pick[part]], b[pick[part]])
-                queries += 2 * int(near.sum()) + 2 * int((~near).sum()) * self.settings.per_call
-            else:
-                mid, d_am, d_mb = self.bridge(a[pick], b[pick])  # [K, 2], [K], [K]
-                queries += 2 * len(pick) * self.settings.per_call
+            # [K] with --near-split route, the gaps the agent's distance can judge take the observed route's middle
+            near = (d[pick] < self.settings.far_at * self.max_dist) & (self.settings.near_split == "route")
+            mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))  # [K, 2], [K], [K]
+            for part, fn in ((near, self.route_bridge), (~near, self.bridge)):
+                if part.any():
+                    mid[part], d_am[part], d_mb[part] = fn(a[pick[part]], b[pick[part]])
+            queries += 2 * int(near.sum()) + 2 * int((~near).sum()) * self.settings.per_call
             e = ep[pick]
             slot = count[e] + np.arange(len(e)) - np.searchsorted(e, e)  # e is sorted
             out[e, slot] = mid
