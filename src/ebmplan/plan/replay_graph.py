@@ -92,35 +92,35 @@ class ReplayGraph:
             s = rng.integers(N, size=b)
             # half the goals uniform over all cells (long routes, around walls), half uniform within a
             # log-uniform radius (every scale of the recursion, down to pairs a few steps apart)
-            from_s = self.dist[s]  # [b, N]
             radius = np.exp(rng.uniform(np.log(2.0), np.log(self.longest), b)).astype(np.float32)
             radius[rng.random(b) < 0.5] = np.inf
-            g = (rng.random((b, N), dtype=np.float32) * (from_s <= radius[:, None])).argmax(1)
-            total = self.dist[s, g]
-            bad = ~np.isfinite(total)
-            g[bad], total[bad] = s[bad], 0.0  # unconnected pair: the middle is the start's own cell
-            on_route = from_s + self.dist[g] <= total[:, None] + 1e-3  # symmetric: dist[g] = dist[:, g].T
-            frac = rng.beta(3, 3, b)[:, None]
-            score = np.abs(from_s - frac * total[:, None]) + rng.random((b, N), dtype=np.float32) * 1e-3
-            m = np.where(on_route, score, np.inf).argmin(1)
+            g = (rng.random((b, N), dtype=np.float32) * (self.dist[s] <= radius[:, None])).argmax(1)
+            m, g = self.on_route(s, g, rng.beta(3, 3, b), rng)
             out.append((self.state_of(s, rng), self.state_of(m, rng), self.state_of(g, rng)))
         return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
+
+    def on_route(self, s: np.ndarray, g: np.ndarray, frac: np.ndarray | float,
+                 rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """For node pairs (s[i], g[i]) [c]: the node on a shortest observed route at the fraction frac[i] of its
+        length (ties broken at random with `rng`, else the first), and the goals, where a pair that no observed
+        route joins becomes (s[i], s[i]), its middle the start's own cell. -> ([c] middles, [c] goals)"""
+        g = np.where(np.isfinite(self.dist[s, g]), g, s)
+        from_s, total = self.dist[s], self.dist[s, g][:, None]  # [c, N], [c, 1]
+        on_route = from_s + self.dist[g] <= total + 1e-3  # symmetric: dist[g] = dist[:, g].T
+        score = np.abs(from_s - np.reshape(frac, (-1, 1)) * total)
+        if rng is not None:
+            score = score + rng.random(score.shape, dtype=np.float32) * 1e-3
+        return np.where(on_route, score, np.inf).argmin(1), g
 
     def route_middles(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator, chunk: int = 1024) -> np.ndarray:
         """A replay state halfway along a shortest observed route between the cells of a[i] and b[i] ([n, 2]
         each, snapped to the nearest replay state first) -> [n, 2]."""
         node_a = np.searchsorted(self.cell, self.cell_ids(self.snap(a)))
         node_b = np.searchsorted(self.cell, self.cell_ids(self.snap(b)))
-        out = np.empty(len(a), dtype=np.int64)
+        mid = np.empty(len(a), dtype=np.int64)
         for lo in range(0, len(a), chunk):
-            ia, ib = node_a[lo:lo + chunk], node_b[lo:lo + chunk]
-            from_a, to_b = self.dist[ia], self.dist[ib]  # [c, N] each (symmetric)
-            total = self.dist[ia, ib][:, None]  # [c, 1], inf where no observed route joins the two
-            half = np.where(np.isfinite(total), total / 2, 0.0)  # (inf - inf would be nan)
-            on_route = from_a + to_b <= total + 1e-3
-            mid = np.where(on_route, np.abs(from_a - half), np.inf).argmin(1)
-            out[lo:lo + chunk] = np.where(np.isfinite(total[:, 0]), mid, ia)  # unconnected: the start's own cell
-        return self.state_of(out, rng)
+            mid[lo:lo + chunk] = self.on_route(node_a[lo:lo + chunk], node_b[lo:lo + chunk], 0.5)[0]
+        return self.state_of(mid, rng)
 
     def snap(self, states: np.ndarray) -> np.ndarray:
         """Each state [n, 2] moved to the nearest replay state."""
