@@ -184,15 +184,17 @@ def seed_agent(cfg: PlanEvalConfig, seed: int) -> Path:
                                        seed=seed, device=cfg.device, out=str(folder), overwrite=True))
 
 
-def save_figures(out: Path, rows: list[dict], cfg: PlanEvalConfig, walls: np.ndarray, shown: dict[str, dict]) -> None:
-    """success_vs_difficulty.png, success_vs_nodes.png (when the hard buckets were run) and maze_<source>.png."""
+def save_figures(out: Path, rows: list[dict], cfg: PlanEvalConfig, where: str, walls: np.ndarray,
+                 shown: dict[str, dict]) -> None:
+    """success_vs_difficulty.png, success_vs_nodes.png (when the hard buckets were run; titled with the map,
+    `where`) and maze_<source>.png."""
     curves = difficulty_curves(rows, cfg.difficulties)
     policy = curves.pop("policy")[0]
     figures.save_success_vs_difficulty(out / "success_vs_difficulty.png", list(cfg.difficulties), policy, curves)
     if max(cfg.difficulties) >= 0.7:  # the node-budget figure is about the hard buckets only
         seeds = ", ".join(map(str, sorted({r["agent_seed"] for r in rows})))
         figures.save_success_vs_nodes(out / "success_vs_nodes.png", *budget_points(rows, cfg.nodes),
-                                      title=f"{cfg.map or 'map'}, agent seeds {seeds}")
+                                      title=f"{where}, agent seeds {seeds}")
     for src, e in shown.items():
         title = (f"{src}, {e['budget']} nodes: {'reached' if e['reached'] else 'failed'} in {e['steps']} steps "
                  f"({int(e['in_walls'].sum())} nodes in walls)")
@@ -245,10 +247,10 @@ def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
     shown = {src: e for _, part_shown in measured_in_order for src, e in part_shown.items()}
     write_results(out / "results.csv", rows)  # every row, in order
     m = agents[0].maze
-    title = (f"Planning on {m.name} ({m.height}x{m.width}), agent seeds "
-             f"{', '.join(str(a.config.seed) for a in agents)}")
+    where = f"{m.name} ({m.height}x{m.width})"
+    title = f"Planning on {where}, agent seeds {', '.join(str(a.config.seed) for a in agents)}"
     (out / "results.md").write_text(results_markdown(rows, cfg, title))
     if cfg.draw:
-        save_figures(out, rows, cfg, m.walls, shown)
+        save_figures(out, rows, cfg, where, m.walls, shown)
     run.write_metrics(headline(rows))  # last: a run folder with metrics.json is complete (sweeps skip it)
     return out
