@@ -71,7 +71,7 @@ def tiny_agent(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm"])
+@pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm", "route"])
 def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent, name):
     from ebmplan.plan.agent_run import load_agent
     from ebmplan.plan.candidates import SourceSettings
@@ -90,7 +90,7 @@ def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent
     assert (cand.states >= 0).all() and (cand.states <= run.maze.high).all()
 
 
-@pytest.mark.parametrize("name", ["cvae", "ebm"])
+@pytest.mark.parametrize("name", ["cvae", "ebm", "route"])
 def test_generated_candidates_never_see_the_walls(tiny_agent, name):
     """The same generator on the same agent, told a wall-free map of the same size, generates the same states:
     nothing in it reads the true walls."""
@@ -244,6 +244,27 @@ def test_replay_graph_middles_lie_on_the_observed_route():
     # the halfway replay state of the observed route: the bend, 9 cells from either end, not the straight middle
     np.testing.assert_allclose(graph.route_middles(np.array([[0.5, 0.5]]), np.array([[9.5, 9.5]]),
                                                    np.random.default_rng(0)), [[0.5, 9.5]])
+
+
+def test_the_route_source_takes_the_observed_routes_middles(tiny_agent):
+    """`route` learns nothing: its nodes are replay states, each the halfway state of a shortest observed route
+    between the ends of a gap, and the recursion stops where the agent trusts every hop, as the generators'."""
+    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.candidates import SourceSettings
+    from ebmplan.plan.subgoals import make_source
+
+    run = load_agent(tiny_agent)
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
+    source = make_source("route", run, SourceSettings())
+    cand = source.candidates(starts, goals, 10)
+    nodes = cand.states[np.isfinite(cand.states).all(-1)]  # [n, 2] the used rows
+    assert len(nodes) and cand.queries > 0
+    replay = {tuple(x) for x in source.graph.states}
+    assert all(tuple(x) in replay for x in nodes)
+    first = source.graph.route_middles(starts, goals, np.random.default_rng(0))  # each episode's first middle
+    cell = source.graph.cell_ids
+    needed = run.agent.distance(starts, goals) >= source.max_dist
+    np.testing.assert_array_equal(cell(cand.states[needed, 0]), cell(first[needed]))
 
 
 def test_replay_graph_counts_a_repeated_move_once():

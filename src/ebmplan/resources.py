@@ -16,7 +16,7 @@ from .errors import ConfigError
 
 FLOAT = 4  # bytes of a float32
 RUNTIME = 100 * 10**6  # code and buffers the libraries touch on first use (autograd, Adam): ~80 MB measured
-# `plan eval`, per pair of nodes of a graph being built (docs/results/memory.md): a per-episode graph (cvae, ebm)
+# `plan eval`, per pair of nodes of a graph being built (docs/results/memory.md): a per-episode graph (cvae, ebm, route)
 # holds the pairs' coordinates, indices, the agent's batch and distances (counted from the arrays; 21 episodes of
 # 1000 nodes peak at 1.9 GB in all); a shared graph (uniform, replay, sgm) the agent's pairwise distances and the
 # cutoff's masks (1.4 GB above the base measured at 10000 nodes).

@@ -6,7 +6,7 @@
   maze-agent run: its config and `load_agent`) · replay.py (replay buffer, trajectories.npz) ·
   agent_training.py (`ebmplan maze train`) · policy.py (the plain policy measured: `ebmplan maze eval`)
 - candidate states: candidates.py (what every source shares, its settings) · subgoals.py (uniform, replay,
-  sgm, and the sources by name) · generators.py (cvae, ebm) · replay_graph.py (their training triples)
+  sgm, and the sources by name) · generators.py (cvae, ebm, route) · replay_graph.py (their training triples)
 - planning: graph.py (search and the waypoint rule) · planner.py (graphs and closed-loop episodes) ·
   protocol.py (`plan eval`'s settings and episodes) · results.py (results.csv and results.md) ·
   plan_eval.py (`ebmplan plan eval`)

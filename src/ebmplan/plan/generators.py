@@ -1,4 +1,5 @@
-"""The learned candidate sources, `cvae` and `ebm`: given (start, goal), they generate the states between them.
+"""The per-episode candidate sources, `cvae`, `ebm` and `route`: given (start, goal), they place the states
+between them. `cvae` and `ebm` learn to generate them; `route` learns nothing and is their replay-only peer.
 
 Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
 so on, by default only where the agent's distance says the route still has a gap, and until none is left or
@@ -10,6 +11,8 @@ only.) `snap` (on by default) moves every generated state to the nearest replay 
 generator a chooser of replay states; `near_split route` (the default) gives the gaps short enough for the
 agent's distance to judge (under `far_at` times the cutoff) the halfway replay state of the shortest observed
 route between their ends instead of a generated middle, so the generator places the long-range middles only.
+`route` takes the observed route's middle for every gap, however long: the measure of what the generated
+middles add.
 """
 
 from __future__ import annotations
@@ -107,6 +110,11 @@ class Generator(Source):
         rows = np.arange(len(a))
         return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
 
+    def routed(self, d: np.ndarray) -> np.ndarray:
+        """Which gaps [K] (their lengths by the agent's distance) take the observed route's middle: with
+        `--near-split route`, those the agent's distance can judge (under `far_at` times the cutoff)."""
+        return (d < self.settings.far_at * self.max_dist) & (self.settings.near_split == "route")
+
     def route_bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`--near-split route`: the halfway replay state of the shortest observed route -> like `bridge`."""
         m = self.graph.route_middles(a, b, self.rng)
@@ -150,7 +158,7 @@ class Generator(Source):
             rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
             pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
             # [K] with --near-split route, the gaps the agent's distance can judge take the observed route's middle
-            near = (d[pick] < self.settings.far_at * self.max_dist) & (self.settings.near_split == "route")
+            near = self.routed(d[pick])
             mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))  # [K, 2], [K], [K]
             for part, fn in ((near, self.route_bridge), (~near, self.bridge)):
                 if part.any():
@@ -245,6 +253,30 @@ class CVAESource(Generator):
         samples = chunked(self.decode, z, c.repeat_interleave(k, 0)).reshape(len(s), k, 2)
         mid = chunked(self.decode, torch.zeros(len(s), self.latent, device=self.device), c)  # the prior mean
         return samples, mid
+
+
+class RouteSource(Generator):
+    """The observed route alone: the gap recursion of the generators, every middle the halfway replay state of
+    the shortest observed route between the segment's ends (`ReplayGraph`). Nothing is learned: like `sgm`, it
+    uses the agent's replay data only, so it is the generators' fair peer and tells what a generated middle
+    adds over the data it was trained on."""
+
+    name = "route"
+
+    def build(self):
+        pass
+
+    def fit(self):
+        t0 = time.perf_counter()
+        self.fit_graph()
+        self.fit_seconds = time.perf_counter() - t0
+
+    def routed(self, d):
+        return np.ones(len(d), bool)
+
+    def sample(self, s, g, k):
+        mid = self.norm(self.graph.route_middles(self.denorm(s), self.denorm(g), self.rng))  # [P, 2]
+        return mid[:, None].expand(-1, k, -1), mid
 
 
 class ComposedEnergy(EnergyModel):

@@ -24,7 +24,7 @@ from .maze import Maze
 from .subgoals import SOURCES
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-PER_EPISODE = ("cvae", "ebm")  # sources with a node set (and graph) per episode; the others share one
+PER_EPISODE = ("cvae", "ebm", "route")  # sources with a node set (and graph) per episode; the others share one
 
 
 @dataclass
@@ -48,7 +48,7 @@ class PlanEvalConfig(SourceSettings):
     agent_steps: int = 30000
     """with --seeds: gradient updates of each agent's training"""
     sources: tuple[str, ...] = SOURCES
-    """candidate sources: uniform, replay, sgm, cvae, ebm (several words, or one word with commas)"""
+    """candidate sources: uniform, replay, sgm, cvae, ebm, route (several words, or one word with commas)"""
     nodes: tuple[int, ...] = (25, 50, 100, 250, 1000)
     """node budgets (candidates per graph; for cvae/ebm under --budget cap, the most they may use)"""
     difficulties: tuple[float, ...] = ALL_DIFFICULTIES
@@ -89,7 +89,7 @@ class PlanEvalConfig(SourceSettings):
     draw: bool = True
     """draw the figures"""
     max_memory: float = 2.0
-    """GB for the graphs of the episodes planned together: per-episode node sets (cvae, ebm) are planned in
+    """GB for the graphs of the episodes planned together: per-episode node sets (cvae, ebm, route) are planned in
     chunks of episodes that fit (results do not depend on it)"""
 
     def __post_init__(self) -> None:

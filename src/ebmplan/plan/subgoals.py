@@ -1,4 +1,4 @@
-"""Candidate states for the planner's graph, from five sources chosen by name (`make_source`).
+"""Candidate states for the planner's graph, from six sources chosen by name (`make_source`).
 
 - `uniform`: uniform free states (SORB's evaluation setting); one set shared by every episode.
 - `replay`: states from the agent's own exploration trajectories (SORB); shared.
@@ -10,6 +10,8 @@
 - `ebm`: a conditional energy F((start, goal), m), low where m lies between start and goal on a trajectory,
   trained contrastively on the same trajectories; candidates by gradient descent from noise; per episode
   (generators.py).
+- `route`: no model: the same recursion as `cvae` and `ebm`, every middle the halfway replay state of the
+  shortest observed route through the stitched trajectories; per episode (generators.py).
 
 What they share (candidates, settings, interface) is in candidates.py.
 """
@@ -23,7 +25,7 @@ import numpy as np
 from ..errors import choose
 from .agent_run import AgentRun
 from .candidates import Candidates, Source, SourceSettings, load_trajectories
-from .generators import CVAESource, EBMSource
+from .generators import CVAESource, EBMSource, RouteSource
 
 
 class UniformSource(Source):
@@ -78,7 +80,7 @@ class SGMSource(ReplaySource):
 
 
 REGISTRY: dict[str, type[Source]] = {"uniform": UniformSource, "replay": ReplaySource, "sgm": SGMSource,
-                                     "cvae": CVAESource, "ebm": EBMSource}
+                                     "cvae": CVAESource, "ebm": EBMSource, "route": RouteSource}
 SOURCES = tuple(REGISTRY)
 
 

@@ -82,7 +82,7 @@ class Sources:
         if key in sources:
             return sources[key]
         cls = REGISTRY[name]
-        if not issubclass(cls, Generator):
+        if not issubclass(cls, Generator) or not cls.networks:  # learns nothing: fitted here, at once
             source = make_source(name, run, settings)
         else:
             file = fit_file(path, name, settings)
