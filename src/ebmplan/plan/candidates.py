@@ -97,10 +97,8 @@ class SourceSettings(Config):
     `distance` the shortest longer half (cvae, which has no energy, always uses the distance)"""
     near_split: str = "route"
     """cvae/ebm with --split gaps: the middle of a gap the agent's distance can judge (under --far-at times the
-    cutoff): `energy` the generator's, like every other, `route` the halfway replay state of the shortest
-    observed route between the ends' cells (the agent's exploration data stitched into a graph), or `hop` the
-    farthest state along that route that the agent trusts from the gap's start. The `route` source places
-    every middle on the route: halfway, or by `hop`"""
+    cutoff): `energy` the generator's, like every other, or `route` the halfway replay state of the shortest
+    observed route between the ends' cells (the agent's exploration data stitched into a graph)"""
     far_at: float = 3.0
     """where the agent's distance stops judging, in multiples of the cutoff: --far-pick energy takes over where
     every sample's longer half is at least this far, --near-split route acts on gaps shorter than this"""
@@ -123,7 +121,7 @@ class SourceSettings(Config):
         choose("--ebm-energy", self.ebm_energy, ("data", "distance", "sum"))
         choose("--ebm-init", self.ebm_init, ("uniform", "mid", "replay"))
         choose("--far-pick", self.far_pick, ("energy", "distance"))
-        choose("--near-split", self.near_split, ("energy", "route", "hop"))
+        choose("--near-split", self.near_split, ("energy", "route"))
 
 
 class Source(ABC):

@@ -113,25 +113,12 @@ class Generator(Source):
     def routed(self, d: np.ndarray) -> np.ndarray:
         """Which gaps [K] (their lengths by the agent's distance) take the observed route's middle: with
         `--near-split route`, those the agent's distance can judge (under `far_at` times the cutoff)."""
-        return (d < self.settings.far_at * self.max_dist) & (self.settings.near_split != "energy")
+        return (d < self.settings.far_at * self.max_dist) & (self.settings.near_split == "route")
 
     def route_bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A gap's middle on the shortest observed route -> like `bridge`. `--near-split route`: the halfway
-        replay state. `hop`: the farthest state along the route that the agent trusts from the gap's start (its
-        distance under the cutoff; a step moves at most 1 per axis, so only cells within the cutoff + 1 are
-        asked), so the gap closes hop by hop with no node to spare; the halfway state where none is trusted."""
-        agent = self.run.agent
-        m = self.graph.route_middles(a, b, self.rng)  # [K, 2]
-        if self.settings.near_split == "hop":
-            ahead = self.graph.route_ahead(a, b, self.max_dist + 1)  # [K, R, 2]
-            K, R, _ = ahead.shape
-            known = np.isfinite(ahead[..., 0])  # [K, R]
-            d = np.full((K, R), np.inf)
-            d[known] = agent.distance(np.repeat(a, R, 0)[known.ravel()], ahead[known])
-            trusted = d < self.max_dist
-            rows, first = np.flatnonzero(trusted.any(1)), trusted.argmax(1)  # the farthest trusted state
-            m[rows] = ahead[rows, first[rows]]
-        return m, agent.distance(a, m), agent.distance(m, b)
+        """`--near-split route`: the halfway replay state of the shortest observed route -> like `bridge`."""
+        m = self.graph.route_middles(a, b, self.rng)
+        return m, self.run.agent.distance(a, m), self.run.agent.distance(m, b)
 
     def halves(self, starts: np.ndarray, goals: np.ndarray, n: int) -> np.ndarray:
         """Breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ... -> [B, n, 2]."""

@@ -59,8 +59,8 @@ class ReplayGraph:
         # each observed move once: a sparse matrix sums repeated entries, which would weigh a move by how often
         # it was taken and make the "shortest" route the least travelled one
         a, b = np.unique(np.stack([a, b], 1), axis=0).T
-        self.centre = np.stack([self.cell // self.shape[1], self.cell % self.shape[1]], 1) + 0.5  # [N, 2]
-        w = np.linalg.norm(self.centre[a] - self.centre[b], axis=1)
+        centre = np.stack([self.cell // self.shape[1], self.cell % self.shape[1]], 1) + 0.5  # [N, 2]
+        w = np.linalg.norm(centre[a] - centre[b], axis=1)
         graph = csr_matrix((w, (a, b)), shape=(len(self.cell),) * 2)
         self.dist = dijkstra(graph, directed=False).astype(np.float32)  # [N, N] symmetric, inf if unconnected
         self.longest = float(self.dist[np.isfinite(self.dist)].max())
@@ -121,28 +121,6 @@ class ReplayGraph:
         for lo in range(0, len(a), chunk):
             mid[lo:lo + chunk] = self.on_route(node_a[lo:lo + chunk], node_b[lo:lo + chunk], 0.5)[0]
         return self.state_of(mid, rng)
-
-    def route_ahead(self, a: np.ndarray, b: np.ndarray, reach: float, chunk: int = 1024) -> np.ndarray:
-        """The nodes strictly between the cells of a[i] and b[i] on a shortest observed route (ends snapped to the
-        nearest replay state first) whose cells lie within Chebyshev distance `reach` of a[i]'s, as the first
-        replay state of each, farthest along the route first -> [n, R, 2], NaN rows where a route has fewer."""
-        node_a = np.searchsorted(self.cell, self.cell_ids(self.snap(a)))
-        node_b = np.searchsorted(self.cell, self.cell_ids(self.snap(b)))
-        rows, cols, order = [], [], []
-        for lo in range(0, len(a), chunk):
-            s, g = node_a[lo:lo + chunk], node_b[lo:lo + chunk]
-            from_s, total = self.dist[s], self.dist[s, g][:, None]  # [c, N], [c, 1]
-            between = (from_s + self.dist[g] <= total + 1e-3) & (from_s > 0) & (self.dist[g] > 0)  # [c, N]
-            near = np.abs(self.centre[None] - self.centre[s][:, None]).max(-1) <= reach  # [c, N]
-            r, c = np.nonzero(between & near & np.isfinite(total))
-            rows.append(r + lo), cols.append(c), order.append(-from_s[r, c])
-        r, c, key = (np.concatenate(x) for x in (rows, cols, order))
-        sort = np.lexsort((key, r))  # by pair, farthest first
-        r, c = r[sort], c[sort]
-        rank = np.arange(len(r)) - np.searchsorted(r, r)
-        out = np.full((len(a), int(rank.max(initial=-1)) + 1, 2), np.nan)
-        out[r, rank] = self.states[self.members[self.start[c]]]
-        return out
 
     def snap(self, states: np.ndarray) -> np.ndarray:
         """Each state [n, 2] moved to the nearest replay state."""
