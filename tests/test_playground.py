@@ -248,6 +248,8 @@ def test_plan_one_episode_with_an_agent_under_runs(client, runs, small_agent):
     assert client.post("/api/plan", json=request).json()["path"] == result["path"]  # the same request, same episode
     sgm = client.post("/api/plan", json={**request, "source": "sgm", "nodes": 20}).json()
     assert len(sgm["candidates"]) <= 20
+    route = client.post("/api/plan", json={**request, "source": "route", "nodes": 20}).json()  # learns nothing:
+    assert "job" not in route and 1 <= len(route["candidates"]) <= 20  # planned at once, nodes stop at the cap
     for change, says in [
         ({"start": [10.5, 10.5]}, "the start (10.5, 10.5) is inside a wall"),
         ({"goal": [50, 50]}, "outside the 22x22 map"),
