@@ -1,6 +1,7 @@
 """What every candidate source shares: the states it returns (`Candidates`), its settings (`SourceSettings`, a
 config part of `plan eval`), its interface (`Source`), and the agent's exploration data it may learn from.
-The sources themselves: subgoals.py (uniform, replay, sgm, and the registry) and generators.py (cvae, ebm).
+The sources themselves: subgoals.py (uniform, replay, sgm, and the registry) and generators.py (cvae, ebm,
+route).
 """
 
 from __future__ import annotations
@@ -85,10 +86,10 @@ class SourceSettings(Config):
     snap: bool = True
     """cvae/ebm: move every generated state to the nearest replay state (--no-snap: keep it where it was generated)"""
     split: str = "gaps"
-    """cvae/ebm recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
+    """cvae/ebm/route recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
     every segment, breadth first"""
     budget: str = "cap"
-    """cvae/ebm with --split gaps: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap
+    """cvae/ebm/route with --split gaps: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap
     (the table reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are
     split). --split halves always fills"""
     far_pick: str = "energy"
