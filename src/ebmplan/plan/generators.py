@@ -1,7 +1,7 @@
 """The per-episode candidate sources, `cvae`, `ebm` and `route`: given (start, goal), they place the states
 between them. `cvae` and `ebm` learn to generate them; `route` learns nothing and is their replay-only peer.
 
-Both run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
+All three run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
 so on, by default only where the agent's distance says the route still has a gap, and until none is left or
 the node budget (a cap) is spent. They learn from the agent's exploration data only (replay_graph.py) and no
 source knows the walls. The only test of a sample's place is learned or observed: `gaps` prefers, of each
@@ -157,7 +157,7 @@ class Generator(Source):
             order = order[eligible[order]]
             rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
             pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
-            # [K] with --near-split route, the gaps the agent's distance can judge take the observed route's middle
+            # [K] the gaps that take the observed route's middle (`routed`); the others the generator's
             near = self.routed(d[pick])
             mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))  # [K, 2], [K], [K]
             for part, fn in ((near, self.route_bridge), (~near, self.bridge)):

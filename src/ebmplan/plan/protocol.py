@@ -50,7 +50,7 @@ class PlanEvalConfig(SourceSettings):
     sources: tuple[str, ...] = SOURCES
     """candidate sources: uniform, replay, sgm, cvae, ebm, route (several words, or one word with commas)"""
     nodes: tuple[int, ...] = (25, 50, 100, 250, 1000)
-    """node budgets (candidates per graph; for cvae/ebm under --budget cap, the most they may use)"""
+    """node budgets (candidates per graph; for cvae/ebm/route under --budget cap, the most they may use)"""
     difficulties: tuple[float, ...] = ALL_DIFFICULTIES
     """difficulty buckets d, each d ± 0.05"""
     episodes: int = 100
