@@ -152,6 +152,14 @@ def test_plan_page_plans_on_a_bundled_map_with_a_trained_agent(server, page, tmp
     page.screenshot(path=str(tmp_path / "plan.png"))
     assert Path(tmp_path / "plan.png").stat().st_size > 10_000
 
+    page.select_option("#source", "route")  # learns nothing: planned at once, its nodes stop at the cap
+    page.fill("#nodes", "20")
+    page.click("#plan")
+    page.wait_for_function("window.playground.state.plan.candidates.length <= 20", timeout=60_000)
+    page.wait_for_function("window.playground.state.shownSteps === window.playground.state.plan.path.length - 1")
+    assert len(page.evaluate("window.playground.state.plan")["path"]) > 1
+    page.screenshot(path=str(tmp_path / "plan-route.png"))
+
     click(10.5, 10.5)  # a goal inside a wall: one sentence
     page.click("#plan")
     page.wait_for_function("document.querySelector('#message').textContent.includes('inside a wall')")
