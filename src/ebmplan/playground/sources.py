@@ -1,12 +1,13 @@
 """Candidate sources per agent, made once and kept: in the server's memory (the agents and their sources, a
 few at a time), and for the learned ones (cvae, ebm) on disk beside the agent, in `AGENT/subgoals/`, so a fit
 outlives the server. A learned source with no saved fit is fitted by a background job (`plan.subgoals.make_source`,
-as `plan eval` fits it); the plan page waits for it with a progress bar, once per agent and settings.
+as `plan eval` fits it); the plan page waits for it with a progress bar, once per agent, settings and code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import threading
@@ -25,11 +26,21 @@ from .jobs import Job, Jobs
 KEPT = 4  # agents (with their sources) kept in memory
 
 
+@functools.cache
+def code_key() -> str:
+    """A digest of this ebmplan's own source files: a fit made by other code (another version, or a change to
+    how the generators train or read the replay data) is another fit, never reused."""
+    digest = hashlib.sha1()
+    for path in sorted(Path(__file__).parents[1].rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def settings_key(settings: SourceSettings) -> str:
-    """Names a fit by the source settings (a fit made with other settings is another fit), all but the edge
-    cutoff, which only planning reads."""
+    """Names a fit by the code and the source settings (a fit made with other settings is another fit), all
+    but the edge cutoff, which only planning reads."""
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(SourceSettings) if f.name != "max_dist"}
-    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+    return hashlib.sha1(json.dumps({**fields, "code": code_key()}, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def fit_file(agent: Path, name: str, settings: SourceSettings) -> Path:
