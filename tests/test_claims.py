@@ -215,7 +215,8 @@ def test_the_observed_route_alone_does_as_well_as_the_energy(planned, reordered)
     # Issue #18's finding: the `route` source (no model: the halfway replay state of the shortest observed route,
     # gap by gap) is as good as `ebm` or better on every map, seeds 1-3 (docs/results/planning.md), so the
     # energy adds nothing measurable over its own training data today. Should a change to the generator make it
-    # beat the route, this test fails and the README's sentence must change with it.
+    # beat the route, this test fails and the README's sentence must change with it. Measured with these
+    # fixtures on seed 1: route 0.93 with 29.2 nodes used, ebm 0.90 with 29.8.
     rows, _ = planned
     ebm, route = hard_success(rows, "ebm", 50), hard_success(reordered, "route", 50)
     assert route >= ebm - 0.03, (route, ebm)
