@@ -20,11 +20,13 @@ from ..resources import EPISODE_PAIR_BYTES, RUNTIME, SHARED_PAIR_BYTES, check_me
 from ..runs import resolve_device
 from .candidates import SourceSettings
 from .env import PointMazeVec
+from .generators import Generator
 from .maze import Maze
-from .subgoals import SOURCES
+from .subgoals import REGISTRY, SOURCES
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-PER_EPISODE = ("cvae", "ebm", "route")  # sources with a node set (and graph) per episode; the others share one
+# the sources with a node set (and graph) per episode, the generators' recursion; the others share one
+PER_EPISODE = tuple(name for name, cls in REGISTRY.items() if issubclass(cls, Generator))
 
 
 @dataclass
