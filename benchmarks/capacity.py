@@ -14,8 +14,8 @@ import time
 import torch
 import tyro
 
-from ebmplan.capacity import CapacityConfig, run_capacity
-from ebmplan.errors import ConfigError
+from ebmplan.common.errors import ConfigError
+from ebmplan.experiments.capacity import CapacityConfig, run_capacity
 
 
 def main() -> None:

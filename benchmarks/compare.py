@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from ebmplan.compare import CompareConfig, compare
+from ebmplan.experiments.compare import CompareConfig, compare
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ebmplan.common.files import read_json
 from ebmplan.conditional import KINDS, VIEWS, ConditionalConfig, run_conditional, summary
-from ebmplan.files import read_json
 
 SCORES = ("precision", "mode_coverage", "modes_found")
 

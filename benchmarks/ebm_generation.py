@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from ebmplan.plan.agent_run import load_agent
-from ebmplan.plan.planner import build_plan, run_planner
-from ebmplan.plan.protocol import PlanEvalConfig, episode_noise, sample_episodes
-from ebmplan.plan.subgoals import make_source
+from ebmplan.plan.agent.run import load_agent
+from ebmplan.plan.eval.protocol import PlanEvalConfig, episode_noise, sample_episodes
+from ebmplan.plan.search.planner import build_plan, run_planner
+from ebmplan.plan.sources.registry import make_source
 
 SETTINGS = ((4, 60), (2, 60), (4, 30), (2, 30), (1, 30))  # (samples per call, descent steps); (4, 60): default
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ebmplan.plan.agent_run import load_agent
-from ebmplan.plan.generators import EBMSource
-from ebmplan.plan.planner import plan_episodes
-from ebmplan.plan.protocol import PlanEvalConfig, episode_noise, sample_episodes
-from ebmplan.plan.subgoals import make_source
+from ebmplan.plan.agent.run import load_agent
+from ebmplan.plan.eval.protocol import PlanEvalConfig, episode_noise, sample_episodes
+from ebmplan.plan.search.planner import plan_episodes
+from ebmplan.plan.sources.generators import EBMSource
+from ebmplan.plan.sources.registry import make_source
 
 
 def parse_variants(text: str) -> list[tuple[str, dict]]:

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from ebmplan.plan import PointMazeVec, load_maze
-from ebmplan.plan.agent import DistanceAgent
-from ebmplan.plan.agent_run import MazeTrainConfig
-from ebmplan.plan.agent_training import train_agent
-from ebmplan.plan.policy import MazeEvalConfig, maze_eval, success_table
+from ebmplan.plan.agent.networks import DistanceAgent
+from ebmplan.plan.agent.policy import MazeEvalConfig, maze_eval, success_table
+from ebmplan.plan.agent.run import MazeTrainConfig
+from ebmplan.plan.agent.training import train_agent
 
 
 def speed(threads: int) -> None:

@@ -16,9 +16,9 @@ import csv
 import json
 from pathlib import Path
 
+from ebmplan.plan.eval.protocol import PlanEvalConfig
+from ebmplan.plan.eval.results import FIELDS, budget_points, results_markdown
 from ebmplan.plan.figures import save_success_vs_nodes
-from ebmplan.plan.protocol import PlanEvalConfig
-from ebmplan.plan.results import FIELDS, budget_points, results_markdown
 
 SHARED = ("agent", "seeds", "episodes", "difficulties", "max_steps", "max_dist", "seed", "wormhole_factor")
 

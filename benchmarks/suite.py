@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from ebmplan.data.toy2d import DATASETS
-from ebmplan.suite import COVERAGE, QUALITY, misses
+from ebmplan.experiments.suite import COVERAGE, QUALITY, misses
+from ebmplan.points.toy2d import DATASETS
 
 # The search (2026-11-29, tuning seeds 0 and 100), as changes from the default it chose. It went in steps
 # (docs/results/suite.md): single-set traces (8000 steps, measured every 1000) chose the learning rate and the

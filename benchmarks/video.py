@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ebmplan.cli import main
-from ebmplan.files import read_json
+from ebmplan.common.files import read_json
 from ebmplan.video import VideoConfig
 from ebmplan.video.prediction import energy_predictor, one_step
 from ebmplan.video.training import make_data, train_energy

@@ -12,7 +12,7 @@
   the box after every step (`clamp`, then per axis at the end); TorchEBM's documented defaults (its examples'
   step 0.1, noise 1.0, energy L2 0.001, plain CD) and its best settings, chosen by `--section tune` on tuning
   seed 0 from a grid over step size, noise, energy L2 and persistent vs plain CD. Every library's samples, in
-  the data's units, are scored by the same `ebmplan.metrics` code (docs/protocol.md §2). The training clock
+  the data's units, are scored by the same `ebmplan.points.metrics` code (docs/protocol.md §2). The training clock
   stops while a check samples and scores (300 samples at fixed times of training); the final figures use
   1000 samples. On one thread the training clock is the process's CPU time, so other jobs on a shared machine
   do not count against either library.
@@ -51,16 +51,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ebmplan import metrics
-from ebmplan.contrastive_fit import ContrastiveFit
-from ebmplan.data.toy2d import PointData, load_data
+from ebmplan.common.runs import resolve_device, seed_everything
 from ebmplan.energy.inference import descend
 from ebmplan.energy.models import MLPEnergy
 from ebmplan.energy.negatives import uniform_in
-from ebmplan.runs import resolve_device, seed_everything
-from ebmplan.suite import COVERAGE, QUALITY
-from ebmplan.train import build_energy, infer_samples
-from ebmplan.train_config import TrainConfig
+from ebmplan.experiments.suite import COVERAGE, QUALITY
+from ebmplan.points import metrics
+from ebmplan.points.contrastive_fit import ContrastiveFit
+from ebmplan.points.toy2d import PointData, load_data
+from ebmplan.points.train import build_energy, infer_samples
+from ebmplan.points.train_config import TrainConfig
 
 try:
     from torchebm.core import BaseModel

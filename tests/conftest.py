@@ -47,8 +47,8 @@ def cli():
 def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, timeout: float = 300) -> int:
     """Start `ebmplan *args` writing to `run`, SIGKILL it once a checkpoint at `after_step` or later exists,
     and return the checkpointed step (asserting the run was really cut short)."""
-    from ebmplan.errors import ConfigError
-    from ebmplan.files import load_checkpoint
+    from ebmplan.common.errors import ConfigError
+    from ebmplan.common.files import load_checkpoint
 
     def checkpointed_step() -> int:
         try:

@@ -6,11 +6,11 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import run_cli
+from ebmplan.common.runs import load_run
 from ebmplan.plan import load_maze
-from ebmplan.plan.agent import DistanceAgent, shift_target
-from ebmplan.plan.agent_run import MazeTrainConfig, load_agent
-from ebmplan.plan.agent_training import train_agent
-from ebmplan.runs import load_run
+from ebmplan.plan.agent.networks import DistanceAgent, shift_target
+from ebmplan.plan.agent.run import MazeTrainConfig, load_agent
+from ebmplan.plan.agent.training import train_agent
 
 torch.set_num_threads(1)  # tiny networks: one thread is faster, and results do not depend on the machine
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import kill_resume_and_rerun, run_cli
-from ebmplan.files import load_checkpoint
-from ebmplan.plan.agent_run import load_agent
+from ebmplan.common.files import load_checkpoint
+from ebmplan.plan.agent.run import load_agent
 
 TINY = ["--map", "Spiral5x5", "--resize", "2", "--width", "32", "--n-envs", "8", "--updates-per-collect", "2",
         "--warmup", "4", "--log-every", "50", "--batch-size", "32", "--relabel", "0.5"]

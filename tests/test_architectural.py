@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from conftest import run_cli
-from ebmplan.data.toy2d import load_data
+from ebmplan.common.runs import load_run
 from ebmplan.energy.architectural import KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from ebmplan.energy.inference import descend
-from ebmplan.runs import load_run
-from ebmplan.train import TrainConfig, train
+from ebmplan.points.toy2d import load_data
+from ebmplan.points.train import TrainConfig, train
 
 
 def blobs(n: int = 300, seed: int = 0) -> torch.Tensor:

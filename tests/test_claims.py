@@ -85,7 +85,7 @@ def test_ebmplan_beats_torchebm_at_its_best_on_the_spiral():
 
     import torch
 
-    from ebmplan.data.toy2d import load_data
+    from ebmplan.points.toy2d import load_data
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import vs_torchebm as vs
@@ -128,7 +128,7 @@ def planned(agent, tmp_path_factory) -> tuple[list[dict], list[tuple]]:
     generation and every planner's closed loop each record the (starts, goals) they were given (and the closed
     loops their environment noise). -> (results rows, [(what, starts, goals, noise or None)])."""
     from ebmplan.cli import main
-    from ebmplan.plan import plan_eval
+    from ebmplan.plan.eval import run as plan_eval
 
     seen: list[tuple] = []
 
@@ -224,8 +224,8 @@ def test_the_observed_route_alone_does_as_well_as_the_energy(planned, reordered)
 
 
 def test_every_planner_gets_the_same_episodes(agent, planned, reordered):
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.protocol import PlanEvalConfig, sample_episodes
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.eval.protocol import PlanEvalConfig, sample_episodes
 
     rows, seen = planned
     # The episodes the protocol promises, drawn by the library: 50 per bucket at d ± 0.05.

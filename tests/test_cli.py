@@ -129,8 +129,8 @@ def test_help_keeps_tyros_defaults_elsewhere_and_flows_docstrings(capsys, monkey
 
 
 def test_maze_eval_writes_into_out(tmp_path, capsys):
-    from ebmplan.plan.agent_run import MazeTrainConfig
-    from ebmplan.plan.agent_training import train_agent
+    from ebmplan.plan.agent.run import MazeTrainConfig
+    from ebmplan.plan.agent.training import train_agent
 
     run = train_agent(MazeTrainConfig(map="Spiral5x5", resize=2, width=16, n_envs=4, updates_per_collect=2,
                                       warmup=2, steps=20, log_every=10, batch_size=16, out=str(tmp_path / "agent")))

@@ -11,6 +11,7 @@ import torch
 
 from conftest import CONDITIONAL_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
+from ebmplan.common.errors import ConfigError, Divergence
 from ebmplan.conditional import (
     KINDS,
     VIEWS,
@@ -28,7 +29,6 @@ from ebmplan.energy.losses import make_loss
 from ebmplan.energy.models import EnergyModel, FiLMEnergy
 from ebmplan.energy.negatives import HardBuffer, Mismatched, parse_negatives
 from ebmplan.energy.predict import predict
-from ebmplan.errors import ConfigError, Divergence
 
 
 class TwoWells(EnergyModel):
@@ -268,7 +268,7 @@ def test_the_loss_gets_exactly_its_own_options():
 
 def test_older_settings_load_and_the_old_flag_parses(tmp_path):
     from ebmplan.commands import COMMANDS, parse
-    from ebmplan.runs import saved_config
+    from ebmplan.common.runs import saved_config
 
     (tmp_path / "config.json").write_text(json.dumps({"kind": "conditional", "config": {"radius": 0.2}}))
     assert saved_config(tmp_path, ConditionalConfig, "conditional").reach == 0.2  # `radius` before

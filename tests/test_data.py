@@ -6,8 +6,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ebmplan.data.toy2d import DATASETS, load_data, spiral
-from ebmplan.errors import ConfigError
+from ebmplan.common.errors import ConfigError
+from ebmplan.points.toy2d import DATASETS, load_data, spiral
 
 
 def test_spiral_follows_the_guide_formula():

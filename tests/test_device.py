@@ -71,7 +71,7 @@ def test_every_command_runs_end_to_end_on_cuda(tmp_path):
 
 @cuda
 def test_agent_distances_on_cuda_match_the_cpu(tmp_path):
-    from ebmplan.plan.agent_run import load_agent
+    from ebmplan.plan.agent.run import load_agent
 
     assert run_cli("maze", "train", *MAZE_TINY, "--out", str(tmp_path / "a"), timeout=600).returncode == 0
     cpu, gpu = load_agent(tmp_path / "a"), load_agent(tmp_path / "a", "cuda")

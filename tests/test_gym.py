@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from ebmplan.errors import ConfigError
+from ebmplan.common.errors import ConfigError
 from ebmplan.plan import PointMazeEnv
-from ebmplan.plan import env as env_module
-from ebmplan.plan.env import GOAL_RGB, POINT_RGB, WALL_RGB
-from ebmplan.plan.maze import bundled_maps, resize_walls
+from ebmplan.plan.world import env as env_module
+from ebmplan.plan.world.env import GOAL_RGB, POINT_RGB, WALL_RGB
+from ebmplan.plan.world.maze import bundled_maps, resize_walls
 
 EXPECTED_IDS = [f"ebmplan/PointMaze-{name}{thin}-v0" for name in bundled_maps() for thin in ("", "-Thin")]
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ebmplan.common.errors import ConfigError
 from ebmplan.energy.inference import descend
 from ebmplan.energy.models import EnergyModel
-from ebmplan.errors import ConfigError
 
 
 class Quadratic(EnergyModel):

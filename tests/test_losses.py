@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from ebmplan.common.errors import ConfigError
 from ebmplan.energy.losses import LOSSES, loss_options, make_loss
-from ebmplan.errors import ConfigError
 
 E_POS = torch.tensor([0.0, 1.0])
 E_NEG = torch.tensor([[0.5, 3.0], [0.0, 2.5]])

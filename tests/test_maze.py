@@ -9,9 +9,9 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ebmplan.errors import ConfigError
+from ebmplan.common.errors import ConfigError
 from ebmplan.plan import PointMazeEnv, PointMazeVec, load_maze, step_points
-from ebmplan.plan.maze import Maze, bundled_maps, parse_maps, thin_walls
+from ebmplan.plan.world.maze import Maze, bundled_maps, parse_maps, thin_walls
 
 
 def reference_step(walls: np.ndarray, state, action, eps: float):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebmplan import metrics
-from ebmplan.data.toy2d import DATASETS
 from ebmplan.energy.models import EnergyModel
+from ebmplan.points import metrics
+from ebmplan.points.toy2d import DATASETS
 
 
 class Constant(EnergyModel):

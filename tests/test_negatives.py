@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ebmplan.common.errors import ConfigError
 from ebmplan.energy.models import EnergyModel
 from ebmplan.energy.negatives import HardBuffer, Mixture, Perturb, Uniform, parse_negatives
-from ebmplan.errors import ConfigError
 
 BOX = (torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
 

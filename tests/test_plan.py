@@ -12,7 +12,7 @@ import torch
 from scipy.sparse.csgraph import shortest_path
 
 from conftest import MAZE_TINY
-from ebmplan.plan.graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
+from ebmplan.plan.search.graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 
 INF = np.inf
 
@@ -73,9 +73,9 @@ def tiny_agent(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm", "route"])
 def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent, name):
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     rng = np.random.default_rng(0)
@@ -94,10 +94,10 @@ def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent
 def test_generated_candidates_never_see_the_walls(tiny_agent, name):
     """The same generator on the same agent, told a wall-free map of the same size, generates the same states:
     nothing in it reads the true walls."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.maze import Maze
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
+    from ebmplan.plan.world.maze import Maze
 
     run, blind = load_agent(tiny_agent), load_agent(tiny_agent)
     blind.maze = Maze(np.zeros_like(run.maze.walls), name="no walls")
@@ -131,8 +131,8 @@ def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
     (with the generators' old budget and start);
     `--tau` still parses as `--sgm-tau`, and the comma form of --sources is the same setting as the words."""
     from ebmplan.cli import COMMANDS, parse
-    from ebmplan.plan.protocol import PlanEvalConfig
-    from ebmplan.runs import saved_config
+    from ebmplan.common.runs import saved_config
+    from ebmplan.plan.eval.protocol import PlanEvalConfig
 
     (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "config": {
         "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
@@ -200,7 +200,7 @@ def test_plan_eval_trains_one_agent_per_seed_then_reuses_it(tmp_path):
 
 
 def test_edge_cleanup_drops_a_failed_edge_and_replans():
-    from ebmplan.plan.planner import EdgeCleanup, Plan
+    from ebmplan.plan.search.planner import EdgeCleanup, Plan
 
     # Nodes 0 -> 1 -> 3 (cost 2 + 2) and a shortcut 0 -> 2 -> 3 (1 + 1) that turns out not traversable.
     d = np.full((4, 4), INF)
@@ -225,7 +225,7 @@ def test_edge_cleanup_drops_a_failed_edge_and_replans():
 
 
 def test_replay_graph_middles_lie_on_the_observed_route():
-    from ebmplan.plan.replay_graph import ReplayGraph
+    from ebmplan.plan.sources.replay_graph import ReplayGraph
 
     # One L-shaped episode along row 0.5 then up column 9.5 of a 10x10 box: the only route bends at (0.5, 9.5).
     leg1 = np.stack([np.full(10, 0.5), np.arange(10) + 0.5], 1)
@@ -249,9 +249,9 @@ def test_replay_graph_middles_lie_on_the_observed_route():
 def test_the_route_source_takes_the_observed_routes_middles(tiny_agent):
     """`route` learns nothing: its nodes are replay states, each the halfway state of a shortest observed route
     between the ends of a gap, and the recursion stops where the agent trusts every hop, as the generators'."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
@@ -270,7 +270,7 @@ def test_the_route_source_takes_the_observed_routes_middles(tiny_agent):
 def test_replay_graph_counts_a_repeated_move_once():
     """A move taken many times is as long as one taken once: the observed route between two cells is the
     shortest walk over moves seen at least once, not weighed by how often each was taken."""
-    from ebmplan.plan.replay_graph import ReplayGraph
+    from ebmplan.plan.sources.replay_graph import ReplayGraph
 
     # Ten episodes back and forth along row 0.5 (cells 0-4), one episode along row 1.5 then down to (0.5, 4.5).
     row0 = np.stack([np.full(5, 0.5), np.arange(5) + 0.5], 1)
@@ -284,10 +284,10 @@ def test_replay_graph_counts_a_repeated_move_once():
 
 @pytest.mark.parametrize("name, what", [("cvae", "cvae subgoal generator"), ("ebm", "ebm subgoal energy")])
 def test_a_diverging_generator_stops_with_the_shared_divergence_message(tiny_agent, name, what):
-    from ebmplan.errors import Divergence
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.common.errors import Divergence
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     with pytest.raises(Divergence, match=f"training diverged at step 1: the weights of the {what} are not finite"):
         make_source(name, load_agent(tiny_agent), SourceSettings(gen_steps=30, per_call=3, gen_lr=float("inf")))
@@ -297,11 +297,11 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
     """`--budget cap`: where the agent trusts every start-goal hop no node is generated (the start stands in as
     the one node); otherwise the used rows come first, the rest of an episode's rows are NaN (never connected by
     the planner), and the slots no episode used are dropped. `fill` spends the budget."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.planner import plan_episodes
-    from ebmplan.plan.protocol import Episodes, PlanEvalConfig
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.eval.protocol import Episodes, PlanEvalConfig
+    from ebmplan.plan.search.planner import plan_episodes
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
@@ -327,9 +327,9 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
 @pytest.mark.parametrize("energy", ["distance", "sum"])
 def test_composed_energy_adds_the_agents_distance_and_descends(tiny_agent, energy):
     """`--ebm-energy distance|sum`: lambda * max(D(s, m), D(m, g)) (plus F for `sum`), differentiable in m."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, ebm_energy=energy, ebm_lambda=0.5,
@@ -364,9 +364,9 @@ def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
 
 def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
     """`--ebm-init mid --budget cap`: the used rows come first, inside the map; the rest are NaN."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
@@ -383,9 +383,9 @@ def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
 def test_far_pairs_take_the_lowest_energy_sample(tiny_agent):
     """`--far-pick energy`: where every sample's longer half is beyond 3x the cutoff, the pair's middle is its
     lowest-energy sample (the agent's distance cannot judge there); `distance` keeps the shortest longer half."""
-    from ebmplan.plan.agent_run import load_agent
-    from ebmplan.plan.candidates import SourceSettings
-    from ebmplan.plan.subgoals import make_source
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MAZE_TINY, run_cli
-from ebmplan.plan.plan_eval import plan_eval
-from ebmplan.plan.protocol import PlanEvalConfig
+from ebmplan.plan.eval.protocol import PlanEvalConfig
+from ebmplan.plan.eval.run import plan_eval
 
 PLAN = dict(sources=("uniform", "replay", "cvae", "ebm"), nodes=(8, 16), episodes=3, difficulties=(0.3, 0.8),
             max_steps=30, gen_steps=20, draw=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MAZE_TINY, run_cli
-from ebmplan.resources import episodes_per_chunk
+from ebmplan.common.resources import episodes_per_chunk
 
 pytestmark = pytest.mark.slow
 

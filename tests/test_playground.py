@@ -18,15 +18,15 @@ from starlette.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 from ebmplan import load_run  # noqa: E402
-from ebmplan.errors import ConfigError  # noqa: E402
-from ebmplan.plan.agent_run import MazeTrainConfig  # noqa: E402
-from ebmplan.plan.agent_training import train_agent  # noqa: E402
+from ebmplan.common.errors import ConfigError  # noqa: E402
+from ebmplan.plan.agent.run import MazeTrainConfig  # noqa: E402
+from ebmplan.plan.agent.training import train_agent  # noqa: E402
 from ebmplan.playground.app import make_app  # noqa: E402
 from ebmplan.playground.command import PlaygroundConfig, serve  # noqa: E402
 from ebmplan.playground.folders import RunsFolder  # noqa: E402
 from ebmplan.playground.limits import CHAINS, GRID  # noqa: E402
 from ebmplan.playground.recipe import command_line  # noqa: E402
-from ebmplan.train import TrainConfig, train  # noqa: E402
+from ebmplan.points.train import TrainConfig, train  # noqa: E402
 
 VIEW = [[-2.5, -2.5], [2.5, 2.5]]
 SMALL = {"width": 16, "depth": 2, "steps": 60}

@@ -36,7 +36,7 @@ def test_plot_draws_every_metric_of_several_runs(two_runs, tmp_path):
 
 
 def test_plot_chosen_metrics_and_labels(two_runs, tmp_path, capsys):
-    from ebmplan.curves import draw_curves, read_curves
+    from ebmplan.experiments.curves import draw_curves, read_curves
 
     out = tmp_path / "gap.png"
     assert main_code(["plot", *map(str, two_runs), "--metrics", "loss,gap", "--out", str(out)]) == 0
@@ -84,11 +84,11 @@ def colour_bars(fig) -> list:
 
 
 def test_landscape_figures_have_energy_colour_bars(two_runs):
-    from ebmplan.capacity import landscapes_figure
-    from ebmplan.compare import compare_figure
-    from ebmplan.plots import landscape_figure, plt
-    from ebmplan.sweep import SweepResult
-    from ebmplan.train import load_energy_run
+    from ebmplan.experiments.capacity import landscapes_figure
+    from ebmplan.experiments.compare import compare_figure
+    from ebmplan.experiments.sweep import SweepResult
+    from ebmplan.points.plots import landscape_figure, plt
+    from ebmplan.points.train import load_energy_run
 
     run = load_energy_run(two_runs[0])
     fig = landscape_figure(run.energy, run.data.low, run.data.high, data=run.data.train)
@@ -120,7 +120,7 @@ def test_plot_draws_each_model_of_a_several_model_log(two_runs, tmp_path, capsys
     out = tmp_path / "cond.png"
     assert main_code(["plot", str(cond), str(two_runs[0]), "--out", str(out)]) == 0
     assert "loss of 2 runs" in capsys.readouterr().out and out.is_file()
-    from ebmplan.curves import read_curves
+    from ebmplan.experiments.curves import read_curves
 
     lines = read_curves(cond)
     assert [(c.name, c.columns["step"], c.columns["loss"]) for c in lines] == [

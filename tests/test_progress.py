@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import CONDITIONAL_TINY, MAZE_TINY, TINY, VIDEO_TINY, main_code, run_cli
-from ebmplan.monitor import ScalarLog, progress, progress_enabled
+from ebmplan.common.monitor import ScalarLog, progress, progress_enabled
 
 pytest.importorskip("tensorboard")
 

@@ -13,11 +13,11 @@ import pytest
 
 import ebmplan
 from conftest import MAZE_TINY, run_cli
-from ebmplan.errors import ConfigError
-from ebmplan.plan.plan_eval import plan_eval
-from ebmplan.plan.protocol import PlanEvalConfig
-from ebmplan.sweep import SweepConfig, run_sweep
-from ebmplan.version import __version__
+from ebmplan.common.errors import ConfigError
+from ebmplan.common.version import __version__
+from ebmplan.experiments.sweep import SweepConfig, run_sweep
+from ebmplan.plan.eval.protocol import PlanEvalConfig
+from ebmplan.plan.eval.run import plan_eval
 
 TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_size=256", "checkpoint_every=30",
         "log_every=10"]

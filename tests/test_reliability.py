@@ -10,8 +10,8 @@ import torch
 
 from conftest import kill_resume_and_rerun, run_cli
 from ebmplan import load_run
-from ebmplan.errors import ConfigError
-from ebmplan.files import load_checkpoint
+from ebmplan.common.errors import ConfigError
+from ebmplan.common.files import load_checkpoint
 
 RUN = ["--width", "16", "--n-samples", "200", "--hard-size", "256", "--infer-steps", "30", "--log-every", "10"]
 TIME_KEYS = {"train_seconds", "infer_seconds"}

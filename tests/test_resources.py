@@ -3,11 +3,11 @@
 import pytest
 
 from conftest import run_cli
+from ebmplan.common.errors import ConfigError
+from ebmplan.common.resources import available_memory, check_memory, format_bytes
 from ebmplan.conditional import ConditionalConfig
-from ebmplan.errors import ConfigError
-from ebmplan.plan.agent_run import MazeTrainConfig
-from ebmplan.resources import available_memory, check_memory, format_bytes
-from ebmplan.train_config import TrainConfig
+from ebmplan.plan.agent.run import MazeTrainConfig
+from ebmplan.points.train_config import TrainConfig
 from ebmplan.video import VideoConfig
 
 
@@ -31,7 +31,7 @@ def test_default_configs_need_well_under_a_gigabyte():
 
 def test_plan_eval_needs_its_largest_graph():
     """Per-episode graphs are bounded by --max-memory (at least one episode's); a shared one grows as nodes^2."""
-    from ebmplan.plan.protocol import PlanEvalConfig
+    from ebmplan.plan.eval.protocol import PlanEvalConfig
 
     default = PlanEvalConfig(agent=("run",))  # every source, up to 1000 nodes, 1000 episodes
     assert default.memory_needed() < 2.5e9

@@ -33,8 +33,8 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
 
 
 def _step(checkpoint: Path) -> int:
-    from ebmplan.errors import ConfigError
-    from ebmplan.files import load_checkpoint
+    from ebmplan.common.errors import ConfigError
+    from ebmplan.common.files import load_checkpoint
 
     try:
         return load_checkpoint(checkpoint)["step"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ebmplan.stats import seed_bootstrap, wilson
+from ebmplan.common.stats import seed_bootstrap, wilson
 
 
 def test_wilson_interval():

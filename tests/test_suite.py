@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY, main_code, run_cli
-from ebmplan.data.shapes import SUITE
-from ebmplan.suite import SuiteConfig, misses
+from ebmplan.experiments.suite import SuiteConfig, misses
+from ebmplan.points.shapes import SUITE
 
 SETTINGS = [item for key, value in zip(TINY[::2], TINY[1::2], strict=True)
             for item in ("--set", f"{key[2:].replace('-', '_')}={value}")]
@@ -76,7 +76,7 @@ def test_unusable_point_files_are_refused_in_one_sentence(tmp_path, capsys, poin
 
 
 def test_wildly_different_scales_train_and_samples_come_back_in_the_data_units(tmp_path):
-    from ebmplan.data.shapes import spiral
+    from ebmplan.points.shapes import spiral
 
     points = spiral(np.random.default_rng(0), 700, 0.05) * np.array([1e-3, 1e4])
     np.savetxt(tmp_path / "pts.csv", points, delimiter=",")

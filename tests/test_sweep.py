@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from ebmplan.errors import ConfigError
-from ebmplan.sweep import SweepConfig, plan, run_sweep
+from ebmplan.common.errors import ConfigError
+from ebmplan.experiments.sweep import SweepConfig, plan, run_sweep
 
 # ~30 training steps and a few samples per run: enough to produce every metric, fast on one thread.
 TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_size=256", "checkpoint_every=30",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ebmplan.files import load_checkpoint
-from ebmplan.train import TrainConfig, train
+from ebmplan.common.files import load_checkpoint
+from ebmplan.points.train import TrainConfig, train
 
 TIME_KEYS = {"train_seconds", "infer_seconds"}
 
@@ -69,7 +69,7 @@ def test_patience_0_trains_every_step_and_keeps_the_last_model(tmp_path):
 
 
 def test_standardised_training_does_not_depend_on_the_data_units(tmp_path):
-    from ebmplan.data.shapes import spiral
+    from ebmplan.points.shapes import spiral
 
     points = spiral(np.random.default_rng(0), 700, 0.05)
     for name, scale in (("unit", 1.0), ("big", 1000.0)):

@@ -11,14 +11,14 @@ import torch
 
 from conftest import VIDEO_TINY, kill_resume_and_rerun, untimed_metrics
 from ebmplan import load_run
+from ebmplan.common.errors import ConfigError, Divergence
+from ebmplan.common.runs import saved_config
 from ebmplan.conditional import ConditionalConfig, run_conditional
-from ebmplan.data.video import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
 from ebmplan.energy.frame_negatives import FrameNegatives, parse_frame_negatives, renamed
 from ebmplan.energy.frames import FrameEnergy, LatentFrameEnergy
 from ebmplan.energy.inference import descend
-from ebmplan.errors import ConfigError, Divergence
-from ebmplan.runs import saved_config
 from ebmplan.video import VideoConfig, VideoRun, run_video, training
+from ebmplan.video.data import bouncing_balls, centre_of_mass, examples, load_videos, next_positions, render
 from ebmplan.video.single_frame import modes
 
 

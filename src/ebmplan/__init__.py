@@ -9,20 +9,17 @@ recipe's run loader (so `load_run` reads any run folder).
 """
 
 from . import conditional, video  # noqa: F401  (they register their run loaders)
-from .data.toy2d import DATASETS, load_data
+from .common.errors import ConfigError
+from .common.runs import load_run
+from .common.version import __version__
 from .energy.inference import Descent, descend
 from .energy.losses import LOSSES, make_loss
 from .energy.models import EnergyModel, MLPEnergy
 from .energy.negatives import parse_negatives
-from .errors import ConfigError
-from .plan import (  # importing .plan registers the gymnasium ids
-           PointMazeEnv,
-           agent_run,  # noqa: F401  (registers its run loader)
-           load_maze,
-)
-from .runs import load_run
-from .train import TrainConfig, train
-from .version import __version__
+from .plan import PointMazeEnv, load_maze  # importing .plan registers the gymnasium ids
+from .plan.agent import run as _agent_run  # noqa: F401  (registers its run loader)
+from .points.toy2d import DATASETS, load_data
+from .points.train import TrainConfig, train
 
 __all__ = ["DATASETS", "LOSSES", "ConfigError", "Descent", "EnergyModel", "MLPEnergy", "PointMazeEnv", "TrainConfig",
            "__version__", "descend", "load_data", "load_maze", "load_run", "make_loss", "parse_negatives", "train"]

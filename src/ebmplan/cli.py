@@ -6,13 +6,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import capacity, curves, suite, sweep
 from .commands import COMMANDS as RUN_COMMANDS
 from .commands import Command, parse
-from .errors import ConfigError, Divergence
-from .plan import policy
+from .common.errors import ConfigError, Divergence
+from .common.version import version
+from .experiments import capacity, curves, suite, sweep
+from .plan.agent import policy
 from .playground.command import PlaygroundConfig, serve
-from .version import version
 
 
 def _maze_eval(cfg: policy.MazeEvalConfig) -> dict:

@@ -23,11 +23,13 @@ from typing import Any
 
 import tyro
 
-from . import compare, conditional, video
-from .errors import ConfigError
-from .files import read_json
-from .plan import agent_training, plan_eval
-from .train import TrainConfig, train
+from . import conditional, video
+from .common.errors import ConfigError
+from .common.files import read_json
+from .experiments import compare
+from .plan.agent import training as agent_training
+from .plan.eval import run as plan_eval
+from .points.train import TrainConfig, train
 
 
 @dataclass(frozen=True)

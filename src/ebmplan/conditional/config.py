@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import tyro
 
-from ..config import Contrastive, Inference, Network, Optimiser, RunOptions
-from ..errors import choose
-from ..resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
-from ..runs import resolve_device
+from ..common.config import Contrastive, Inference, Network, Optimiser, RunOptions
+from ..common.errors import choose
+from ..common.resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
+from ..common.runs import resolve_device
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")

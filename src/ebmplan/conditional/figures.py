@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..energy.models import EnergyModel
-from ..plots import plt
+from ..points.plots import plt
 from .task import Pairs
 
 

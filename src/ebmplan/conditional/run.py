@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..common.errors import choose
+from ..common.files import load_weights, read_json
+from ..common.runs import Run, loader, saved_config, seed_everything
 from ..energy.negatives import Box
-from ..errors import choose
-from ..files import load_weights, read_json
-from ..runs import Run, loader, saved_config, seed_everything
 from .config import ConditionalConfig
 from .figures import save_figure
 from .scoring import KINDS, VIEW_NOTES, VIEWS, predictions, scores, summary

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.toy2d import load_data
 from ..energy.negatives import Box
+from ..points.toy2d import load_data
 
 
 def spiral_curve(n: int = 20000) -> np.ndarray:

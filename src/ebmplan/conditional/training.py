@@ -7,11 +7,11 @@ import time
 import torch
 from torch import nn
 
+from ..common.monitor import ScalarLog, progress
 from ..energy.latent import LatentEnergy, latent_energies
 from ..energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
 from ..energy.negatives import parse_negatives
 from ..energy.step import GradientStep
-from ..monitor import ScalarLog, progress
 from .config import ConditionalConfig
 from .task import Pairs
 

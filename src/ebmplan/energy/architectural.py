@@ -25,7 +25,7 @@ from abc import abstractmethod
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..common.errors import ConfigError
 from .models import EnergyModel
 from .step import GradientStep
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError, choose
+from ..common.errors import ConfigError, choose
 from .inference import descend
 from .models import EnergyModel
 from .negatives import parse_weights, split_by_weight

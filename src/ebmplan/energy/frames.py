@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError, choose
+from ..common.errors import ConfigError, choose
 from .models import ACTIVATIONS, EnergyModel
 
 

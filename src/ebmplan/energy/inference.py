@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import choose
+from ..common.errors import choose
 from .models import EnergyModel, input_gradient_fn
 
 SCHEDULES = ("constant", "cosine", "exponential")

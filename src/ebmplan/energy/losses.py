@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, choose
+from ..common.errors import ConfigError, choose
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (e_pos [B], e_neg [B, n]) -> scalar
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError, choose
+from ..common.errors import ConfigError, choose
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU,
                "softplus": nn.Softplus, "leaky_relu": nn.LeakyReLU}

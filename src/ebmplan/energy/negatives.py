@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from ..errors import ConfigError, choose
+from ..common.errors import ConfigError, choose
 from .inference import descend
 from .models import EnergyModel
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import REMEDY, diverged
+from ..common.errors import REMEDY, diverged
 
 
 class GradientStep:

@@ -10,11 +10,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..plan.agent_run import KIND, MazeTrainConfig
-from ..plan.agent_training import train_agent
-from ..plan.maze import bundled_maps
-from ..runs import saved_config
+from ..common.errors import ConfigError
+from ..common.runs import saved_config
+from ..plan.agent.run import KIND, MazeTrainConfig
+from ..plan.agent.training import train_agent
+from ..plan.world.maze import bundled_maps
 from .folders import RunsFolder
 from .jobs import Job, Jobs
 from .limits import MAX_AGENT_STEPS

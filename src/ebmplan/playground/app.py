@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from ..errors import ConfigError, Divergence
+from ..common.errors import ConfigError, Divergence
 from . import agents, plan_api
 from .energy_session import EnergySession
 from .folders import RunsFolder

@@ -11,8 +11,8 @@ import threading
 import webbrowser
 from dataclasses import dataclass
 
-from ..config import Config
-from ..errors import ConfigError
+from ..common.config import Config
+from ..common.errors import ConfigError
 from .folders import RunsFolder
 from .limits import MAX_MESSAGE_BYTES
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..data.toy2d import DATASETS
-from ..errors import ConfigError
-from ..train_config import TrainConfig
+from ..common.errors import ConfigError
+from ..points.toy2d import DATASETS
+from ..points.train_config import TrainConfig
 from . import trainer
 from .folders import RunsFolder
 from .jobs import Slots, Worker

@@ -13,12 +13,12 @@ import time
 import numpy as np
 import torch
 
-from ..plan.agent import DistanceAgent
-from ..plan.agent_run import AgentRun
-from ..plan.candidates import Source
-from ..plan.graph import choose_waypoints
-from ..plan.planner import Plan, build_plan, near_pairs, run_planner, score_edges
-from ..plan.protocol import Episodes, PlanEvalConfig, episode_noise
+from ..plan.agent.networks import DistanceAgent
+from ..plan.agent.run import AgentRun
+from ..plan.eval.protocol import Episodes, PlanEvalConfig, episode_noise
+from ..plan.search.graph import choose_waypoints
+from ..plan.search.planner import Plan, build_plan, near_pairs, run_planner, score_edges
+from ..plan.sources.candidates import Source
 from .limits import MAX_EDGES_SHOWN
 
 

@@ -10,8 +10,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..files import read_json
+from ..common.errors import ConfigError
+from ..common.files import read_json
 from .limits import NAME_CHARACTERS
 
 NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_CHARACTERS - 1}}}")

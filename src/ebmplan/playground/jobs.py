@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import ConfigError, Divergence
+from ..common.errors import ConfigError, Divergence
 
 CONTEXT = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads or locks inherited
 

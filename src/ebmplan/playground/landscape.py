@@ -15,10 +15,10 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ..data.toy2d import PointData
 from ..energy.inference import descend
 from ..energy.models import EnergyModel
-from ..train_config import TrainConfig
+from ..points.toy2d import PointData
+from ..points.train_config import TrainConfig
 from .limits import CHAINS, GRID, NEGATIVES_SHOWN, PARTICLE_STEPS
 
 Box = tuple[torch.Tensor, torch.Tensor]  # (low [2], high [2])

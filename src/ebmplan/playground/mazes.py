@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..plan.maze import Maze, bundled_maps, load_maze, parse_maps
+from ..common.errors import ConfigError
+from ..plan.world.maze import Maze, bundled_maps, load_maze, parse_maps
 from .folders import RunsFolder
 from .limits import MAX_DRAWN_CELLS, MAX_FREE_CELLS, MAX_MAP_CELLS, MAX_RESIZE
 

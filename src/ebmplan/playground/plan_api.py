@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, choose
-from ..plan.agent_run import KIND
-from ..plan.maze import bundled_maps
-from ..plan.protocol import PlanEvalConfig
-from ..plan.subgoals import SOURCES
+from ..common.errors import ConfigError, choose
+from ..plan.agent.run import KIND
+from ..plan.eval.protocol import PlanEvalConfig
+from ..plan.sources.registry import SOURCES
+from ..plan.world.maze import bundled_maps
 from .episode import plan_one
 from .folders import RunsFolder
 from .jobs import Job, Jobs

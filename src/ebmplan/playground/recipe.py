@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import flag
-from ..data.toy2d import DATASETS, MIN_POINTS, load_data, read_points
+from ..common.config import flag
+from ..common.errors import ConfigError
 from ..energy.losses import LOSSES
-from ..errors import ConfigError
-from ..train_config import TrainConfig
+from ..points.toy2d import DATASETS, MIN_POINTS, load_data, read_points
+from ..points.train_config import TrainConfig
 from .folders import RunsFolder
 from .limits import MAX_POINTS, RECIPE_BOUNDS
 

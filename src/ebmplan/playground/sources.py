@@ -16,11 +16,11 @@ from pathlib import Path
 
 from torch import nn
 
-from ..files import load_weights, read_json, save_weights, write_json
-from ..plan.agent_run import AgentRun, load_agent
-from ..plan.candidates import Source, SourceSettings
-from ..plan.generators import Generator
-from ..plan.subgoals import REGISTRY, make_source
+from ..common.files import load_weights, read_json, save_weights, write_json
+from ..plan.agent.run import AgentRun, load_agent
+from ..plan.sources.candidates import Source, SourceSettings
+from ..plan.sources.generators import Generator
+from ..plan.sources.registry import REGISTRY, make_source
 from .jobs import Job, Jobs
 
 KEPT = 4  # agents (with their sources) kept in memory

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from ..contrastive_fit import ContrastiveFit
-from ..data.toy2d import load_data
-from ..errors import ConfigError, Divergence
-from ..runs import Run, rng_state, seed_everything, set_rng_state
-from ..train import LOG_COLUMNS, build_energy, measure
-from ..train_config import TrainConfig
+from ..common.errors import ConfigError, Divergence
+from ..common.runs import Run, rng_state, seed_everything, set_rng_state
+from ..points.contrastive_fit import ContrastiveFit
+from ..points.toy2d import load_data
+from ..points.train import LOG_COLUMNS, build_energy, measure
+from ..points.train_config import TrainConfig
 from .landscape import Landscape
 from .limits import FRAME_SECONDS
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Contrastive, Inference, Network, Optimiser, RunOptions
-from ..data.video import bouncing_balls
+from ..common.config import Contrastive, Inference, Network, Optimiser, RunOptions
+from ..common.errors import ConfigError
+from ..common.resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
+from ..common.runs import resolve_device
 from ..energy.frame_negatives import parse_frame_negatives, renamed
-from ..errors import ConfigError
-from ..resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
-from ..runs import resolve_device
+from .data import bouncing_balls
 
 
 @dataclass

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from ..data.video import Videos  # noqa: E402
+from .data import Videos  # noqa: E402
 
 
 def save_strip(path: Path, test: Videos, preds: dict[str, torch.Tensor], video: int = 0) -> None:

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import torch
 
-from ..data.video import Videos, centre_of_mass, examples
 from ..energy.frames import FrameRegressor
 from ..energy.inference import descend
 from ..energy.models import EnergyModel
 from .config import VideoConfig
+from .data import Videos, centre_of_mass, examples
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # context [B, kP] -> next frames [B, P]
 

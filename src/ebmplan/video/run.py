@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..common.errors import choose
+from ..common.files import load_weights, read_json
+from ..common.runs import FinishedModels, Run, loader, saved_config, seed_everything
 from ..energy.frame_negatives import renamed
 from ..energy.frames import FrameRegressor
-from ..errors import choose
-from ..files import load_weights, read_json
-from ..runs import FinishedModels, Run, loader, saved_config, seed_everything
 from .config import VideoConfig
 from .figures import save_strip
 from .prediction import energy_predictor, one_step, regressor_predictor, rollout

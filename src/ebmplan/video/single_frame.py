@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from ..data.video import centre_of_mass, examples, load_videos, next_positions, render
-from ..monitor import ScalarLog
-from ..runs import FinishedModels, Run
+from ..common.monitor import ScalarLog
+from ..common.runs import FinishedModels, Run
 from .config import VideoConfig
+from .data import centre_of_mass, examples, load_videos, next_positions, render
 from .figures import save_modes
 from .prediction import energy_predictor, regressor_predictor
 from .training import (

@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.video import VideoData, Videos, examples, load_videos
+from ..common.monitor import ScalarLog, progress
+from ..common.runs import FinishedModels
 from ..energy.frame_negatives import FrameNegatives, parse_frame_negatives
 from ..energy.frames import FrameEnergy, FrameRegressor, LatentFrameEnergy
 from ..energy.step import GradientStep
-from ..monitor import ScalarLog, progress
-from ..runs import FinishedModels
 from .config import VideoConfig
+from .data import VideoData, Videos, examples, load_videos
 
 LOG_EVERY = 100  # steps between a model's rows of metrics.csv (and its last step)
 

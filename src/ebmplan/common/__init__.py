@@ -1,0 +1,1 @@
+"""Shared infrastructure: errors, files, run folders, logging, config parts, backends, resources."""

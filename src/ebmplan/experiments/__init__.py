@@ -1,0 +1,1 @@
+"""Studies over run folders: sweeps, the capacity study, the 2D suite, comparisons, curves."""

@@ -1,0 +1,1 @@
+"""The goal-conditioned agent: networks, replay, training (`maze train`) and its policy."""

@@ -1,0 +1,1 @@
+"""`plan eval`: the protocol, the run, results tables and figures."""

@@ -1,0 +1,1 @@
+"""Graph search over candidate states and closed-loop waypoint following."""

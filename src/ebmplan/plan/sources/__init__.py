@@ -1,0 +1,1 @@
+"""Candidate sources for the planner's graph: replay, SGM, route and the generators."""

@@ -1,0 +1,1 @@
+"""The maze world: SORB's maps and the point environment."""
