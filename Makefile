@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch==2.13.0 first: it resolves to the local CPU wheel instead of a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,ray,playground]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,playground,datasets]'
+	$(BIN)/python -m pip install -q --no-deps 'animal-mnist>=0.4'
 	touch $(STAMP)
 
 demo: $(STAMP)
