@@ -1,4 +1,4 @@
-"""Does a change leave results unchanged? Runs `spiral`, `conditional`, `video`, `maze train` and a small
+"""Does a change leave results unchanged? Runs `spiral`, `train` on a suite set (moons), `conditional`, `video`, `maze train` and a small
 `plan eval` with small budgets and one seed, and writes every number they measured (metrics.json, metrics.csv
 or results.csv; timings left out) to one JSON file; `--compare` prints the differences between two such files.
 
@@ -21,6 +21,8 @@ TIMING = ("seconds", "_ms", "wall", "time", "node")  # a key holding any of thes
 
 COMMANDS = {
     "spiral": ["spiral", "--steps", "300", "--width", "32", "--n-samples", "300", "--infer-steps", "100"],
+    "train": ["train", "--data", "moons", "--steps", "300", "--width", "32", "--n-samples", "300",
+              "--infer-steps", "100"],
     "conditional": ["conditional", "--steps", "100", "--width", "32", "--batch-size", "64", "--n-eval", "16",
                     "--starts", "8", "--latent-samples", "4", "--latent-starts", "4", "--infer-steps", "40"],
     "video": ["video", "--n-train", "24", "--n-test", "4", "--length", "10", "--rollout", "4", "--steps", "60",
