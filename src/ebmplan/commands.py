@@ -23,7 +23,7 @@ from typing import Any
 
 import tyro
 
-from . import conditional, video
+from . import conditional, images, video
 from .common.errors import ConfigError
 from .common.files import read_json
 from .experiments import compare
@@ -81,6 +81,8 @@ COMMANDS: dict[str, Command] = {
                            "multi-valued regression on the spiral: conditional and latent EBMs against MSE"),
     "video": Command(video.VideoConfig, _summarised(video.run_video, video.summary),
                      "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
+    "images train": Command(images.ImagesConfig, _summarised(images.run_images, images.summary),
+                            "train an image energy (digits, mnist5k or a .npy) against its own Langevin samples"),
     "maze train": Command(agent_training.MazeTrainConfig, lambda cfg: report(agent_training.train_agent(cfg)),
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "plan eval": Command(plan_eval.PlanEvalConfig, _plan_eval,

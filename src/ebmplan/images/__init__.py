@@ -1,0 +1,18 @@
+"""Energy models on real images (`ebmplan images train`): an image energy trained contrastively against its own
+Langevin samples from a persistent buffer, scored by a small classifier's Fréchet distance, class coverage and
+out-of-distribution AUROC.
+
+- data.py: digits, mnist5k or a user's .npy, split by seed; animal silhouettes and noise for OOD checks;
+- models.py: the conv and MLP image energies;
+- config.py: `ImagesConfig`;
+- train.py: the contrastive step with the buffer (and optional hard negatives);
+- classifier.py: the scoring classifier, cached in the run folder;
+- metrics.py: Fréchet distance, class coverage, AUROC, the Gaussian-fit reference;
+- figures.py: samples.png and energies.png;
+- run.py: `run_images`, its `summary`, and `ImagesRun` / `load_images_run` for `load_run`.
+"""
+
+from .config import ImagesConfig
+from .run import ImagesRun, load_images_run, run_images, summary
+
+__all__ = ["ImagesConfig", "ImagesRun", "load_images_run", "run_images", "summary"]
