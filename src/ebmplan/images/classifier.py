@@ -68,7 +68,7 @@ def train_classifier(data: ImageData, *, seed: int, steps: int = 1500, batch_siz
     return model
 
 
-def cached_classifier(data: ImageData, run: Path, *, seed: int) -> Classifier:
+def cached_classifier(data: ImageData, run: Path, *, seed: int, steps: int = 1500) -> Classifier:
     """The run's classifier from `run/classifier.safetensors`, or trained now and saved there."""
     path = run / "classifier.safetensors"
     if path.exists():
@@ -76,6 +76,6 @@ def cached_classifier(data: ImageData, run: Path, *, seed: int) -> Classifier:
         load_weights(path, model)
         model.eval()
         return model
-    model = train_classifier(data, seed=seed)
+    model = train_classifier(data, seed=seed, steps=steps)
     save_weights(path, model)
     return model

@@ -90,8 +90,8 @@ def evaluate(energy: EnergyModel, buffer: torch.Tensor, data: ImageData, cfg: Im
     from_noise = fresh_samples(energy, cfg, max(n, 64), shape).cpu()
     out: dict = {}
     if data.train_labels is not None:
-        scorer = Scorer(cached_classifier(data, path, seed=cfg.seed), data.train, data.test, data.test_labels,
-                        seed=cfg.seed)
+        classifier = cached_classifier(data, path, seed=cfg.seed, steps=cfg.classifier_steps)
+        scorer = Scorer(classifier, data.train, data.test, data.test_labels, seed=cfg.seed)
         out.update(scorer.references())
         for name, samples in (("buffer", from_buffer), ("fresh", from_noise)):
             out.update({f"{name}_{k}": v for k, v in scorer.score(samples).items()})
