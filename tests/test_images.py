@@ -68,10 +68,11 @@ def test_a_malformed_npy_is_refused_in_one_sentence(tmp_path):
     assert main_code(["images", "train", "--data", "nowhere"]) == 2
 
 
-def test_user_images_train_without_labels(tmp_path):
+def test_user_images_train_without_labels_and_with_hard_negatives(tmp_path):
     images = np.random.default_rng(0).random((30, 6, 6))
     np.save(tmp_path / "mine.npy", images)
-    done = run_cli("images", "train", "--data", str(tmp_path / "mine.npy"), "--out", str(tmp_path / "run"), *TINY)
+    done = run_cli("images", "train", "--data", str(tmp_path / "mine.npy"), "--out", str(tmp_path / "run"), *TINY,
+                   "--negatives", "model:0.5,hard:0.5", "--n-negatives", "2")
     assert done.returncode == 0, done.stderr
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "fresh_pixel_frechet" in m and "auroc_animals" in m
