@@ -99,3 +99,15 @@ def test_auroc_counts_ties_half():
     assert auroc(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 3.0])) == 1.0
     assert auroc(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0])) == 0.5
     assert auroc(torch.tensor([3.0]), torch.tensor([0.0])) == 0.0
+
+
+def test_the_baselines_are_scored_like_the_energy(tmp_path):
+    out = tmp_path / "baselines"
+    done = run_cli("images", "baselines", "--steps", "5", "--classifier-steps", "50", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    for name in ("vae", "gan", "gaussian", "copy"):
+        assert m[name]["frechet"] > 0 and 1 <= m[name]["classes_covered"] <= 10
+    assert (out / "samples.png").is_file() and (out / "classifier.safetensors").is_file()
+    np.save(tmp_path / "mine.npy", np.random.default_rng(0).random((30, 6, 6)))
+    assert main_code(["images", "baselines", "--data", str(tmp_path / "mine.npy"), "--out", str(tmp_path / "x")]) == 2

@@ -32,6 +32,7 @@ COMMANDS: dict[str, Command] = {
     "suite": Command(suite.SuiteConfig, suite.run_suite,
                      "the default recipe on every 2D suite set and several seeds: one table and one figure"),
     "images train": RUN_COMMANDS["images train"],
+    "images baselines": RUN_COMMANDS["images baselines"],
     "maze train": RUN_COMMANDS["maze train"],
     "maze eval": Command(lambda: policy.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),

@@ -83,6 +83,8 @@ COMMANDS: dict[str, Command] = {
                      "next-frame prediction on bouncing balls: an energy model against an MSE regressor"),
     "images train": Command(images.ImagesConfig, _summarised(images.run_images, images.summary),
                             "train an image energy (digits, mnist5k or a .npy) against its own Langevin samples"),
+    "images baselines": Command(images.BaselinesConfig, _summarised(images.run_baselines, images.baselines_summary),
+                                "a VAE, a GAN, a Gaussian fit and copies of training images, scored like images train"),
     "maze train": Command(agent_training.MazeTrainConfig, lambda cfg: report(agent_training.train_agent(cfg)),
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "plan eval": Command(plan_eval.PlanEvalConfig, _plan_eval,
