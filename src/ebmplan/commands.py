@@ -27,6 +27,7 @@ from . import conditional, video
 from .common.errors import ConfigError
 from .common.files import read_json
 from .experiments import compare
+from .ogbench import command as ogbench_command
 from .plan.agent import training as agent_training
 from .plan.eval import run as plan_eval
 from .points.train import TrainConfig, train
@@ -85,6 +86,8 @@ COMMANDS: dict[str, Command] = {
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "plan eval": Command(plan_eval.PlanEvalConfig, _plan_eval,
                          "plan over candidate states from each source and node budget, against the policy"),
+    "ogbench data": Command(ogbench_command.OgbenchDataConfig, ogbench_command.run,
+                            "make an OGBench point-maze dataset by OGBench's recipe (seeded), or check an .npz"),
 }
 
 
