@@ -150,25 +150,30 @@ def collect(name: str, *, seed: int, episodes: int | None = None,
                              ("qpos", info["prev_qpos"]), ("qvel", info["prev_qvel"])):
                     episode[k].append(v)
                 ob = next_ob
-            for k in KEYS:
-                rows[k].extend(episode[k])
+            for k in KEYS:  # stored at once in the file's dtype: the same cast upstream makes at the end
+                rows[k].append(np.array(episode[k], dtype=bool if k == "terminals" else np.float32))
             if ep < n_train:
                 train_rows += len(episode["terminals"])
             if on_episode is not None:
                 on_episode(ep + 1)
     env.close()
-    splits = []
-    for part in (slice(0, train_rows), slice(train_rows, None)):
-        splits.append({k: np.array(v[part], dtype=bool if k == "terminals" else np.float32) for k, v in rows.items()})
-    return splits[0], splits[1]
+    whole = {k: np.concatenate(v) for k, v in rows.items()}
+    return ({k: v[:train_rows] for k, v in whole.items()}, {k: v[train_rows:] for k, v in whole.items()})
 
 
 def versions() -> dict[str, str]:
     return {p: installed(p) for p in ("ogbench", "mujoco", "gymnasium", "numpy")}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def content_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """A checksum of the arrays themselves (names, dtypes, shapes, values): equal for equal data, unlike the
+    file's bytes, which hold the time the zip was written."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -188,7 +193,7 @@ def generate(name: str, *, seed: int, out: str | Path, episodes: int | None = No
              on_episode: Callable[[int], None] | None = None) -> Generated:
     """Make dataset `name` by OGBench's recipe under `seed` (see `collect`) into folder `out`: `<name>.npz`,
     `<name>-val.npz` (OGBench's file names, so `ogbench.make_env_and_datasets(name, dataset_dir=out)` reads
-    them) and `<name>.json`, the record of the seed, the recipe, the versions and the files' checksums."""
+    them) and `<name>.json`, the record of the seed, the recipe, the versions and the arrays' checksums."""
     recipe = RECIPES[check_name(name)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +210,7 @@ def generate(name: str, *, seed: int, out: str | Path, episodes: int | None = No
                    "val_episodes": n_train // 10, "max_episode_steps": recipe.max_episode_steps,
                    "noise": recipe.noise, "full_size": episodes is None or episodes == recipe.episodes},
         "versions": versions(), "seconds": seconds,
-        "files": {split: {"file": p.name, "rows": int(len(a["terminals"])), "sha256": _sha256(p)}
+        "files": {split: {"file": p.name, "rows": int(len(a["terminals"])), "content_sha256": content_sha256(a)}
                   for split, p, a in (("train", made.train, train), ("val", made.val, val))}})
     return made
 
