@@ -9,6 +9,7 @@ pytest.importorskip("ogbench", reason="the datasets extra is not installed: pip 
 
 from ogbench.utils import load_dataset  # noqa: E402
 
+from conftest import main_code  # noqa: E402
 from ebmplan.common.errors import ConfigError  # noqa: E402
 from ebmplan.ogbench import data, evaluation  # noqa: E402
 
@@ -114,8 +115,7 @@ def test_the_cli_refuses_a_malformed_file_with_exit_2_and_measures_a_good_one(tm
     assert not (tmp_path / "run-bad").exists()  # refused before any folder is made
 
     made = data.generate(STITCH, seed=0, out=tmp_path / "made", episodes=10)
-    proc = cli("ogbench", "data", "--dataset", str(made.train), "--out", str(tmp_path / "run"))
-    assert proc.returncode == 0, proc.stderr
+    assert main_code(["ogbench", "data", "--dataset", str(made.train), "--out", str(tmp_path / "run")]) == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["made"] is False and m["name"] == STITCH  # known by its record, so coverage is measured
     assert (m["train"]["transitions"], m["train"]["episodes"], m["val"]["episodes"]) == (2000, 10, 1)
