@@ -41,11 +41,11 @@ def test_a_tiny_generation_has_ogbench_layout_and_one_seed_gives_one_file(tmp_pa
     # OGBench's own loader reads the file: 200 (s, a, s') transitions per 201-row episode
     upstream = load_dataset(str(made.train))
     assert len(upstream["observations"]) == data.load(made.train).transitions == 10 * 200
-    # each stitch trajectory heads for a goal 4 cells away: most end far from where they began
+    # each stitch trajectory walks to a goal 4 cells away and stays: about 5 distinct cells
     d = data.load(made.train)
     assert d.name == STITCH and d.episodes == 10 and (d.lengths == 201).all()
-    moved = np.linalg.norm(d.observations[d.ends] - d.observations[d.starts], axis=1)
-    assert np.median(moved) > 8.0  # two cells
+    stats = data.statistics(d)
+    assert 4.5 <= stats["cells_per_episode"] <= 6 and stats["free_cells"] == 26 and 0 < stats["coverage"] < 1
 
 
 @pytest.mark.parametrize("name", ["pointmaze-large-stitch-v0", "pointmaze-giant-stitch-v0",
@@ -63,6 +63,16 @@ def test_the_recipe_runs_on_every_maze_and_stays_in_free_cells(name):
         assert env.xy_to_ij(xy) == tuple(ij)  # the layout maps positions to cells as OGBench does
 
 
+def test_the_layout_counts_free_cells_and_visits():
+    maze = evaluation.layout("pointmaze-medium-navigate-v0")
+    assert maze.free.shape == (8, 8) and maze.free.sum() == 26
+    env = evaluation.make_env("pointmaze-medium-navigate-v0").unwrapped
+    centres = np.array([env.ij_to_xy(ij) for ij in [(1, 1), (1, 2), (2, 1), (1, 3)]])  # (1, 3) is a wall
+    assert list(maze.free_cell_ids(centres)) == [9, 10, 17, -1]
+    assert maze.coverage(centres) == 3 / 26
+    assert maze.cells_per_group(centres, np.array([0, 0, 1, 1])) == 1.5  # {9, 10} and {17}
+
+
 def _npz(path, **changes):
     """A valid 2-episode file with `changes` applied (a key given as None is left out)."""
     n = 6
@@ -78,6 +88,7 @@ def test_a_valid_file_loads_with_its_trajectory_boundaries(tmp_path):
     d = data.load(_npz(tmp_path / "ok.npz"))
     assert (d.rows, d.episodes, d.transitions) == (6, 2, 4)
     assert list(d.starts) == [0, 3] and list(d.ends) == [2, 5]
+    assert list(d.valid) == [True, True, False, True, True, False]
     assert d.name is None and data.statistics(d)["coverage"] is None
 
 
@@ -121,6 +132,7 @@ def test_the_cli_refuses_a_malformed_file_with_exit_2_and_measures_a_good_one(tm
     assert (m["train"]["transitions"], m["train"]["episodes"], m["val"]["episodes"]) == (2000, 10, 1)
     assert 0 < m["train"]["coverage"] < 1
     assert json.loads((tmp_path / "run" / "config.json").read_text())["kind"] == "ogbench-data"
+    assert main_code(["ogbench", "data", "--dataset", str(made.train), "--out", str(tmp_path / "run")]) == 2
     assert "mujoco" in json.loads((tmp_path / "run" / "system.json").read_text())
 
 

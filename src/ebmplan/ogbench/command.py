@@ -60,6 +60,8 @@ def run(cfg: OgbenchDataConfig) -> Path:
     require_ogbench()
     given = cfg.dataset not in DATASETS
     splits = _given(cfg.dataset) if given else {}  # a malformed file is refused before a folder is made
+    if cfg.out and not cfg.overwrite and Path(cfg.out).is_dir() and any(Path(cfg.out).iterdir()):
+        raise ConfigError(f"run folder {cfg.out} already exists and is not empty; pass --overwrite to replace it")
     path = prepare_run_dir(cfg.out, "ogbench-data", overwrite=cfg.overwrite)
     write_json(path / "config.json", {"kind": KIND, "command": "ogbench data", "config": cfg})
     write_json(path / "system.json", {**system_info("cpu"), **data.versions()})
@@ -97,7 +99,8 @@ def summary(metrics: dict[str, Any]) -> str:
     for split in ("train", "val"):
         if split in metrics:
             s = metrics[split]
-            cover = "unknown maze" if s["coverage"] is None else f"{s['coverage']:.1%} of {s['free_cells']} free cells"
+            cover = ("unknown maze" if s["coverage"] is None else f"{s['coverage']:.1%} of {s['free_cells']} free "
+                     f"cells, {s['cells_per_episode']:.1f} per episode")
             lines.append(f"{split}: {s['rows']} rows, {s['transitions']} transitions, {s['episodes']} episodes "
                          f"(length {s['episode_length_min']}-{s['episode_length_max']}), coverage {cover}")
     return "\n".join(lines)

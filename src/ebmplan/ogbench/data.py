@@ -243,6 +243,14 @@ class Dataset:
         return self.rows - self.episodes
 
     @property
+    def valid(self) -> np.ndarray:
+        """[N] bool: rows whose next row is their next state (all but each trajectory's last; OGBench's
+        `valids`)."""
+        valid = np.ones(self.rows, dtype=bool)
+        valid[self.ends] = False
+        return valid
+
+    @property
     def lengths(self) -> np.ndarray:
         return self.ends - self.starts + 1  # [E] rows per trajectory
 
@@ -337,8 +345,8 @@ def load(path_or_name: str | Path, *, split: str = "train", data_dir: str | Path
 
 def statistics(data: Dataset) -> dict[str, Any]:
     """What a dataset holds, as the paper counts it: rows, (s, a, s') transitions, trajectories and their
-    lengths; and, when the maze is known, the share of its free cells the observations visit (ground truth,
-    for scoring only)."""
+    lengths; and, when the maze is known, the share of its free cells the observations visit and the distinct
+    cells a trajectory visits on average (ground truth, for scoring only)."""
     lengths = data.lengths
     stats: dict[str, Any] = {
         "rows": data.rows, "transitions": data.transitions, "episodes": data.episodes,
@@ -350,4 +358,6 @@ def statistics(data: Dataset) -> dict[str, Any]:
         maze = layout(data.name)
         stats["coverage"] = maze.coverage(data.observations)
         stats["free_cells"] = int(maze.free.sum())
+        trajectory = np.repeat(np.arange(data.episodes), data.lengths)  # [N] the trajectory of each row
+        stats["cells_per_episode"] = maze.cells_per_group(data.observations, trajectory)
     return stats

@@ -81,14 +81,26 @@ class Layout:
         i = np.floor((xy[:, 1] + self.offset[1] + 0.5 * self.unit) / self.unit).astype(np.int64)
         return np.stack([i, j], axis=1)  # [N, 2]
 
-    def coverage(self, xy: np.ndarray) -> float:
-        """Share of the free cells that hold at least one of the positions `xy` [N, 2]."""
+    def free_cell_ids(self, xy: np.ndarray) -> np.ndarray:
+        """[N] the flat index (i * W + j) of each position's cell, or -1 where that is not a free cell."""
         ij = self.cells_of(xy)
         h, w = self.free.shape
         inside = (ij[:, 0] >= 0) & (ij[:, 0] < h) & (ij[:, 1] >= 0) & (ij[:, 1] < w)
-        seen = np.zeros_like(self.free)
-        seen[ij[inside, 0], ij[inside, 1]] = True
-        return float((seen & self.free).sum() / self.free.sum())
+        ids = np.where(inside, ij[:, 0] * w + ij[:, 1], -1)
+        return np.where(inside & self.free.ravel()[np.clip(ids, 0, None)], ids, -1)
+
+    def coverage(self, xy: np.ndarray) -> float:
+        """Share of the free cells that hold at least one of the positions `xy` [N, 2]."""
+        ids = self.free_cell_ids(xy)
+        return float(len(np.unique(ids[ids >= 0])) / self.free.sum())
+
+    def cells_per_group(self, xy: np.ndarray, group: np.ndarray) -> float:
+        """Mean number of distinct free cells the positions of each group (e.g. a trajectory) visit; `group`
+        [N] holds integers 0..G-1."""
+        ids = self.free_cell_ids(xy)
+        keep = ids >= 0
+        pairs = np.unique(group[keep].astype(np.int64) * self.free.size + ids[keep])
+        return float(len(pairs) / (int(group.max()) + 1))
 
 
 def layout(name: str) -> Layout:
