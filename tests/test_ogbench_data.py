@@ -5,9 +5,7 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("ogbench", reason="the datasets extra is not installed: pip install 'ebmplan[datasets]'")
-
-from ogbench.utils import load_dataset  # noqa: E402
+ogbench = pytest.importorskip("ogbench", reason="the datasets extra is not installed: pip install 'ebmplan[datasets]'")
 
 from conftest import main_code  # noqa: E402
 from ebmplan.common.errors import ConfigError  # noqa: E402
@@ -38,9 +36,10 @@ def test_a_tiny_generation_has_ogbench_layout_and_one_seed_gives_one_file(tmp_pa
         np.testing.assert_array_equal(a.observations, b.observations)
         np.testing.assert_array_equal(a.qvel, b.qvel)
         assert not np.array_equal(a.observations, c.observations)
-    # OGBench's own loader reads the file: 200 (s, a, s') transitions per 201-row episode
-    upstream = load_dataset(str(made.train))
-    assert len(upstream["observations"]) == data.load(made.train).transitions == 10 * 200
+    # OGBench's own loader finds and reads the files by name: 200 (s, a, s') transitions per 201-row episode
+    _, train, val = ogbench.make_env_and_datasets(STITCH, dataset_dir=str(made.train.parent))
+    assert len(train["observations"]) == data.load(made.train).transitions == 10 * 200
+    assert len(val["next_observations"]) == 200
     # each stitch trajectory walks to a goal 4 cells away and stays: about 5 distinct cells
     d = data.load(made.train)
     assert d.name == STITCH and d.episodes == 10 and (d.lengths == 201).all()
