@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-ogbench = pytest.importorskip("ogbench", reason="the datasets extra is not installed: pip install 'ebmplan[datasets]'")
+ogbench = pytest.importorskip("ogbench", reason="ogbench (the datasets extra) is not importable: pip install "
+                              "'ebmplan[datasets]'", exc_type=ImportError)  # also when its mujoco is broken
 
 from conftest import main_code  # noqa: E402
 from ebmplan.common.errors import ConfigError  # noqa: E402
