@@ -127,16 +127,14 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def parse(name: str, args: list[str], *, default: Any = None, console_outputs: bool = True) -> Any:
+def parse(name: str, args: list[str]) -> Any:
     """The config of command `name` from `args`, the words after its name, as `ebmplan NAME ARGS` reads them:
-    `--help` prints the help and exits 0, a word tyro cannot read exits 2 with tyro's message (none with
-    `console_outputs=False`). `default`: the config whose values are the defaults (that of the type's)."""
+    `--help` prints the help and exits 0; a word tyro cannot read exits 2 with tyro's message."""
     command = COMMANDS[name]
-    aliases = "; ".join(f"{old} means {new}" for old, new in command.aliases.items())
+    aliases = "; ".join(f"{alias} means {option}" for alias, option in command.aliases.items())
     return tyro.cli(command.config, args=split_commas(command.config, _spelled(args, command.aliases)),
                     prog=f"ebmplan {name}", description=command.summary + (f" ({aliases})" if aliases else ""),
-                    config=command.markers, console_outputs=console_outputs,
-                    **({} if default is None else {"default": default}))
+                    config=command.markers)
 
 
 def _spelled(args: list[str], aliases: dict[str, str]) -> list[str]:

@@ -26,7 +26,7 @@ def flag(name: str) -> str:
 
 def split_names(values: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """A tuple-of-names option as given (`--sources uniform replay`), in the comma form (`--sources
-    uniform,replay`), or as an older config.json saved it (one comma string): the names, in order."""
+    uniform,replay`), or as one comma string (`methods="pca,kmeans"` from Python): the names, in order."""
     values = [values] if isinstance(values, str) else values
     return tuple(name.strip() for v in values for name in str(v).split(",") if name.strip())
 

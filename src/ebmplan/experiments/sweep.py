@@ -27,12 +27,10 @@ import itertools
 import json
 import math
 import os
-import shlex
 import shutil
 import tempfile
 import time
 import traceback
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -44,10 +42,10 @@ import torch
 import tyro
 
 from ..common.backends import BACKENDS, Lost, import_ray, node_name, run_tasks
-from ..common.config import split_commas
 from ..common.errors import ConfigError, choose
 from ..common.files import atomic_path, read_json, write_json
 from ..common.runs import resolve_device
+from .settings import setting_value
 
 _OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself
 FETCH = {"metrics": 0, "small": 20 * 10**6, "all": math.inf}  # what a Ray task sends back: files up to this size
@@ -185,13 +183,13 @@ def plan(cfg: SweepConfig, commands: Mapping[str, Any]) -> tuple[str, list[str],
         values = [v.strip() for v in (text.split("|") if "|" in text else text.split(","))]
         if not all(values):
             raise ConfigError(f"--grid {spec!r} has an empty value; separate values with one , or |")
-        grid[key] = [(setting_value(command, default, key, v, "--grid"), v) for v in values]
+        grid[key] = [(setting_value(command, default, key, v, "--grid", owned=_OWNED), v) for v in values]
     fixed = {}
     for spec in cfg.set:
         key, text = _split_setting(spec, "--set")
         if key in grid:
             raise ConfigError(f"{key} is both in --grid and in --set; give it in one of them")
-        fixed[key] = setting_value(command, default, key, text.strip(), "--set")
+        fixed[key] = setting_value(command, default, key, text.strip(), "--set", owned=_OWNED)
     seeds = parse_seeds(cfg.seeds)
     spec_hash = hashlib.sha1(json.dumps([command, [(k, [v for v, _ in vs]) for k, vs in grid.items()],
                                          sorted(fixed.items())],
@@ -218,36 +216,6 @@ def plan(cfg: SweepConfig, commands: Mapping[str, Any]) -> tuple[str, list[str],
 def _is_trainable(config: type) -> bool:
     """A command that makes a run folder of its own from a seed."""
     return {"seed", "out", "overwrite"} <= {f.name for f in dataclasses.fields(config)}
-
-
-def setting_value(command: str, default: Any, key: str, text: str, flag: str) -> Any:
-    """`text` read as the words after --KEY on the command line of `command`, whose config is `default` (tyro
-    reads it, so a value means what it means there; a boolean takes True or False); or one ConfigError saying
-    which options, or what kind of value, it accepts."""
-    if key in _OWNED:
-        raise ConfigError(f"{flag} cannot set {key}: the sweep sets it for each run (use --seeds and --out)")
-    names = [f.name for f in dataclasses.fields(default) if f.name not in _OWNED]
-    if key not in names:
-        raise ConfigError(f"{flag} {key}: {type(default).__name__} has no setting {key!r}; choose one of: "
-                          f"{', '.join(names)}")
-    option = f"--{key.replace('_', '-')}"
-    hint = typing.get_type_hints(type(default))[key]
-    try:
-        words = shlex.split(text)
-    except ValueError as err:
-        raise ConfigError(f"{flag} {key}={text}: {err}") from None
-    if type(None) in typing.get_args(hint) and [w.lower() for w in words] in (["none"], ["null"]):
-        words = ["None"]
-    if bool in (hint, *typing.get_args(hint)) and len(words) == 1:  # a flag on the command line
-        words = [{"true": "True", "yes": "True", "1": "True", "false": "False", "no": "False", "0": "False"}
-                 .get(words[0].lower(), words[0])]
-    try:
-        parsed = tyro.cli(type(default), default=default, args=split_commas(type(default), [option, *words]),
-                          console_outputs=False, config=(tyro.conf.FlagConversionOff,))
-    except SystemExit:
-        raise ConfigError(f"{flag} {key}={text} is not a value {option} takes on the command line of ebmplan "
-                          f"{command} (ebmplan {command} --help says what it takes)") from None
-    return getattr(parsed, key)
 
 
 def _split_setting(spec: str, flag: str) -> tuple[str, str]:
