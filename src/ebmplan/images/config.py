@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..common.config import Network, Optimiser, RunOptions
+from ..common.config import Optimiser, RunOptions
 from ..common.errors import ConfigError, choose
+from ..energy.config import Network
 from ..energy.losses import Loss, loss_options, make_loss
 from ..energy.negatives import parse_weights
 from .models import ARCHITECTURES
