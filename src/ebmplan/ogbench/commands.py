@@ -1,0 +1,109 @@
+"""`ebmplan ogbench train` and `ebmplan ogbench eval`: thin commands over train.py, plan.py and OGBench's
+evaluation (evaluation.py).
+
+`eval` measures a trained run with OGBench's protocol (its 5 tasks, 50 episodes each by default) for each planner
+asked: `policy` (the learned policy straight at the goal) and `graph` (plan.py's planner over dataset states).
+It writes `eval-<planner>.json` into the run folder (or `--out`): per-task and overall success, and the wall and
+CPU seconds of the evaluation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.config import Config, split_names
+from ..common.errors import ConfigError, choose
+from ..common.files import read_json, write_json
+from ..common.runs import seed_everything
+from .plan import GraphPlanner, dataset_nodes
+from .run import OgbenchTrainConfig, load_agent
+from .train import load_dataset, train_agent
+
+PLANNERS = ("policy", "graph")
+
+
+@dataclass
+class OgbenchEvalConfig(Config):
+    """Measure a trained `ogbench train` run with OGBench's evaluation: the plain policy and/or the planner."""
+
+    run: str = ""
+    """the run folder of `ebmplan ogbench train`"""
+    planner: tuple[str, ...] = ("policy", "graph")
+    """which to evaluate: policy (straight at the goal), graph (SORB's planner over dataset states)"""
+    env: str | None = None
+    """OGBench environment (default: the dataset's name, e.g. pointmaze-medium-navigate-v0)"""
+    tasks: tuple[int, ...] = (1, 2, 3, 4, 5)
+    """OGBench task ids"""
+    episodes: int = 50
+    """episodes per task"""
+    nodes: int = 1000
+    """graph nodes: dataset observations drawn at random"""
+    max_dist: float = 50.0
+    """edge cutoff of the graph, in steps of the calibrated distance"""
+    seed: int = 0
+    """seed of the node draw and of the evaluation episodes"""
+    out: str | None = None
+    """folder for eval-<planner>.json (default: the run folder)"""
+
+    def check(self) -> None:
+        if not self.run:
+            raise ConfigError("--run is required: the folder of an `ebmplan ogbench train` run")
+        for name in split_names(self.planner):
+            choose("planner", name, PLANNERS)
+        self.require(at_least_one=("episodes", "nodes"), positive=("max_dist",))
+
+
+def env_name(run_cfg: OgbenchTrainConfig, cfg: OgbenchEvalConfig) -> str:
+    if cfg.env:
+        return cfg.env
+    return Path(run_cfg.dataset).stem
+
+
+def ogbench_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
+    """Evaluate each planner of `cfg` on the run; write and return {planner: results}."""
+    cfg.validate()
+    from .evaluation import evaluate
+
+    trained = load_agent(cfg.run)
+    out = Path(cfg.out or cfg.run)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in split_names(cfg.planner):
+        seed_everything(cfg.seed)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        extra: dict = {}
+        if name == "policy":
+            policy = trained.agent.policy
+        else:
+            data, _ = load_dataset(trained.config)
+            nodes = dataset_nodes(data.observations, cfg.nodes, np.random.default_rng([cfg.seed, 2]))
+            policy = GraphPlanner(trained.agent.distance, trained.agent.policy, nodes, cfg.max_dist)
+            extra = {"nodes": len(nodes), "edges": policy.edges, "max_dist": cfg.max_dist,
+                     "graph_seconds": policy.graph_seconds}
+        result = evaluate(env_name(trained.config, cfg), policy, tasks=cfg.tasks, episodes=cfg.episodes,
+                          seed=cfg.seed)
+        if name == "graph":
+            extra.update(queries=policy.queries, waypoint_steps=policy.waypoints)
+        result = {**result, **extra, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0}
+        write_json(out / f"eval-{name}.json", {"config": cfg, "results": result})
+        results[name] = result
+    return results
+
+
+def run_train(cfg: OgbenchTrainConfig) -> Path:
+    path = train_agent(cfg)
+    m = read_json(path / "metrics.json")
+    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
+    return path
+
+
+def run_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
+    results = ogbench_eval(cfg)
+    for name, r in results.items():
+        tasks = ", ".join(f"task{k} {v:.2f}" for k, v in r["task_success"].items())
+        print(f"{name}: success {r['success']:.3f} ({tasks}); {r['cpu_seconds']:.0f} CPU s")
+    return results
