@@ -131,7 +131,8 @@ def train_agent(cfg: OgbenchTrainConfig, *, command: str = "ogbench") -> Path:
             raise ConfigError(f"checkpoint {run.checkpoint_path} does not fit this run ({reason}); was it "
                               f"written by an older ebmplan or for another run?") from None
     log = run.log(COLUMNS, resume_step=None if state is None else tr.step)
-    bar = progress(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps, desc=f"ogbench {Path(cfg.dataset).stem}")
+    bar = progress(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps,
+                   desc=f"ogbench {Path(cfg.dataset).stem}")
     # CPU time too (every thread of the process): a shared machine's wall clock lies. Both clocks continue on resume.
     t0, cpu0 = time.perf_counter() - elapsed, time.process_time() - cpu_elapsed
     train_seconds, cpu_seconds = elapsed, cpu_elapsed
