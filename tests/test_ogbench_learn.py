@@ -12,6 +12,7 @@ from conftest import kill_resume_and_rerun, run_cli, untimed_metrics
 ogbench = pytest.importorskip("ogbench")
 
 from ebmplan.common.files import load_checkpoint  # noqa: E402
+from ebmplan.ogbench import data  # noqa: E402
 from ebmplan.ogbench.goals import GoalMix, Trajectories, sample_goals  # noqa: E402
 from ebmplan.ogbench.run import load_agent  # noqa: E402
 
@@ -20,38 +21,10 @@ TINY = ["--width", "64", "--depth", "2", "--dim", "16", "--batch-size", "64", "-
         "--calibration-horizon", "100"]
 
 
-def recipe(episodes: int, steps: int, seed: int) -> dict[str, np.ndarray]:
-    """OGBench's navigate recipe for the point: the unit vector towards the oracle subgoal plus N(0, 0.5^2)
-    noise, clipped; a new goal cell whenever the goal is reached."""
-    rng = np.random.default_rng(seed)
-    np.random.seed(seed)  # OGBench draws some of its noise from numpy's global generator
-    env = ogbench.make_env_and_datasets(ENV, env_only=True)
-    u = env.unwrapped
-    cells = [tuple(c) for c in np.argwhere(u.maze_map == 0)]
-    out = {k: [] for k in ("observations", "actions", "terminals")}
-    for _ in range(episodes):
-        ob, _ = env.reset(seed=int(rng.integers(2**31)), options=dict(task_info=dict(
-            init_ij=cells[rng.integers(len(cells))], goal_ij=cells[rng.integers(len(cells))])))
-        for t in range(steps):
-            sub, _ = u.get_oracle_subgoal(u.get_xy(), u.cur_goal_xy)
-            d = sub - u.get_xy()
-            a = np.clip(d / (np.linalg.norm(d) + 1e-6) + rng.normal(0, 0.5, 2), -1, 1)
-            nxt, _, _, _, info = env.step(a)
-            if info["success"]:
-                u.set_goal(cells[rng.integers(len(cells))])
-            out["observations"].append(ob)
-            out["actions"].append(a)
-            out["terminals"].append(t == steps - 1)
-            ob = nxt
-    return {k: np.asarray(v, np.float32) for k, v in out.items()}
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / f"{ENV}.npz"
-    np.savez(path, **recipe(8, 400, seed=0))
-    np.savez(path.with_name(f"{ENV}-val.npz"), **recipe(3, 400, seed=1))
-    return path
+    """10 trajectories of 1001 steps by OGBench's recipe (and one held out in the -val file)."""
+    return data.generate(ENV, seed=0, out=tmp_path_factory.mktemp("data"), episodes=10).train
 
 
 def test_goals_are_later_states_of_the_same_trajectory_or_random():
@@ -81,7 +54,7 @@ def test_train_then_evaluate_the_policy_and_the_planner(dataset, tmp_path):
     assert ev.returncode == 0, ev.stderr
     for planner in ("policy", "graph"):
         result = json.loads((run / f"eval-{planner}.json").read_text())["results"]
-        assert list(result["task_success"]) == ["1"] and 0 <= result["success"] <= 1
+        assert list(result["task_success"]) == ["task1"] and 0 <= result["success"] <= 1
     assert json.loads((run / "eval-graph.json").read_text())["results"]["nodes"] == 100
 
 
@@ -92,8 +65,7 @@ def test_the_distance_grows_with_the_steps_left_on_held_out_trajectories(dataset
     trained = load_agent(run)
     assert trained.metrics["held_out_monotonicity"] > 0.4  # mean Spearman rho; untrained: 0.13
     # and through the calibrated distance: near pairs of one held-out trajectory are closer than far ones
-    with np.load(dataset.with_name(f"{ENV}-val.npz")) as f:
-        obs = f["observations"][:400]
+    obs = data.load(dataset, split="val").observations[:400]
     d = trained.agent.distance(obs[:300], obs[np.arange(300) + 10]), trained.agent.distance(obs[:300], obs[100:400])
     assert np.median(d[0]) < np.median(d[1])
 

@@ -35,7 +35,7 @@ COMMANDS: dict[str, Command] = {
     "maze eval": Command(lambda: policy.MazeEvalConfig(run=""), _maze_eval,
                          "measure a maze agent: policy success per difficulty and distance quality"),
     "plan eval": RUN_COMMANDS["plan eval"],
-    **{name: RUN_COMMANDS[name] for name in ("ogbench train", "ogbench eval")},
+    **{name: RUN_COMMANDS[name] for name in ("ogbench data", "ogbench train", "ogbench eval")},
     "plot": Command(curves.PlotConfig, curves.plot_runs,
                     "draw the training curves (metrics.csv) of one or several run folders into one figure"),
     "playground": Command(PlaygroundConfig, serve,

@@ -27,7 +27,8 @@ from . import conditional, video
 from .common.errors import ConfigError
 from .common.files import read_json
 from .experiments import compare
-from .ogbench import commands as ogbench
+from .ogbench import command as ogbench_command
+from .ogbench import learn as ogbench_learn
 from .plan.agent import training as agent_training
 from .plan.eval import run as plan_eval
 from .points.train import TrainConfig, train
@@ -86,9 +87,11 @@ COMMANDS: dict[str, Command] = {
                           "train the goal-conditioned agent whose value is a distance, in a point maze"),
     "plan eval": Command(plan_eval.PlanEvalConfig, _plan_eval,
                          "plan over candidate states from each source and node budget, against the policy"),
-    "ogbench train": Command(ogbench.OgbenchTrainConfig, ogbench.run_train,
+    "ogbench data": Command(ogbench_command.OgbenchDataConfig, ogbench_command.run,
+                            "make an OGBench point-maze dataset by OGBench's recipe (seeded), or check an .npz"),
+    "ogbench train": Command(ogbench_learn.OgbenchTrainConfig, ogbench_learn.run_train,
                              "train a contrastive distance and a policy offline on an OGBench point-maze dataset"),
-    "ogbench eval": Command(ogbench.OgbenchEvalConfig, ogbench.run_eval,
+    "ogbench eval": Command(ogbench_learn.OgbenchEvalConfig, ogbench_learn.run_eval,
                             "OGBench's evaluation of a trained run: the policy alone and the planner on top"),
 }
 

@@ -9,8 +9,8 @@ so energies of different start states compare, which a graph over states needs.
 
 At the optimum, -E = log p(g | s) / p(g) + const, where p(g | s) is the discounted future-state distribution
 (geometric over steps): the energy grows about linearly with the steps between s and g for near pairs and
-flattens far away. `Calibration` maps energy to steps: an isotonic (non-decreasing) fit of the steps between
-held-out pairs from the same trajectories against their energy, so a distance is in environment steps and
+flattens far away. `Calibration` maps energy to steps: an isotonic (non-decreasing) fit of a low quantile of the
+steps between held-out pairs from the same trajectories against their energy, so a distance is in environment steps and
 monotone in the energy by construction; whether it is monotone in the true steps is what `monotonicity`
 measures on held-out trajectories.
 """
@@ -49,12 +49,17 @@ class Normaliser(nn.Module):
         return (x - self.mean) / self.std
 
 
-class ContrastiveCritic(nn.Module):
-    """E(s, [a,] g) = -phi(s[, a])^T psi(g) / sqrt(dim). With `action=False` it is a goal-conditioned value."""
+FORMS = ("dot", "l2")
 
-    def __init__(self, *, action: bool, width: int, depth: int, dim: int):
+
+class ContrastiveCritic(nn.Module):
+    """E(s, [a,] g) from representations phi(s[, a]) and psi(g) of size `dim`: `dot`, CRL's inner product
+    -phi^T psi / sqrt(dim); `l2`, the Euclidean distance |phi - psi| (zero for phi = psi, so a state's energy
+    to itself cannot float with the state). With `action=False` it is a goal-conditioned value."""
+
+    def __init__(self, *, action: bool, width: int, depth: int, dim: int, form: str = "dot"):
         super().__init__()
-        self.action, self.dim = action, dim
+        self.action, self.dim, self.form = action, dim, form
         self.phi = mlp(4 if action else 2, width, depth, dim)
         self.psi = mlp(2, width, depth, dim)
 
@@ -65,13 +70,22 @@ class ContrastiveCritic(nn.Module):
     def goal_rep(self, g: torch.Tensor) -> torch.Tensor:
         return self.psi(g)  # [B, 2] -> [B, dim]
 
+    def pair(self, phi: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """Energies of every start representation [M, dim] with every goal representation [N, dim]: [M, N]."""
+        if self.form == "l2":
+            return torch.cdist(phi, psi)
+        return -(phi @ psi.T) / math.sqrt(self.dim)
+
     def matrix(self, s: torch.Tensor, a: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
         """Energies of every start with every goal of a batch: [B, B], entry (i, j) = E(s_i, a_i, g_j)."""
-        return -(self.state_rep(s, a) @ self.goal_rep(g).T) / math.sqrt(self.dim)
+        return self.pair(self.state_rep(s, a), self.goal_rep(g))
 
     def energy(self, s: torch.Tensor, a: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
         """Energies of matched pairs, [B]."""
-        return -(self.state_rep(s, a) * self.goal_rep(g)).sum(-1) / math.sqrt(self.dim)
+        phi, psi = self.state_rep(s, a), self.goal_rep(g)
+        if self.form == "l2":
+            return (phi - psi).pow(2).sum(-1).add(1e-12).sqrt()
+        return -(phi * psi).sum(-1) / math.sqrt(self.dim)
 
 
 def contrastive_loss(matrix: torch.Tensor, loss: Loss) -> torch.Tensor:
@@ -93,21 +107,23 @@ class Calibration(nn.Module):
         self.register_buffer("energy", torch.linspace(0, 1, knots))
         self.register_buffer("steps", torch.linspace(1, 2, knots))
 
-    def fit(self, energy: np.ndarray, steps: np.ndarray) -> None:
-        """Isotonic fit of `steps` [P] against `energy` [P]: equal-count bins by energy, their mean steps made
-        non-decreasing by pooling adjacent violators."""
+    def fit(self, energy: np.ndarray, steps: np.ndarray, quantile: float) -> None:
+        """Isotonic fit of `steps` [P] against `energy` [P]: equal-count bins by energy, each bin's `quantile` of
+        steps, made non-decreasing by pooling adjacent violators (a pooled run of bins takes their mean).
+
+        A low quantile, not the mean: the steps between two states of one trajectory only bound the distance
+        from above (a noisy trajectory wanders off and comes back), so pairs with one energy have steps spread
+        far above the shortest way."""
         order = np.argsort(energy)
         bins = np.array_split(order, len(self.energy))
         e = np.array([energy[b].mean() for b in bins])
-        k, w = [float(steps[b].mean()) for b in bins], [len(b) for b in bins]
-        merged: list[list[float]] = []  # [mean, weight, count of bins]
-        for value, weight in zip(k, w, strict=True):
-            merged.append([value, weight, 1])
+        merged: list[list[float]] = []  # [value, bins pooled]
+        for value in (float(np.quantile(steps[b], quantile)) for b in bins):
+            merged.append([value, 1])
             while len(merged) > 1 and merged[-2][0] > merged[-1][0]:
-                b2, b1 = merged.pop(), merged.pop()
-                total = b1[1] + b2[1]
-                merged.append([(b1[0] * b1[1] + b2[0] * b2[1]) / total, total, b1[2] + b2[2]])
-        fitted = np.concatenate([[m[0]] * m[2] for m in merged])
+                (v2, n2), (v1, n1) = merged.pop(), merged.pop()
+                merged.append([(v1 * n1 + v2 * n2) / (n1 + n2), n1 + n2])
+        fitted = np.concatenate([[v] * int(n) for v, n in merged])
         self.energy.copy_(torch.as_tensor(np.maximum.accumulate(e), dtype=torch.float32))
         self.steps.copy_(torch.as_tensor(fitted, dtype=torch.float32))
 
@@ -133,16 +149,19 @@ class Distance(nn.Module):
         return self.calibration(self.energy(states, goals))
 
     @torch.no_grad()
-    def reps(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[N, 2] -> (as starts phi [N, dim], as goals psi [N, dim] / sqrt(dim)): the energy of (i, j) is
-        -phi_i . psi_j, so many pairs cost one matrix product."""
+    def reps(self, states: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """[N, 2] -> (as starts phi [N, dim], as goals psi [N, dim]): many pairs then cost one `pair_steps`."""
         x = self.norm(torch.as_tensor(states, dtype=torch.float32).reshape(-1, 2))
-        return (self.value.state_rep(x).numpy().astype(np.float64),
-                self.value.goal_rep(x).numpy().astype(np.float64) / math.sqrt(self.value.dim))
+        return self.value.state_rep(x), self.value.goal_rep(x)
+
+    @torch.no_grad()
+    def pair_steps(self, phi: torch.Tensor, psi: torch.Tensor) -> np.ndarray:
+        """Steps from every start representation [M, dim] to every goal representation [N, dim], [M, N]."""
+        return self.calibration(self.value.pair(phi, psi).numpy().astype(np.float64))
 
     def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Steps from every state of `a` [M, 2] to every state of `b` [N, 2], [M, N]."""
-        return self.calibration(-(self.reps(a)[0] @ self.reps(b)[1].T))
+        return self.pair_steps(self.reps(a)[0], self.reps(b)[1])
 
 
 def held_out_pairs(rng: np.random.Generator, data: Trajectories, n: int, horizon: int) -> tuple[np.ndarray, ...]:

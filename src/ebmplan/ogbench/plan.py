@@ -26,7 +26,7 @@ def dataset_nodes(observations: np.ndarray, n: int, rng: np.random.Generator) ->
 
 
 class GraphPlanner:
-    """`reset(observation, goal)` then `act(observation, goal) -> action` per step (evaluation's policy protocol).
+    """`reset(observation, goal)`, then `planner(observation, goal) -> action` per step (evaluation.py's protocol).
 
     `nodes` [N, 2]; `max_dist`: the edge cutoff in steps. `queries` counts distance evaluations (pairs)."""
 
@@ -35,7 +35,7 @@ class GraphPlanner:
         self.nodes = np.asarray(nodes, dtype=np.float64)
         t0 = time.perf_counter()
         self.phi, self.psi = distance.reps(self.nodes)  # [N, dim] each
-        pair = distance.calibration(-(self.phi @ self.psi.T))  # [N, N] steps from node i to node j
+        pair = distance.pair_steps(self.phi, self.psi)  # [N, N] steps from node i to node j
         self.graph = edges(pair, max_dist)
         self.edges = self.graph.nnz
         self.graph_seconds = time.perf_counter() - t0
@@ -45,16 +45,16 @@ class GraphPlanner:
 
     def reset(self, observation: np.ndarray, goal: np.ndarray) -> None:
         _, psi_goal = self.distance.reps(np.asarray(goal)[None])
-        to_goal = self.distance.calibration(-(self.phi @ psi_goal[0]))  # [N]
+        to_goal = self.distance.pair_steps(self.phi, psi_goal)[:, 0]  # [N]
         self.cost = goal_costs(self.graph, to_goal[None], self.max_dist)[0]  # [N]
         self.queries += len(self.nodes)
 
-    def act(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def __call__(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
         phi_s, _ = self.distance.reps(np.asarray(observation)[None])
-        to_nodes = self.distance.calibration(-(phi_s @ self.psi.T))  # [1, N]
+        to_nodes = self.distance.pair_steps(phi_s, self.psi)  # [1, N]
         direct = self.distance(observation[None], goal[None])  # [1]
         self.queries += len(self.nodes) + 1
         use, w, _ = choose_waypoints(to_nodes, self.cost[None], direct, self.max_dist)
         target = self.nodes[w[0]] if use[0] else goal
         self.waypoints += int(use[0])
-        return self.policy.act(observation, target)
+        return self.policy(observation, target)

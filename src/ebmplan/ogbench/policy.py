@@ -38,7 +38,8 @@ def ddpg_bc_loss(actor: Actor, critic: ContrastiveCritic, s: torch.Tensor, g: to
 
 
 class GoalPolicy:
-    """`act(observation [2], goal [2]) -> action [2]` on raw observations: the actor straight at the goal."""
+    """`policy(observation [2], goal [2]) -> action [2]` on raw observations (evaluation.py's protocol): the actor
+    straight at the goal."""
 
     def __init__(self, actor: Actor, norm: Normaliser):
         self.actor, self.norm = actor, norm
@@ -52,5 +53,5 @@ class GoalPolicy:
     def reset(self, observation: np.ndarray, goal: np.ndarray) -> None:
         """Nothing to prepare: the plain policy keeps no state between steps."""
 
-    def act(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def __call__(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
         return self.actions(observation, goal)[0]

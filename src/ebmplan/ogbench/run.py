@@ -15,10 +15,10 @@ from pathlib import Path
 from torch import nn
 
 from ..common.config import Optimiser, RunOptions
-from ..common.errors import ConfigError
+from ..common.errors import ConfigError, choose
 from ..common.files import load_weights, read_json
 from ..common.runs import loader, saved_config
-from .critic import Calibration, ContrastiveCritic, Distance, Normaliser
+from .critic import FORMS, Calibration, ContrastiveCritic, Distance, Normaliser
 from .goals import GoalMix
 from .policy import Actor, GoalPolicy
 
@@ -42,6 +42,8 @@ class OgbenchTrainConfig(RunOptions, Optimiser):
     """hidden layers (OGBench: 3)"""
     dim: int = 64
     """size of the contrastive representations phi and psi (OGBench's CRL: 512)"""
+    energy: str = "dot"
+    """the critics' energy: dot (CRL's -phi.psi/sqrt(dim)) or l2 (|phi - psi|)"""
     discount: float = 0.99
     """discount of the geometric future-state goals of the critics"""
     alpha: float = 0.1
@@ -53,6 +55,8 @@ class OgbenchTrainConfig(RunOptions, Optimiser):
     """share of trajectories held out for the calibration and checks when the dataset has no -val.npz file"""
     calibration_horizon: int = 300
     """the calibration is fitted on held-out pairs up to this many steps apart"""
+    calibration_quantile: float = 0.1
+    """the calibration maps each energy to this quantile of the steps between held-out pairs with that energy"""
     log_every: int = 500
     """updates between rows of metrics.csv"""
     checkpoint_every: int = 2000
@@ -66,8 +70,11 @@ class OgbenchTrainConfig(RunOptions, Optimiser):
         if self.batch_size < 2:
             raise ConfigError(f"--batch-size must be at least 2 (the batch's other goals are the negatives), "
                               f"got {self.batch_size}")
+        if not 0 < self.calibration_quantile <= 1:
+            raise ConfigError(f"--calibration-quantile must be in (0, 1], got {self.calibration_quantile}")
         if not 0 < self.holdout < 1:
             raise ConfigError(f"--holdout must be in (0, 1), got {self.holdout}")
+        choose("energy", self.energy, FORMS)
         self.critic_goals.check("--discount")
 
     @property
@@ -86,8 +93,8 @@ class OgbenchAgent(nn.Module):
     def __init__(self, cfg: OgbenchTrainConfig):
         super().__init__()
         self.norm = Normaliser()
-        self.q = ContrastiveCritic(action=True, width=cfg.width, depth=cfg.depth, dim=cfg.dim)
-        self.v = ContrastiveCritic(action=False, width=cfg.width, depth=cfg.depth, dim=cfg.dim)
+        self.q = ContrastiveCritic(action=True, width=cfg.width, depth=cfg.depth, dim=cfg.dim, form=cfg.energy)
+        self.v = ContrastiveCritic(action=False, width=cfg.width, depth=cfg.depth, dim=cfg.dim, form=cfg.energy)
         self.actor = Actor(width=cfg.width, depth=cfg.depth)
         self.calibration = Calibration()
 

@@ -21,6 +21,7 @@ from ..common.monitor import progress
 from ..common.runs import Run, resumed_config, rng_state, seed_everything, set_rng_state
 from ..energy.losses import make_loss
 from ..energy.step import GradientStep
+from . import data
 from .critic import contrastive_loss, held_out_pairs, monotonicity
 from .goals import Trajectories, sample_goals
 from .policy import ddpg_bc_loss
@@ -33,20 +34,14 @@ COLUMNS = ["q_loss", "v_loss", "actor_loss", "v_accuracy", "bc_mse", "seconds", 
 def load_dataset(cfg: OgbenchTrainConfig) -> tuple[Trajectories, Trajectories]:
     """(training trajectories, held-out trajectories): the dataset's -val.npz file when it has one, else the
     last `--holdout` share of its trajectories."""
-    path = Path(cfg.dataset)
-    if not path.is_file():
-        raise ConfigError(f"dataset {cfg.dataset} is not a file; give the path of an OGBench .npz file")
-    val = path.with_name(path.stem + "-val.npz")
-    data = _trajectories(path)
-    return (data, _trajectories(val)) if val.is_file() else data.split(cfg.holdout)
-
-
-def _trajectories(path: Path) -> Trajectories:
+    train = data.load(cfg.dataset)
+    trajectories = Trajectories.from_terminals(train.observations, train.actions, train.terminals)
     try:
-        with np.load(path) as f:
-            return Trajectories.from_terminals(f["observations"], f["actions"], f["terminals"])
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"{path} is not an OGBench dataset ({err})") from None
+        val_path = data.resolve(train.path, split="val")
+    except ConfigError:  # no -val file beside it
+        return trajectories.split(cfg.holdout)
+    val = data.load(val_path)
+    return trajectories, Trajectories.from_terminals(val.observations, val.actions, val.terminals)
 
 
 class Training:
@@ -157,7 +152,7 @@ def train_agent(cfg: OgbenchTrainConfig, *, command: str = "ogbench") -> Path:
     rows, goals, steps = held_out_pairs(rng, held_out, 20000, cfg.calibration_horizon)
     distance = agent.distance
     energy = distance.energy(held_out.observations[rows], held_out.observations[goals])
-    agent.calibration.fit(energy, steps.astype(np.float64))
+    agent.calibration.fit(energy, steps.astype(np.float64), cfg.calibration_quantile)
     predicted = distance(held_out.observations[rows], held_out.observations[goals])
     run.save_weights(agent)
     run.write_metrics({

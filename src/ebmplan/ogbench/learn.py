@@ -3,8 +3,8 @@ evaluation (evaluation.py).
 
 `eval` measures a trained run with OGBench's protocol (its 5 tasks, 50 episodes each by default) for each planner
 asked: `policy` (the learned policy straight at the goal) and `graph` (plan.py's planner over dataset states).
-It writes `eval-<planner>.json` into the run folder (or `--out`): per-task and overall success, and the wall and
-CPU seconds of the evaluation.
+It writes `eval-<planner>.json` into the run folder (or `--out`): evaluation.py's record (overall and per-task
+success, each episode's outcome and length), the planner's graph and queries, and the wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ..common.config import Config, split_names
 from ..common.errors import ConfigError, choose
 from ..common.files import read_json, write_json
 from ..common.runs import seed_everything
+from . import data
+from .evaluation import DATASETS, check_name, evaluate
 from .plan import GraphPlanner, dataset_nodes
 from .run import OgbenchTrainConfig, load_agent
 from .train import load_dataset, train_agent
@@ -34,8 +36,8 @@ class OgbenchEvalConfig(Config):
     """the run folder of `ebmplan ogbench train`"""
     planner: tuple[str, ...] = ("policy", "graph")
     """which to evaluate: policy (straight at the goal), graph (SORB's planner over dataset states)"""
-    env: str | None = None
-    """OGBench environment (default: the dataset's name, e.g. pointmaze-medium-navigate-v0)"""
+    dataset: str | None = None
+    """the OGBench dataset whose maze and tasks are evaluated (default: the one the run was trained on)"""
     tasks: tuple[int, ...] = (1, 2, 3, 4, 5)
     """OGBench task ids"""
     episodes: int = 50
@@ -57,40 +59,37 @@ class OgbenchEvalConfig(Config):
         self.require(at_least_one=("episodes", "nodes"), positive=("max_dist",))
 
 
-def env_name(run_cfg: OgbenchTrainConfig, cfg: OgbenchEvalConfig) -> str:
-    if cfg.env:
-        return cfg.env
-    return Path(run_cfg.dataset).stem
-
-
 def ogbench_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
     """Evaluate each planner of `cfg` on the run; write and return {planner: results}."""
     cfg.validate()
-    from .evaluation import evaluate
-
     trained = load_agent(cfg.run)
+    name = cfg.dataset or data.load(trained.config.dataset).name
+    if name is None:
+        raise ConfigError(f"the run's dataset {trained.config.dataset} does not say which OGBench maze it is of; "
+                          f"name it with --dataset (one of: {', '.join(DATASETS)})")
+    check_name(name)
     out = Path(cfg.out or cfg.run)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name in split_names(cfg.planner):
+    for planner in split_names(cfg.planner):
         seed_everything(cfg.seed)
         t0, cpu0 = time.perf_counter(), time.process_time()
         extra: dict = {}
-        if name == "policy":
+        if planner == "policy":
             policy = trained.agent.policy
         else:
-            data, _ = load_dataset(trained.config)
-            nodes = dataset_nodes(data.observations, cfg.nodes, np.random.default_rng([cfg.seed, 2]))
+            train_data, _ = load_dataset(trained.config)
+            nodes = dataset_nodes(train_data.observations, cfg.nodes, np.random.default_rng([cfg.seed, 2]))
             policy = GraphPlanner(trained.agent.distance, trained.agent.policy, nodes, cfg.max_dist)
             extra = {"nodes": len(nodes), "edges": policy.edges, "max_dist": cfg.max_dist,
                      "graph_seconds": policy.graph_seconds}
-        result = evaluate(env_name(trained.config, cfg), policy, tasks=cfg.tasks, episodes=cfg.episodes,
-                          seed=cfg.seed)
-        if name == "graph":
+        scored = evaluate(name, policy, tasks=cfg.tasks, episodes=cfg.episodes, seed=cfg.seed)
+        if planner == "graph":
             extra.update(queries=policy.queries, waypoint_steps=policy.waypoints)
-        result = {**result, **extra, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0}
-        write_json(out / f"eval-{name}.json", {"config": cfg, "results": result})
-        results[name] = result
+        result = {**scored.record(), **extra, "seconds": time.perf_counter() - t0,
+                  "cpu_seconds": time.process_time() - cpu0}
+        write_json(out / f"eval-{planner}.json", {"config": cfg, "results": result})
+        results[planner] = result
     return results
 
 
