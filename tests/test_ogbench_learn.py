@@ -83,6 +83,6 @@ def test_a_killed_run_resumes_to_the_same_result(dataset, tmp_path):
 
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path):
     res = run_cli("ogbench", "train", "--dataset", str(tmp_path / "none.npz"))
-    assert res.returncode == 2 and "is not a file" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("ogbench", "eval", "--run", str(tmp_path), "--planner", "astar")
     assert res.returncode == 2 and "planner" in res.stderr and "Traceback" not in res.stderr
