@@ -103,6 +103,6 @@ def run_train(cfg: OgbenchTrainConfig) -> Path:
 def run_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
     results = ogbench_eval(cfg)
     for name, r in results.items():
-        tasks = ", ".join(f"task{k} {v:.2f}" for k, v in r["task_success"].items())
+        tasks = ", ".join(f"{k} {v:.2f}" for k, v in r["task_success"].items())
         print(f"{name}: success {r['success']:.3f} ({tasks}); {r['cpu_seconds']:.0f} CPU s")
     return results
