@@ -130,18 +130,18 @@ def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
     """A config.json from before the rename of `tau` to `sgm_tau`, with --sources as one comma string, loads
     (with the generators' old budget and start);
     `--tau` still parses as `--sgm-tau`, and the comma form of --sources is the same setting as the words."""
-    from ebmplan.cli import COMMANDS, parse
-    from ebmplan.common.runs import saved_config
+    from ebmplan.commands import parse
+    from ebmplan.common.runs import CONFIG_VERSION, saved_config
     from ebmplan.plan.eval.protocol import PlanEvalConfig
 
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "config": {
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "version": CONFIG_VERSION, "config": {
         "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
     saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
     assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
     assert (saved.budget, saved.ebm_init, saved.far_pick) == ("fill", "uniform", "distance")  # as run then
     assert (saved.snap, saved.near_split) == (False, "energy")
     for words in (["uniform,sgm"], ["uniform", "sgm"]):
-        cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
+        cfg = parse("plan eval", ["--agent", "a", "--tau", "3", "--sources", *words])
         assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
-import tyro
 
 from ...common.config import Config
 from ...common.errors import ConfigError, choose
@@ -53,7 +51,7 @@ class SourceSettings(Config):
     generators' `gaps` measure against it too"""
     seed: int = 12345
     """seed of the sources' draws and of the generators' training"""
-    sgm_tau: Annotated[float, tyro.conf.arg(aliases=("--tau",))] = 2.0
+    sgm_tau: float = 2.0
     """sgm: two-way consistency threshold (steps)"""
     sgm_pool: int = 1500
     """sgm: replay states considered at most"""
