@@ -30,15 +30,13 @@ class OgbenchDataConfig(Config):
     """Make an OGBench point-maze dataset by OGBench's recipe, seeded, or check and measure an .npz."""
 
     dataset: Annotated[str, tyro.conf.arg(metavar="NAME|PATH", help_behavior_hint="(required)")] = ""
-    """one of the eight point-maze datasets (pointmaze-{medium,large,giant,teleport}-{navigate,stitch}-v0), made
-    here by OGBench's recipe; or the path of an .npz in OGBench's layout, checked and measured"""
+    """pointmaze-{medium,large,giant,teleport}-{navigate,stitch}-v0 (made here), or an .npz to check and measure"""
     out: str | None = None
-    """run folder (default: runs/ogbench-data-<time>)"""
+    """run folder (None: runs/ogbench-data-<time>)"""
     seed: int = 0
     """seed of the global np.random the recipe draws from (and of the env)"""
     episodes: int | None = None
-    """training episodes (default: the recipe's: 1000 navigate, 500 giant navigate, 5000 stitch); a tenth more
-    form the validation split"""
+    """training episodes, a tenth more for validation (None: the recipe's: 1000, 500 giant navigate, 5000 stitch)"""
     overwrite: bool = False
     """replace an existing run folder"""
 

@@ -11,8 +11,9 @@ validation split (`<name>-val.npz`).
 Upstream draws everything from the global `np.random` and never seeds it, so no one can reproduce the published
 files; here `generate` runs the same draws in the same order under `np.random` seeded with `seed` (and seeds
 the env's own generator, which only sets the first row of each episode's `qvel`), so one seed gives one file.
-The oracle's answer depends only on the (start cell, goal cell) pair, so it is memoised: the same actions,
-several times faster.
+Run beside upstream's script under `np.random.seed(seed)`, every array is identical but those first `qvel`
+rows (docs/results/ogbench.md). The oracle's answer depends only on the (start cell, goal cell) pair, so it is
+memoised: the same actions, 2-2.5 times faster.
 
 Layout (as OGBench's files, and as `ogbench.utils.load_dataset` reads them): `observations` [N, 2] float32 (x, y),
 `actions` [N, 2] float32, `terminals` [N] bool (True on each trajectory's last row), `qpos` [N, 2] and `qvel`
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..common.errors import ConfigError
 from ..common.files import atomic_path, read_json, write_json
-from .evaluation import check_name, global_numpy_seed, layout, make_env
+from .evaluation import DATASETS, check_name, global_numpy_seed, layout, make_env
 
 SOURCE = "github.com/seohongpark/ogbench data_gen_scripts/generate_locomaze.py with the flags of commands.sh"
 KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
@@ -60,9 +61,7 @@ def _recipe(name: str) -> Recipe:
     return Recipe(f"pointmaze-{maze}-v0", kind, 500 if maze == "giant" else 1000, 2001 if maze == "giant" else 1001)
 
 
-RECIPES: dict[str, Recipe] = {name: _recipe(name) for name in
-                              (f"pointmaze-{m}-{k}-v0" for m in ("medium", "large", "giant", "teleport")
-                               for k in ("navigate", "stitch"))}
+RECIPES: dict[str, Recipe] = {name: _recipe(name) for name in DATASETS}
 
 
 def _cells(maze_map: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
