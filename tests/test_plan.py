@@ -319,7 +319,6 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
     the one node); otherwise the used rows come first, the rest of an episode's rows are NaN (never connected by
     the planner), and the slots no episode used are dropped. `fill` spends the budget."""
     from ebmplan.plan.agent.run import load_agent
-    from ebmplan.plan.eval.protocol import Episodes, PlanEvalConfig
     from ebmplan.plan.search.planner import plan_episodes
     from ebmplan.plan.sources.candidates import SourceSettings
     from ebmplan.plan.sources.registry import make_source
@@ -339,9 +338,8 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
     assert one.shape[0] == 1 and np.isfinite(one).all()
     source.settings = SourceSettings(gen_steps=30, per_call=3, budget="fill")
     assert source.candidates(starts, goals, 10).used == 10
-    cfg = PlanEvalConfig(agent=("a",), max_steps=5)
-    ep = Episodes(starts, goals, np.zeros(4, dtype=np.int64))
-    res = plan_episodes(run, cand, ep, np.zeros((5, 4)), cfg, cleanup=False, shown=0)
+    res = plan_episodes(run, cand, starts, goals, np.zeros((5, 4)), max_dist=5.0, wormhole_at=10.0, max_memory=1.0,
+                        shown=0)
     assert res["shown"]["nodes"].shape == (used.max(), 2) and len(res["reached"]) == 4
 
 

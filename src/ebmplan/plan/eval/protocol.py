@@ -151,7 +151,7 @@ def sample_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
                     np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
 
 
-def episode_noise(maze: Maze, B: int, cfg: PlanEvalConfig) -> np.ndarray:
+def episode_noise(maze: Maze, B: int, seed: int, max_steps: int) -> np.ndarray:
     """[max_steps, B]: the environment noise of B episodes, one row per step, the same for every planner (and
-    for the plain policy's rollout, which draws it step by step from the same seed)."""
-    return PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)
+    for the plain policy's rollout, which draws it step by step from seed + 1)."""
+    return PointMazeVec(maze, B, seed=seed + 1).noise(max_steps)

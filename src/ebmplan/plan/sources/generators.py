@@ -5,12 +5,13 @@ Both place their nodes by the gap recursion (gaps.py): a middle for every segmen
 cannot cross, longest first, until no gap is left or the node budget (a cap) is spent. They learn from the
 agent's exploration data only (replay_graph.py) and no source knows the walls. Each call runs `per_call`
 samples per pair; every sample moves to the nearest replay state (so the generator chooses among replay states),
-and the agent's distance picks the sample whose longer half is shortest (`ebm`: where every sample's longer half is at least `far_at` times the cutoff, beyond the distance's
-judgment, the lowest learned energy). With `near_split route` (the default) a gap short enough for the
-agent's distance to judge takes the halfway replay state of the shortest observed route between its ends
-instead, so the generator places the long-range middles only; the `route` source (registry.py) takes the
-observed route's middle for every gap, the measure of what the generated middles add. (`plan eval` counts the
-generated states that lie inside walls, by the true map, for the table only.)
+and the agent's distance picks the sample whose longer half is shortest (`ebm`: where every sample's longer half
+is at least `far_at` times the cutoff, beyond the distance's judgment, the lowest learned energy). With
+`near_split route` (the default) a gap short enough for the agent's distance to judge takes the halfway replay
+state of the shortest observed route between its ends instead, so the generator places the long-range middles
+only; the `route` source (registry.py) takes the observed route's middle for every gap, the measure of what the
+generated middles add. (`plan eval` counts the generated states that lie inside walls, by the true map, for the
+table only.)
 """
 
 from __future__ import annotations
