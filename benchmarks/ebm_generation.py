@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from ebmplan.plan.agent.run import load_agent
@@ -43,8 +42,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for per_call, steps in SETTINGS:
         source.settings.per_call, source.settings.ebm_infer_steps = per_call, steps
-        source.rng = np.random.default_rng(0)
-        torch.manual_seed(0)
+        source.reseed(0)
         cand = source.candidates(ep.starts, ep.goals, args.nodes)
         plan = build_plan(run.agent, cand, ep.goals, cfg.max_dist)
         res = run_planner(run.agent, run.maze, plan, ep.starts, ep.goals, noise, cfg.max_dist)

@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ebmplan.plan.agent.run import load_agent
@@ -97,8 +96,7 @@ def main() -> None:
         cfg = settings(base, kv)
         source.settings = cfg
         for n in args.nodes:
-            source.rng = np.random.default_rng(0)
-            torch.manual_seed(0)
+            source.reseed(0)
             row(name, n, source.candidates(ep.starts, ep.goals, n), cfg)
     if args.sorb:
         sorb("last")

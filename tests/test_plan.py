@@ -126,8 +126,7 @@ def test_a_fit_saved_as_its_state_dict_loads_into_a_new_source(tiny_agent, name)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
     found = []
     for source in (fitted, loaded):
-        source.rng = np.random.default_rng(0)
-        torch.manual_seed(0)
+        source.reseed(0)
         found.append(source.candidates(starts, goals, 10).states)
     np.testing.assert_array_equal(*found)
     assert fitted.state_dict() and make_source("route", run, settings).state_dict() == {}

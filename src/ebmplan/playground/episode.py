@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from ..plan.agent.networks import DistanceAgent
 from ..plan.agent.run import AgentRun
@@ -49,8 +48,7 @@ def plan_one(run: AgentRun, source: Source, start: np.ndarray, goal: np.ndarray,
     (SGM's edge cleanup for `sgm` only); everything the plan page draws and reports."""
     maze, agent = run.maze, run.agent
     starts, goals = maze.check_free(start, "the start"), maze.check_free(goal, "the goal")
-    torch.manual_seed(seed)  # the same request plans the same episode (generators draw from torch)
-    source.rng = np.random.default_rng(seed)
+    source.reseed(seed)  # the same request plans the same episode
     noise = episode_noise(maze, 1, seed, max_steps)
     cand = source.candidates(starts, goals, nodes)
     plan = build_plan(agent, cand, goals, max_dist)

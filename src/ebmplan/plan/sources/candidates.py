@@ -112,6 +112,12 @@ class Source:
     def fit(self) -> None:
         return None  # uniform reads nothing
 
+    def reseed(self, seed: int) -> None:
+        """Restart the source's draws, its own and torch's (which the generators draw from): a call after the
+        same reseed gives the same candidates."""
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+
     def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates:
         raise NotImplementedError
 
