@@ -1,7 +1,7 @@
 """The `ebm` source's sampling variants on one fitted model and the same episodes (design on tuning seeds).
 
     python benchmarks/ebm_variants.py --agent runs/agents/Spiral7x7-x5-seed0 --episodes 20 --nodes 50 100 \
-        --variants "default;fill:budget=fill;energy:near_split=energy"
+        --variants "default;fill:budget=fill;route:far_at=100"
 
 With `--sorb 1000`, SORB's uniform states are planned on the same episodes before and after the variants
 (the timing baseline, in the same process: the machines are shared). Fits the `ebm` source once on the

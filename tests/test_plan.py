@@ -345,7 +345,7 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
 @pytest.mark.parametrize("args, words", [(["--budget", "some"], "--budget"),
                                          (["--far-at", "0"], "--far-at"),
                                          (["--ebm-off-data", "1"], "--ebm-off-data"),
-                                         (["--near-split", "half"], "--near-split"),
+                                         (["--near-split", "energy"], "--near-split"),
                                          (["--snap"], "--snap")])
 def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
     out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent), *args],

@@ -74,13 +74,10 @@ class SourceSettings(Config):
     budget: str = "cap"
     """cvae/ebm/route: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap (the table
     reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are split)"""
-    near_split: str = "route"
-    """cvae/ebm: the middle of a gap the agent's distance can judge (under --far-at times the cutoff): `route`
-    the halfway replay state of the shortest observed route between the ends' cells, or `energy` the
-    generator's, like every other"""
     far_at: float = 3.0
-    """where the agent's distance stops judging, in multiples of the cutoff: beyond it the ebm's energy picks
-    a pair's middle among its samples, and below it --near-split route acts"""
+    """cvae/ebm: where the agent's distance stops judging, in multiples of the cutoff: a shorter gap's middle is
+    the halfway replay state of the shortest observed route between its ends, a longer one's is generated (for
+    ebm, where every sample's longer half is this far, the lowest energy picks among them)"""
 
     def check(self) -> None:
         self.require(at_least_one=("sgm_pool", "gen_steps", "gen_batch", "gen_width", "per_call", "ebm_infer_steps"),
@@ -89,7 +86,6 @@ class SourceSettings(Config):
         if not 0 <= self.ebm_off_data < 1:
             raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
         choose("--budget", self.budget, ("fill", "cap"))
-        choose("--near-split", self.near_split, ("energy", "route"))
 
 
 class Source:

@@ -6,10 +6,9 @@ cannot cross, longest first, until no gap is left or the node budget (a cap) is 
 agent's exploration data only (replay_graph.py) and no source knows the walls. Each call runs `per_call`
 samples per pair; every sample moves to the nearest replay state (so the generator chooses among replay states),
 and the agent's distance picks the sample whose longer half is shortest (`ebm`: where every sample's longer half
-is at least `far_at` times the cutoff, beyond the distance's judgment, the lowest learned energy). With
-`near_split route` (the default) a gap short enough for the agent's distance to judge takes the halfway replay
-state of the shortest observed route between its ends instead, so the generator places the long-range middles
-only; the `route` source (registry.py) takes the observed route's middle for every gap, the measure of what the
+is at least `far_at` times the cutoff, beyond the distance's judgment, the lowest learned energy). A gap short
+enough for the agent's distance to judge (under `far_at` times the cutoff) takes the halfway replay state of the
+shortest observed route between its ends instead, so the generator places the long-range middles only; the `route` source (registry.py) takes the observed route's middle for every gap, the measure of what the
 generated middles add. (`plan eval` counts the generated states that lie inside walls, by the true map, for the
 table only.)
 """
@@ -80,10 +79,9 @@ class Generator(Source):
                               self.settings.budget == "fill")
 
     def bridge(self, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """The gaps' middles (gaps.Bridge): with `near_split route`, the observed route's for the gaps the agent's
-        distance can judge (under `far_at` times the cutoff), the generator's for the others."""
-        st = self.settings
-        near = (d < st.far_at * self.max_dist) & (st.near_split == "route")  # [K]
+        """The gaps' middles (gaps.Bridge): the observed route's for the gaps the agent's distance can judge
+        (under `far_at` times the cutoff), the generator's for the others."""
+        near = d < self.settings.far_at * self.max_dist  # [K]
         mid, d_am, d_mb = np.empty((len(a), 2)), np.empty(len(a)), np.empty(len(a))  # [K, 2], [K], [K]
         queries = 0
         for part, fn in ((near, self.observed), (~near, self.generated)):
