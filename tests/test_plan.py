@@ -151,16 +151,16 @@ def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
 def test_settings_this_ebmplan_does_not_know_are_refused_and_sources_parse_two_ways(tmp_path):
     """A config.json holding a setting this ebmplan lacks (a finished ablation's switch, say) is one sentence
     naming it; the comma form of --sources is the same setting as the words."""
-    from ebmplan.cli import COMMANDS, parse
+    from ebmplan.commands import parse
     from ebmplan.common.errors import ConfigError
-    from ebmplan.common.runs import saved_config
+    from ebmplan.common.runs import CONFIG_VERSION, saved_config
     from ebmplan.plan.eval.protocol import PlanEvalConfig
 
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "config": {
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "version": CONFIG_VERSION, "config": {
         "agent": ["a"], "sources": ["uniform", "sgm"], "nodes": [8], "snap": False}}))
     with pytest.raises(ConfigError, match="does not know: snap"):
         saved_config(tmp_path, PlanEvalConfig, "plan-eval")
-    found = [parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--sources", *words]).sources
+    found = [parse("plan eval", ["--agent", "a", "--sources", *words]).sources
              for words in (["uniform,sgm"], ["uniform", "sgm"])]
     assert found == [("uniform", "sgm")] * 2
 
