@@ -20,6 +20,7 @@ from .common.config import split_commas
 from .common.files import read_json
 from .experiments import capacity, compare, curves, suite, sweep
 from .ogbench import command as ogbench_command
+from .ogbench import learn as ogbench_learn
 from .plan.agent import policy
 from .plan.agent import run as agent_run
 from .plan.agent import training as agent_training
@@ -123,6 +124,10 @@ COMMANDS: dict[str, Command] = {
                          aliases={"--tau": "--sgm-tau"}),
     "ogbench data": Command(ogbench_command.OgbenchDataConfig, ogbench_command.run,
                             "make an OGBench point-maze dataset by OGBench's recipe (seeded), or check an .npz"),
+    "ogbench train": Command(ogbench_learn.OgbenchTrainConfig, ogbench_learn.run_train,
+                             "train a contrastive distance and a policy offline on an OGBench point-maze dataset"),
+    "ogbench eval": Command(ogbench_learn.OgbenchEvalConfig, ogbench_learn.run_eval,
+                            "OGBench's evaluation of a trained run: the policy alone and the planner on top"),
     "plot": Command(curves.PlotConfig, curves.plot_runs,
                     "draw the training curves (metrics.csv) of one or several run folders into one figure"),
     "playground": Command(PlaygroundConfig, serve,
