@@ -135,8 +135,6 @@ def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
     if found != kind:
         raise ConfigError(f"{path} holds a run of kind {found!r}, not {kind!r}")
     settings = saved["config"]
-    if hasattr(config_type, "from_saved"):  # plan eval's, until its settings are versioned too
-        settings = config_type.from_saved(settings)
     fields = {f.name for f in dataclasses.fields(config_type)}
     unknown = set(settings) - fields
     if unknown:
