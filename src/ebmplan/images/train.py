@@ -4,8 +4,8 @@ Each step draws a batch of training images and, as negatives, the model's Langev
 a persistent replay buffer (energy/negatives.py's `ModelSamples`; a `reinit` share restart from uniform noise),
 moved `langevin_steps` steps by ebmplan's `descend` inside the pixel box [0, 1] and written back; optionally a
 share of prioritized hard negatives (`HardBuffer`, as in 2D). The loss is one of ebmplan's losses (by default
-`cd`, whose L2 energy penalty keeps energies bounded), and every update goes through `GradientStep`, which
-stops a diverging model.
+`cd`, whose L2 energy penalty keeps energies bounded); the update is ebmplan's shared `ContrastiveStep`, whose
+`GradientStep` stops a diverging model.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..common.runs import rng_state, set_rng_state
+from ..energy.contrastive import ContrastiveStep
 from ..energy.models import EnergyModel
 from ..energy.negatives import HardBuffer, Mixture, ModelSamples, parse_weights
 from ..energy.step import GradientStep
@@ -46,9 +47,10 @@ class ImageTrainer:
         self.negatives = negative_sampler(cfg, self.train.shape[1], self.train.device)
         # beta1 = 0 as in IGEBM: the negatives move with the model, and momentum would chase where they were
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr, betas=(0.0, 0.999))
-        self.update = GradientStep(energy, self.optimizer, what="image energy", grad_clip=cfg.grad_clip,
-                                   checkpoint=checkpoint)
-        self.loss_fn = cfg.make_loss()
+        update = GradientStep(energy, self.optimizer, what="image energy", grad_clip=cfg.grad_clip,
+                              checkpoint=checkpoint)
+        self.contrast = ContrastiveStep(energy, update, self.negatives, cfg.make_loss(),
+                                        n_negatives=cfg.n_negatives, margin=cfg.margin)
         self.step = 0
 
     @property
@@ -58,16 +60,10 @@ class ImageTrainer:
 
     def step_once(self) -> dict[str, float]:
         """One contrastive step; returns the loss and mean energies of positives and negatives."""
-        cfg = self.cfg
-        idx = torch.randint(len(self.train), (cfg.batch_size,), device=self.train.device)
-        pos = self.train[idx]  # [B, D]
-        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, D]
-        e_pos, e_neg = self.energy(pos), self.energy.energies(neg)  # [B], [B, n]
-        loss = self.loss_fn(e_pos, e_neg)
+        idx = torch.randint(len(self.train), (self.cfg.batch_size,), device=self.train.device)
         self.step += 1
-        self.update(loss, self.step, e_pos, e_neg)
-        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
-        return {"loss": loss.item(), "energy_pos": e_pos.mean().item(), "energy_neg": e_neg.mean().item()}
+        c = self.contrast(self.train[idx], self.step, index=idx)  # positives [B, D]; negatives [B, n, D]
+        return {"loss": c.loss.item(), "energy_pos": c.e_pos.mean().item(), "energy_neg": c.e_neg.mean().item()}
 
     def state_dict(self) -> dict:
         return {"model": self.energy.state_dict(), "optimizer": self.optimizer.state_dict(),
