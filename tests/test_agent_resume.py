@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_resume_and_rerun, run_cli
+from conftest import kill_resume_and_rerun, main_code, run_cli
 from ebmplan.common.files import load_checkpoint
 from ebmplan.plan.agent.run import load_agent
 
@@ -32,6 +32,7 @@ def results(run):
     return metrics, curve, state, trajectories
 
 
+@pytest.mark.e2e
 def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "800", "--checkpoint-every", "100"]
     killed, whole = kill_resume_and_rerun(["maze", "train"], [*TINY, *steps], tmp_path, after_step=200,
@@ -48,10 +49,9 @@ def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A finished tiny run, copied by the tests that change it."""
+    """A finished tiny run (made in process), copied by the tests that change it."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    done = cli("--out", str(run), *TINY, "--steps", "40", "--checkpoint-every", "20")
-    assert done.returncode == 0, done.stderr
+    assert main_code(["maze", "train", "--out", str(run), *TINY, "--steps", "40", "--checkpoint-every", "20"]) == 0
     return run
 
 

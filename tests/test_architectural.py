@@ -104,6 +104,7 @@ def test_gradient_descent_lowers_each_energy(method):
 
 
 
+@pytest.mark.e2e
 def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
     out = tmp_path / "km"
     done = run_cli("train", "--method", "kmeans", "--steps", "30", "--n-samples", "200",
@@ -124,7 +125,7 @@ def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
 
 @pytest.mark.parametrize("methods", [
     "pca,kmeans",
-    "contrastive,pca,kmeans,sparse-ae",
+    pytest.param("contrastive,pca,kmeans,sparse-ae", marks=pytest.mark.e2e),  # every method: make test-e2e
 ])
 def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
     out = tmp_path / "cmp"

@@ -185,6 +185,7 @@ def test_one_seed_gives_one_result(tmp_path):
             assert first[kind][view]["mode_coverage"] == second[kind][view]["mode_coverage"]
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # Killed once the first of the three models is in the checkpoint; the resumed run loads it, trains the
     # other two, and measures exactly what an uninterrupted run measures.

@@ -19,8 +19,6 @@ from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 from ebmplan import load_run  # noqa: E402
 from ebmplan.common.errors import ConfigError  # noqa: E402
-from ebmplan.plan.agent.run import MazeTrainConfig  # noqa: E402
-from ebmplan.plan.agent.training import train_agent  # noqa: E402
 from ebmplan.playground.app import make_app  # noqa: E402
 from ebmplan.playground.command import PlaygroundConfig, serve  # noqa: E402
 from ebmplan.playground.folders import RunsFolder  # noqa: E402
@@ -31,14 +29,6 @@ from ebmplan.points.train import TrainConfig, train  # noqa: E402
 VIEW = [[-2.5, -2.5], [2.5, 2.5]]
 SMALL = {"width": 16, "depth": 2, "steps": 60}
 WITH_HARD = "uniform:0.5,perturb:0.25,hard:0.25"  # the page shows each kind of negative the trainer uses
-
-
-@pytest.fixture(scope="session")
-def small_agent(tmp_path_factory) -> Path:
-    """`ebmplan maze train --map FourRooms --resize 2 --steps 1000`: small (its distances are long: a graph needs
-    an edge cutoff of about 15)."""
-    out = tmp_path_factory.mktemp("agents") / "fourrooms-x2"
-    return train_agent(MazeTrainConfig(map="FourRooms", resize=2, steps=1000, log_every=100, out=str(out)))
 
 
 @pytest.fixture

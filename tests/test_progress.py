@@ -74,7 +74,9 @@ def csv_scalars(run) -> dict[tuple[str, int], float]:
     return out
 
 
-@pytest.mark.parametrize("trainer", TRAINERS)
+# video's run is also `make test`'s tiny run of `ebmplan video` through the CLI; the other trainers' copies run in
+# make test-e2e (their commands' tiny runs are in test_cli, test_conditional and test_agent).
+@pytest.mark.parametrize("trainer", [t if t == "video" else pytest.param(t, marks=pytest.mark.e2e) for t in TRAINERS])
 def test_tensorboard_holds_the_scalars_of_metrics_csv(trainer, tmp_path):
     command, args = TRAINERS[trainer]
     run = tmp_path / trainer
