@@ -60,7 +60,7 @@ def test_waypoint_rule_on_a_hand_built_graph():
     assert not use[0]
 
 
-# ----- candidate sources and the end-to-end command, on a tiny agent trained through the CLI -----
+# ----- candidate sources and the end-to-end command, on a tiny agent (conftest: trained once per session) -----
 
 
 @pytest.fixture
