@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import main_code, run_cli
 from ebmplan.common.runs import load_run
 from ebmplan.energy.architectural import KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from ebmplan.energy.inference import descend
@@ -141,8 +141,9 @@ def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
 
 
 
-def test_a_diverging_sparse_autoencoder_exits_1_with_the_shared_message(tmp_path):
-    res = run_cli("train", "--method", "sparse-ae", "--steps", "5", "--width", "8", "--code-dim", "8",
-                  "--lr", "1e30", "--n-samples", "50", "--out", str(tmp_path / "run"))
-    assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert "training diverged at step" in res.stderr and "of the sparse autoencoder" in res.stderr
+def test_a_diverging_sparse_autoencoder_exits_1_with_the_shared_message(tmp_path, capsys):
+    code = main_code(["train", "--method", "sparse-ae", "--steps", "5", "--width", "8", "--code-dim", "8",
+                      "--lr", "1e30", "--n-samples", "50", "--out", str(tmp_path / "run")])  # in process
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "training diverged at step" in err and "of the sparse autoencoder" in err

@@ -47,6 +47,7 @@ def test_the_progress_helper_shows_a_bar_at_a_terminal_only(monkeypatch):
     assert quiet.getvalue() == ""
 
 
+@pytest.mark.e2e  # a second spiral run through the CLI (test_cli has make test's)
 def test_a_run_writing_to_a_pipe_prints_no_progress_bar(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}  # not CI: only the pipe keeps the bar away
     done = subprocess.run([sys.executable, "-m", "ebmplan", "spiral", "--out", str(tmp_path / "r"), *TINY],
