@@ -1,6 +1,7 @@
-"""Does a change leave results unchanged? Runs `spiral`, `train` on a suite set (moons), `conditional`, `video`, `maze train` and a small
-`plan eval` with small budgets and one seed, and writes every number they measured (metrics.json, metrics.csv
-or results.csv; timings left out) to one JSON file; `--compare` prints the differences between two such files.
+"""Does a change leave results unchanged? Runs `spiral`, `train` on a suite set (moons), `conditional`, `video`,
+`maze train` and a small `plan eval` with small budgets and one seed, and writes every number they measured
+(metrics.json, metrics.csv or results.csv; timings left out) to one JSON file; `--compare` prints the
+differences between two such files.
 
     python benchmarks/fingerprint.py --out /tmp/after                  # this tree's ebmplan
     PYTHONPATH=/tmp/old/src python benchmarks/fingerprint.py --out /tmp/before   # another checkout's

@@ -1,8 +1,10 @@
 """The README's headline claims, guarded (`make test-all`; the `slow` marker keeps them out of `make test`).
 
 Each test runs the real `ebmplan` command with real training on reported seed 1 and fails when a claim
-regresses. The planning budgets and thresholds were chosen on tuning seeds (0 and 100-102) only; the spiral's
-thresholds are issue #16's own bars; the figures each threshold was set against are in the comments. Run them with
+regresses. Every assertion is a bound on one measured figure of ours (a success, a precision, a speed-up), never
+that one method stays behind another: a test must not fail because the flagship method got better. The planning
+budgets and thresholds were chosen on tuning seeds (0 and 100-102) only; the spiral's thresholds are issue #16's
+own bars; the figures each threshold was set against are in the comments. Run them with
 `OMP_NUM_THREADS=1 .venv/bin/python -m pytest -m slow tests/test_claims.py -q --durations=0`: ~3 min on a quiet
 2-core machine (the agent's training, ~70 s, is one module fixture shared by the planning tests), ~10 min when
 the cores are shared with other jobs.
@@ -78,7 +80,9 @@ def test_ebmplan_beats_torchebm_at_its_best_on_the_spiral():
     # README / docs/results/performance.md: against TorchEBM at its best settings (chosen on tuning seed 0), each
     # library sampled by its own sampler, 25 s of one thread's CPU time each. Seed 1 measured: precision 0.0077
     # against 0.0435, coverage 0.982 against 0.977, and TorchEBM's final quality reached 6.2x sooner (4.5-12x
-    # within the check times; 2.1x on seed 2). Needs the bench extra (TorchEBM); ~2 min of one core.
+    # within the check times; 2.1x on seed 2). The bounds are on ebmplan's own figures, set from TorchEBM-best's
+    # measured ones (a third of its precision, its coverage less 0.02), and on the measured speed-up: a better
+    # ebmplan can only pass them. Needs the bench extra (TorchEBM); ~2 min of one core.
     pytest.importorskip("torchebm")
     import sys
     import time
@@ -103,8 +107,8 @@ def test_ebmplan_beats_torchebm_at_its_best_on_the_spiral():
         theirs = run(vs.TorchEBMRecipe(data, seed, cpu, name="TorchEBM best", **best))
     finally:
         torch.set_num_threads(threads)
-    assert ours["precision"] <= theirs["precision"] / 3, (ours["precision"], theirs["precision"])
-    assert ours["coverage"] >= theirs["coverage"] - 0.02, (ours["coverage"], theirs["coverage"])
+    assert ours["precision"] <= 0.0145, (ours["precision"], theirs["precision"])  # TorchEBM-best 0.0435 / 3
+    assert ours["coverage"] >= 0.957, (ours["coverage"], theirs["coverage"])  # TorchEBM-best 0.977 - 0.02
     target = theirs["curve"][-1]
     mine = vs.first_reached(ours["curve"], target, "curve")
     assert mine is not None, ours["curve"]
@@ -178,48 +182,40 @@ def reordered(agent, tmp_path_factory) -> list[dict]:
     return read_rows(out)
 
 
-def test_sorb_lifts_success_far_above_the_plain_policy(reordered):
+def test_sorb_with_1000_uniform_states_succeeds_on_hard_goals(reordered):
     # README: 1000 uniform states lift success at d >= 0.7 from the policy's 0.08 to 1.00 (seeds 1-3, full budget).
     # Measured with this command on the tuning agents of 25,000 updates (seeds 0, 100, 101, 102): SORB 0.99-1.00,
-    # policy 0.02-0.04. On seed 1 (this test, twice, identical): SORB 1.00, policy 0.04.
+    # policy 0.02-0.04. On seed 1 (this test, twice, identical): SORB 1.00, policy 0.04. The bound is on SORB's
+    # figure; the policy's is printed, not bounded (a better agent must not fail this test).
     sorb, policy = hard_success(reordered, "uniform", 1000), hard_success(reordered, "policy", 0)
-    assert sorb >= policy + 0.5, (sorb, policy)
-    assert sorb >= 0.8, sorb
+    assert sorb >= 0.8, (sorb, policy)
 
 
-def test_generated_subgoals_beat_as_many_uniform_states(planned):
-    # README: ebm with 50 generated nodes 0.86 at d >= 0.7 (seeds 1-3, full budget), where 50 uniform states stay
-    # at the policy's level.
-    # Measured with this command on the tuning agents of 25,000 updates (seeds 0, 100, 101, 102): ebm 0.71,
-    # 0.70, 0.69, 0.56; uniform 0.04, 0.04, 0.02, 0.03 (the policy's own figures); differences 0.53-0.69.
-    # On seed 1 (this test, twice, identical): ebm 0.515, uniform 0.04, a difference of 0.475; with the defaults of
-    # issue #18 (capped, snapped, the observed route's middle for short gaps) ebm 0.90.
+def test_the_in_between_generator_comes_near_sorb_with_a_capped_budget(planned):
+    # README: the energy model's generated states between start and goal, at most 50 nodes, come close to SORB's
+    # 1000 uniform states at d >= 0.7 (FourRooms 0.92 on seeds 1-3, docs/results/planning.md), where 50 uniform
+    # states stay at the policy's level. ebm at its budget cap of 50 on its defaults (snapped middles, the observed
+    # route's middle for the gaps the agent's distance can judge).
+    # Measured with these fixtures on seed 1: ebm 0.90 with 29.8 nodes used (SORB 1.00, 50 uniform states 0.04).
+    # On tuning seed 0's FourRooms agent the defaults gave 0.96 and the previous ones 0.81, so the bound (0.15
+    # below SORB's measured 1.00) fails a return to them; the nodes used must stay well under the cap.
+    # Before the defaults of issue #18, on the tuning agents of 25,000 updates (seeds 0, 100, 101, 102), ebm gave
+    # 0.71, 0.70, 0.69, 0.56 and 50 uniform states 0.04, 0.04, 0.02, 0.03 (the policy's own figures).
     rows, _ = planned
-    ebm, uniform = hard_success(rows, "ebm", 50), hard_success(rows, "uniform", 50)
-    assert ebm >= uniform + 0.3, (ebm, uniform)
-
-
-def test_the_in_between_generator_comes_near_sorb_with_a_capped_budget(planned, reordered):
-    # Issue #18: ebm at its budget cap of 50 on its defaults (snapped middles, the observed route's middle for the
-    # gaps the agent's distance can judge) against SORB's 1000 uniform states at d >= 0.7; the seeds 1-3 table is
-    # in docs/results/planning.md. Measured with these fixtures on seed 1: ebm 0.90 with 29.8 nodes used, SORB
-    # 1.00. On tuning seed 0's FourRooms agent the new defaults gave 0.96 and the previous ones 0.81, so the bound
-    # (0.15 below SORB) fails a return to them; the nodes used must stay well under the cap.
-    rows, _ = planned
-    ebm, sorb = hard_success(rows, "ebm", 50), hard_success(reordered, "uniform", 1000)
-    assert ebm >= sorb - 0.15, (ebm, sorb)
+    ebm = hard_success(rows, "ebm", 50)
+    assert ebm >= 0.85, ebm
     assert most_nodes_used(rows, "ebm") <= 40
 
 
-def test_the_observed_route_alone_does_as_well_as_the_energy(planned, reordered):
-    # Issue #18's finding: the `route` source (no model: the halfway replay state of the shortest observed route,
-    # gap by gap) is as good as `ebm` or better on every map, seeds 1-3 (docs/results/planning.md), so the
-    # energy adds nothing measurable over its own training data today. Should a change to the generator make it
-    # beat the route, this test fails and the README's sentence must change with it. Measured with these
-    # fixtures on seed 1: route 0.93 with 29.2 nodes used, ebm 0.90 with 29.8.
-    rows, _ = planned
-    ebm, route = hard_success(rows, "ebm", 50), hard_success(reordered, "route", 50)
-    assert route >= ebm - 0.03, (route, ebm)
+def test_the_observed_route_alone_comes_near_sorb_with_a_capped_budget(reordered):
+    # README: the `route` source (no model: the halfway replay state of the shortest observed route, gap by gap)
+    # comes as near SORB as `ebm` or nearer on every map, seeds 1-3 (docs/results/planning.md): the energy adds
+    # nothing measurable over its own training data. That comparison is a measured sentence of the results page,
+    # to re-measure when the generator changes; this test bounds the route's own figure. Measured with these
+    # fixtures on seed 1: route 0.93 with 29.2 nodes used (ebm 0.90 with 29.8); on tuning seed 0's FourRooms
+    # agent the route alone gave 0.963 at cap 50. The bound is the same as ebm's.
+    route = hard_success(reordered, "route", 50)
+    assert route >= 0.85, route
     assert most_nodes_used(reordered, "route") <= 40
 
 
