@@ -76,3 +76,20 @@ def test_mixture_splits_the_count_by_weight():
 def test_bad_negative_specs_are_config_errors(spec, message):
     with pytest.raises(ConfigError, match=message):
         parse_negatives(spec, BOX)
+
+
+def test_a_new_kind_of_data_registers_its_kinds_and_mixes_them():
+    from ebmplan.energy.negatives import Negatives, Registry
+
+    class Corners(Negatives):
+        def sample(self, pos, n, energy, context=None, index=None):
+            return torch.ones(pos.shape[0], n, pos.shape[1])
+
+    kinds = Registry("image negative kind")
+    kinds.register("corners")(lambda box, **o: Corners())
+    kinds.register("uniform")(lambda box, **o: Uniform(box))
+    mix = kinds.mixture("corners:1,uniform:1", BOX)
+    neg = mix.sample(torch.zeros(3, 2), 6, FirstCoordinate())
+    assert neg.shape == (3, 6, 2) and (neg[:, :3] == 1).all() and (neg[:, 3:] < 1).all()
+    with pytest.raises(ValueError, match="unknown image negative kind 'edges'; choose one of: corners, uniform"):
+        kinds.make("edges", BOX)

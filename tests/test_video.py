@@ -14,7 +14,14 @@ from ebmplan import load_run
 from ebmplan.common.errors import ConfigError, Divergence
 from ebmplan.common.runs import saved_config
 from ebmplan.conditional import ConditionalConfig, run_conditional
-from ebmplan.energy.frame_negatives import FrameNegatives, parse_frame_negatives, renamed
+from ebmplan.energy.frame_negatives import (
+    FRAME_NEGATIVES,
+    Chains,
+    MismatchedFrames,
+    frame_negatives,
+    parse_frame_negatives,
+    renamed,
+)
 from ebmplan.energy.frames import FrameEnergy, LatentFrameEnergy
 from ebmplan.energy.inference import descend
 from ebmplan.video import VideoConfig, VideoRun, run_video, training
@@ -117,15 +124,16 @@ def test_mismatched_and_hard_mismatched_negatives():
     torch.manual_seed(0)
     videos = bouncing_balls(4, 10, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
     _, target, where = examples(videos)
-    sampler = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"mismatched": 1.0})
-    idx = torch.arange(len(target))
-    neg = sampler.mismatched(idx, 50)  # [M, 50, 64]
-    assert not (neg == target[:, None]).all(-1).any()  # never the true next frame
+    frames = videos.frames.reshape(4, 10, 64)
     energy = FrameEnergy(64, width=8)
+    idx = torch.arange(len(target))
     context = torch.rand(len(idx), 128)
-    hard = FrameNegatives(videos.frames.reshape(4, 10, 64), where, {"hard-mismatched": 1.0}, hard_pool=8)
-    e_hard = energy.energies(hard.sample(idx, target, context, 4, energy), context)
-    e_plain = energy.energies(sampler.sample(idx, target, context, 4, energy), context)
+    neg = MismatchedFrames(frames, where).sample(target, 50, energy, context, idx)  # [M, 50, 64]
+    assert not (neg == target[:, None]).all(-1).any()  # never the true next frame
+    sampler = frame_negatives(frames, where, {"mismatched": 1.0})
+    hard = frame_negatives(frames, where, {"hard-mismatched": 1.0}, hard_pool=8)
+    e_hard = energy.energies(hard.sample(target, 4, energy, context, idx), context)
+    e_plain = energy.energies(sampler.sample(target, 4, energy, context, idx), context)
     assert e_hard.mean() < e_plain.mean()  # hard mining keeps the negatives the model rates as plausible
 
 
@@ -133,14 +141,30 @@ def test_chain_negatives_are_persistent_descent_chains():
     torch.manual_seed(0)
     videos = bouncing_balls(3, 6, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
     context, target, where = examples(videos)
-    sampler = FrameNegatives(videos.frames.reshape(3, 6, 64), where, {"chains": 1.0}, chain_reinit=0.0)
+    chains = Chains(videos.frames.reshape(3, 6, 64), where, reinit=0.0)
     energy = FrameEnergy(64, width=8)
     idx = torch.arange(len(target))
-    first = sampler.sample(idx, target, context, 2, energy)  # [M, 2, 64]
+    first = chains.sample(target, 2, energy, context, idx)  # [M, 2, 64]
     assert first.shape == (len(idx), 2, 64) and 0 <= first.min() and first.max() <= 1
-    assert torch.equal(sampler.chains, first)  # stored, to be continued next time
-    second = sampler.sample(idx, target, context, 2, energy)
+    assert torch.equal(chains.chains, first)  # stored, to be continued next time
+    second = chains.sample(target, 2, energy, context, idx)
     assert energy.energies(second, context).mean() < energy.energies(first, context).mean()
+
+
+def test_frame_mixture_draws_each_kind_its_share_in_the_pixel_range():
+    torch.manual_seed(0)
+    videos = bouncing_balls(3, 6, size=8, radius=1.5, speed=(0.5, 1.0), seed=1)
+    context, target, where = examples(videos)
+    spec = "uniform:1,perturb:1,mismatched:1,hard-mismatched:1,chains:1"
+    mix = frame_negatives(videos.frames.reshape(3, 6, 64), where, parse_frame_negatives(spec), perturb_sigma=0.3)
+    assert mix.counts(10) == dict.fromkeys(FRAME_NEGATIVES, 2)
+    idx = torch.arange(len(target))
+    neg = mix.sample(target, 10, FrameEnergy(64, width=8), context, idx)
+    assert neg.shape == (len(idx), 10, 64) and 0 <= neg.min() and neg.max() <= 1
+    gap = neg.sub(target[:, None]).abs().mean((0, 2))  # [10]: how far each column lies from the true frame
+    assert gap[2:4].max() < gap[:2].min()  # perturbed true frames lie nearer than uniform noise
+    with pytest.raises(ConfigError, match="perturb_sigma > 0"):
+        frame_negatives(videos.frames.reshape(3, 6, 64), where, {"perturb": 1.0}, perturb_sigma=0.0)
 
 
 def test_negative_spec_errors():

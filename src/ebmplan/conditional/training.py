@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 from torch import nn
 
 from ..common.monitor import ScalarLog, progress
+from ..energy.contrastive import ContrastiveStep, pair_energies
 from ..energy.latent import LatentEnergy, latent_energies
-from ..energy.models import ACTIVATIONS, EnergyModel, FiLMEnergy, MLPEnergy
+from ..energy.models import EnergyModel, FiLMEnergy, MLPEnergy
 from ..energy.negatives import parse_negatives
+from ..energy.nets import mlp
 from ..energy.step import GradientStep
 from .config import ConditionalConfig
 from .task import Pairs
@@ -18,12 +21,7 @@ from .task import Pairs
 
 def regressor(width: int, depth: int, activation: str) -> nn.Module:
     """An MLP x [B, 1] -> y [B, 1] with the energies' layer sizes (one input fewer)."""
-    act = ACTIVATIONS[activation]
-    sizes = [1] + [width] * depth
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(fan_in, fan_out), act()]
-    return nn.Sequential(*layers, nn.Linear(width, 1))
+    return mlp(1, 1, width=width, depth=depth, activation=activation)
 
 
 def conditional_energy(cfg: ConditionalConfig) -> EnergyModel:
@@ -39,32 +37,27 @@ def train_model(model: nn.Module, pairs: Pairs, cfg: ConditionalConfig, kind: st
     at the last), also written to `log` (metrics.csv rows `kind,step,loss,seconds`) when given."""
     update = GradientStep(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), what=f"{kind} model",
                           grad_clip=cfg.grad_clip)
-    loss_fn = cfg.make_loss()
-    negatives = None
+    contrast = None
     if kind != "regressor":
         spec = cfg.negatives if kind == "conditional" else cfg.latent_negatives
         negatives = parse_negatives(spec, pairs.box, perturb_sigma=cfg.perturb_sigma, hard_size=cfg.hard_size,
                                     hard_alpha=cfg.hard_alpha, hard_pool=cfg.hard_pool)
+        # The latent energy scores the negatives under the positive's latent and their own ([B, 2n]).
+        energies = (partial(latent_energies, own_latent=cfg.latent_own_negatives) if kind == "latent"
+                    else pair_energies)
+        contrast = ContrastiveStep(model, update, negatives, cfg.make_loss(), n_negatives=cfg.n_negatives,
+                                   margin=cfg.margin, energies=energies)
     device = pairs.x.device
     history = []
     t0 = time.perf_counter()
     for step in progress(range(cfg.steps), desc=f"train {kind}"):
         idx = torch.randint(len(pairs.x), (cfg.batch_size,), device=device)
         x, y = pairs.x[idx], pairs.y[idx]  # [B, 1], [B, 1]
-        if negatives is None:
+        if contrast is None:
             loss = (model(x) - y).pow(2).mean()
+            update(loss, step + 1)
         else:
-            neg = negatives.sample(y, cfg.n_negatives, model, x)  # [B, n, 1]
-            if kind == "latent":
-                # [B], [B, 2n] (or [B, n]), [B, n]
-                e_pos, e_neg, e_seen = latent_energies(model, y, x, neg, own_latent=cfg.latent_own_negatives)
-            else:
-                e_pos, e_neg = model(y, x), model.energies(neg, x)  # [B], [B, n]
-                e_seen = e_neg
-            loss = loss_fn(e_pos, e_neg)
-        update(loss, step + 1)
-        if negatives is not None:
-            negatives.observe(neg, e_seen.detach(), e_pos.detach(), cfg.margin)
+            loss = contrast(y, step + 1, context=x).loss
         if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
             history.append(loss.item())
             if log is not None:

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..common.errors import ConfigError
 from .models import EnergyModel
+from .nets import mlp
 from .step import GradientStep
 
 
@@ -137,12 +138,7 @@ class SparseAutoencoderEnergy(ArchitecturalEnergy):
                               f"(got code_dim={code_dim}, width={width}, depth={depth}, sparsity={sparsity})")
         self.dim, self.code_dim, self.sparsity = dim, code_dim, sparsity
         self.mean = nn.Parameter(torch.zeros(dim), requires_grad=False)
-        sizes = [dim] + [width] * depth
-        layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(fan_in, fan_out), nn.SiLU()]
-        layers += [nn.Linear(sizes[-1], code_dim), nn.ReLU()]
-        self.encoder = nn.Sequential(*layers)
+        self.encoder = mlp(dim, code_dim, width=width, depth=depth, activation="silu", out_activation="relu")
         self.atoms = nn.Parameter(torch.randn(dim, code_dim))  # [D, K], normalised when used
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

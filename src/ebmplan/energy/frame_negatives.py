@@ -1,119 +1,118 @@
 """Negative next frames for a frame energy F(next frame | previous frames), drawn per training example.
 
-The mixture is written and split as for point negatives (`negatives.parse_weights`, `split_by_weight`), and a
-kind name means one thing in both: `uniform`, `perturb` and `mismatched` are the point kinds applied to frames;
-the two kinds that work differently here carry their own names (`hard-mismatched`, not the point `hard`;
-`chains`, not the point `model`). Per example, because hard mining and the chains depend on each example's own
-context and mismatched frames on where the example sits in its video.
+Every kind implements `negatives.Negatives` and is registered in `FRAME_KINDS`, so a mixture is written, split
+and drawn as for point negatives (`FRAME_KINDS.mixture(weights, frames, where, **options)`, a `Mixture`); the
+trainer passes each row's example index, which mismatched frames and chains need. A kind name means one thing
+for points and frames: `uniform` and `perturb` are the point kinds applied to frames, `mismatched` takes real
+frames that do not follow the context; the two kinds that work differently here carry their own names
+(`hard-mismatched`, not the point `hard`; `chains`, not the point `model`).
+
+The data every kind is built from: `frames` [N, T, P], every training frame by video and time, and `where`
+[M, 2], the (video, time of the true next frame) of each training example.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..common.errors import ConfigError, choose
+from ..common.errors import ConfigError
 from .inference import descend
-from .models import EnergyModel
-from .negatives import parse_weights, split_by_weight
+from .negatives import Mixture, Negatives, Perturb, Registry, Uniform
 
-FRAME_NEGATIVES = ("uniform", "perturb", "mismatched", "hard-mismatched", "chains")
 RENAMED = {"hard": "hard-mismatched", "model": "chains"}  # their names when they shared the point kinds' names
 
 
-class FrameNegatives:
-    """Negative next frames for each (context, true next frame) training example.
+def pixel_box(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixel range [0, 1] of every pixel of `frames` [N, T, P]: ([P], [P])."""
+    P, device = frames.shape[-1], frames.device
+    return torch.zeros(P, device=device), torch.ones(P, device=device)
 
-    - `uniform`: frames of uniform noise over the pixel range [0, 1];
-    - `perturb`: the true next frame plus Gaussian noise, here of a std drawn per negative uniformly in
-      [0, perturb_sigma] and clamped to [0, 1] (negatives along the path gradient descent takes from noise to
-      the answer);
-    - `mismatched`: real frames that do not follow the context: half from the same video at another time,
-      half from any training video;
-    - `hard-mismatched`: the hardest mismatched frames: `hard_pool` times as many are scored under each row's
-      own context and the lowest-energy ones (those the model wrongly finds most plausible) are kept. Unlike
-      the point `hard` kind (a prioritized buffer of past negatives), nothing is remembered between steps;
-    - `chains`: the model's own predictions from persistent gradient-descent chains, one set per training
-      example, started from uniform noise and moved `chain_steps` further each time the example is drawn (a
-      `chain_reinit` share restart from noise), so they track what inference would predict for that context.
-      Unlike the point `model` kind (short runs from a buffer shared by every example), each chain belongs to
-      one example.
 
-    `weights` maps these kinds to their share of the n negatives per example.
-    """
+class MismatchedFrames(Negatives):
+    """Real frames that do not follow the context: half from the same video at another time, half from any
+    training video; never the example's true next frame."""
 
-    def __init__(self, frames: torch.Tensor, where: torch.Tensor, weights: dict[str, float], *,
-                 perturb_sigma: float = 0.5, hard_pool: int = 4, chain_steps: int = 5,
-                 chain_step_size: float = 0.1, chain_max_move: float = 1.0, chain_reinit: float = 0.05):
-        for kind in weights:
-            choose("frame negative kind", kind, FRAME_NEGATIVES)
-        if not weights or min(weights.values()) <= 0:
-            raise ConfigError(f"frame negatives need at least one kind with a weight > 0, got {weights}")
-        if perturb_sigma <= 0 or hard_pool < 1:
-            raise ConfigError(f"frame negatives need perturb_sigma > 0 and hard_pool >= 1 (got "
-                              f"{perturb_sigma}, {hard_pool})")
-        self.frames = frames  # [N, T, P]: every training frame, by video and time
-        self.where = where  # [M, 2]: (video, time of the true next frame) of each training example
-        self.weights, self.perturb_sigma, self.hard_pool = weights, perturb_sigma, hard_pool
-        self.chain_steps, self.chain_step_size = chain_steps, chain_step_size
-        self.chain_max_move, self.chain_reinit = chain_max_move, chain_reinit
-        self.chains: torch.Tensor | None = None  # [M, k, P], made on first use
+    def __init__(self, frames: torch.Tensor, where: torch.Tensor):
+        self.frames, self.where = frames, where  # [N, T, P], [M, 2]
 
-    def advance_chains(self, idx: torch.Tensor, context: torch.Tensor, k: int,
-                       energy: EnergyModel) -> torch.Tensor:
-        """Move the k chains of each example `idx` [B] a few descent steps under its context: [B, k, P]."""
-        P, device = self.frames.shape[-1], self.frames.device
-        if self.chains is None:
-            self.chains = torch.rand(len(self.where), k, P, device=device)
-        start = self.chains[idx]  # [B, k, P]
-        fresh = torch.rand(start.shape[:2], device=device) < self.chain_reinit
-        start[fresh] = torch.rand(int(fresh.sum()), P, device=device)
-        moved = descend(energy, start.reshape(-1, P), context=context.repeat_interleave(k, 0),
-                        steps=self.chain_steps, step_size=self.chain_step_size, max_move=self.chain_max_move,
-                        tol=0.0, box=(torch.zeros(P, device=device), torch.ones(P, device=device)))
-        moved = moved.samples.reshape(start.shape)
-        self.chains[idx] = moved
-        return moved
-
-    def mismatched(self, idx: torch.Tensor, m: int) -> torch.Tensor:
-        """m real frames per example [B, m, P], none of them the example's true next frame."""
+    def sample(self, pos, n, energy, context=None, index=None):
         (N, T, _), device = self.frames.shape, self.frames.device
-        video, time = self.where[idx, 0][:, None], self.where[idx, 1][:, None]  # [B, 1]
-        v = video.expand(-1, m).clone()  # [B, m]
+        video, time = self.where[index, 0][:, None], self.where[index, 1][:, None]  # [B, 1]
+        v = video.expand(-1, n).clone()  # [B, n]
         other = torch.rand(v.shape, device=device) < 0.5
         v[other] = torch.randint(N, (int(other.sum()),), device=device)
         same = v == video
         t = torch.where(same, torch.randint(T - 1, v.shape, device=device), torch.randint(T, v.shape, device=device))
         t = t + (same & (t >= time)).long()  # within its own video, skip the true next frame
-        return self.frames[v, t]
+        return self.frames[v, t]  # [B, n, P]
 
-    def hardest_mismatched(self, idx: torch.Tensor, context: torch.Tensor, k: int,
-                           energy: EnergyModel) -> torch.Tensor:
-        """The k lowest-energy of `hard_pool * k` mismatched frames per example, under its context: [B, k, P]."""
-        pool = self.mismatched(idx, k * self.hard_pool)  # [B, k * pool, P]
-        hardest = energy.energies(pool, context).topk(k, dim=1, largest=False).indices  # [B, k]
-        return pool.gather(1, hardest[..., None].expand(-1, -1, pool.shape[-1]))
+
+class HardMismatched(Negatives):
+    """The hardest mismatched frames: `pool` times as many are scored under each row's own context and the
+    lowest-energy ones (those the model wrongly finds most plausible) are kept. Unlike the point `hard` kind (a
+    prioritized buffer of past negatives), nothing is remembered between steps."""
+
+    def __init__(self, frames: torch.Tensor, where: torch.Tensor, *, pool: int = 4):
+        if pool < 1:
+            raise ConfigError(f"hard-mismatched frame negatives need hard_pool >= 1, got {pool}")
+        self.mismatched, self.pool = MismatchedFrames(frames, where), pool
 
     @torch.no_grad()
-    def sample(self, idx: torch.Tensor, target: torch.Tensor, context: torch.Tensor, n: int,
-               energy: EnergyModel) -> torch.Tensor:
-        """n negatives [B, n, P] for examples `idx` [B] with true next frames `target` [B, P]."""
-        (B, P), device = target.shape, target.device
-        blocks = []
-        for kind, k in split_by_weight(self.weights, n).items():
-            if k == 0:
-                continue
-            if kind == "uniform":
-                blocks.append(torch.rand(B, k, P, device=device))
-            elif kind == "perturb":
-                sigma = self.perturb_sigma * torch.rand(B, k, 1, device=device)
-                blocks.append((target[:, None] + sigma * torch.randn(B, k, P, device=device)).clamp(0, 1))
-            elif kind == "mismatched":
-                blocks.append(self.mismatched(idx, k))
-            elif kind == "chains":
-                blocks.append(self.advance_chains(idx, context, k, energy))
-            else:
-                blocks.append(self.hardest_mismatched(idx, context, k, energy))
-        return torch.cat(blocks, dim=1)  # [B, n, P]
+    def sample(self, pos, n, energy, context=None, index=None):
+        pool = self.mismatched.sample(pos, n * self.pool, energy, context, index)  # [B, n * pool, P]
+        hardest = energy.energies(pool, context).topk(n, dim=1, largest=False).indices  # [B, n]
+        return pool.gather(1, hardest[..., None].expand(-1, -1, pool.shape[-1]))
+
+
+class Chains(Negatives):
+    """The model's own predictions from persistent gradient-descent chains, one set per training example,
+    started from uniform noise and moved `steps` further each time the example is drawn (a `reinit` share
+    restart from noise), so they track what inference would predict for that context. Unlike the point
+    `model` kind (short runs from a buffer shared by every example), each chain belongs to one example."""
+
+    def __init__(self, frames: torch.Tensor, where: torch.Tensor, *, steps: int = 5, step_size: float = 0.1,
+                 max_move: float = 1.0, reinit: float = 0.05):
+        self.box, self.examples = pixel_box(frames), len(where)
+        self.steps, self.step_size, self.max_move, self.reinit = steps, step_size, max_move, reinit
+        self.chains: torch.Tensor | None = None  # [M, n, P], made on first use
+
+    @torch.no_grad()
+    def sample(self, pos, n, energy, context=None, index=None):
+        P, device = pos.shape[-1], pos.device
+        if self.chains is None:
+            self.chains = torch.rand(self.examples, n, P, device=device)
+        start = self.chains[index]  # [B, n, P]
+        fresh = torch.rand(start.shape[:2], device=device) < self.reinit
+        start[fresh] = torch.rand(int(fresh.sum()), P, device=device)
+        moved = descend(energy, start.reshape(-1, P), context=context.repeat_interleave(n, 0), steps=self.steps,
+                        step_size=self.step_size, max_move=self.max_move, tol=0.0, box=self.box)
+        moved = moved.samples.reshape(start.shape)
+        self.chains[index] = moved
+        return moved
+
+
+# Options: perturb_sigma (the largest std of `perturb`, whose std is drawn per negative in [0, perturb_sigma]
+# and which is clipped to the pixel range), hard_pool, chain_steps, chain_step_size, chain_max_move, chain_reinit.
+FRAME_KINDS = Registry("frame negative kind")
+FRAME_KINDS.register("uniform")(lambda frames, where, **o: Uniform(pixel_box(frames)))
+FRAME_KINDS.register("perturb")(lambda frames, where, **o: Perturb(
+    o.get("perturb_sigma", 0.5), spread=True, clamp=pixel_box(frames)))
+FRAME_KINDS.register("mismatched")(lambda frames, where, **o: MismatchedFrames(frames, where))
+FRAME_KINDS.register("hard-mismatched")(lambda frames, where, **o: HardMismatched(
+    frames, where, pool=o.get("hard_pool", 4)))
+FRAME_KINDS.register("chains")(lambda frames, where, **o: Chains(
+    frames, where, steps=o.get("chain_steps", 5), step_size=o.get("chain_step_size", 0.1),
+    max_move=o.get("chain_max_move", 1.0), reinit=o.get("chain_reinit", 0.05)))
+FRAME_NEGATIVES = FRAME_KINDS.names
+
+
+def frame_negatives(frames: torch.Tensor, where: torch.Tensor, weights: dict[str, float], *,
+                    perturb_sigma: float = 0.5, **options) -> Mixture:
+    """The mixture `weights` ({kind: weight}, from `parse_frame_negatives`) of frame kinds over `frames` [N, T, P]
+    and the examples at `where` [M, 2]; `options` as for `FRAME_KINDS`."""
+    if perturb_sigma <= 0:
+        raise ConfigError(f"frame negatives need perturb_sigma > 0, got {perturb_sigma}")
+    return FRAME_KINDS.mixture(weights, frames, where, perturb_sigma=perturb_sigma, **options)
 
 
 def parse_frame_negatives(spec: str) -> dict[str, float]:
@@ -124,7 +123,7 @@ def parse_frame_negatives(spec: str) -> dict[str, float]:
         if old in RENAMED:
             raise ConfigError(f"frame negative kind {old!r} is now called {RENAMED[old]!r}; choose from "
                               f"{', '.join(FRAME_NEGATIVES)}")
-    return parse_weights(spec, FRAME_NEGATIVES, "frame negative kind")
+    return FRAME_KINDS.weights(spec)
 
 
 def renamed(spec: str) -> str:

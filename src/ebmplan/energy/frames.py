@@ -12,17 +12,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..common.errors import ConfigError, choose
-from .models import ACTIVATIONS, EnergyModel
+from ..common.errors import ConfigError
+from .models import EnergyModel
+from .nets import mlp
 
 
 def _body(width: int, depth: int, out: int, activation: str) -> nn.Sequential:
-    act = ACTIVATIONS[choose("activation", activation, ACTIVATIONS)]
-    layers: list[nn.Module] = [act()]
-    for _ in range(depth - 1):
-        layers += [nn.Linear(width, width), act()]
-    layers.append(nn.Linear(width, out))
-    return nn.Sequential(*layers)
+    """The hidden layers after the first and the output: [B, width] pre-activations -> [B, out]. Each network
+    keeps its own first layer (FrameEnergy's is split into an x and a context part) and the keys of saved
+    weights stay those of a first layer followed by this body."""
+    return mlp(width, out, width=width, depth=depth - 1, activation=activation, activate_input=True)
 
 
 def _check(pixels: int, frames: int, width: int, depth: int) -> None:

@@ -8,10 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..common.errors import ConfigError, choose
-
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU,
-               "softplus": nn.Softplus, "leaky_relu": nn.LeakyReLU}
+from ..common.errors import ConfigError
+from .nets import ACTIVATIONS, mlp
 
 
 class EnergyModel(nn.Module, ABC):
@@ -49,25 +47,15 @@ class MLPEnergy(EnergyModel):
         if dim < 1 or width < 1 or depth < 1 or context_dim < 0:
             raise ConfigError(f"an MLP energy needs dim, width and depth >= 1 (got dim={dim}, width={width}, "
                               f"depth={depth}) and context_dim >= 0 (got {context_dim})")
-        act = ACTIVATIONS[choose("activation", activation, ACTIVATIONS)]
         self.dim, self.context_dim = dim, context_dim
         self.width, self.depth, self.activation, self.spectral_norm = width, depth, activation, spectral_norm
-        sizes = [dim + context_dim] + [width] * depth
-        layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [_linear(fan_in, fan_out, spectral_norm), act()]
-        layers.append(_linear(width, 1, spectral_norm))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(dim + context_dim, 1, width=width, depth=depth, activation=activation,
+                       spectral_norm=spectral_norm)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         if self.context_dim:
             x = torch.cat([x, context], dim=-1)  # [B, D + C]
         return self.net(x).squeeze(-1)  # [B]
-
-
-def _linear(fan_in: int, fan_out: int, spectral_norm: bool) -> nn.Module:
-    layer = nn.Linear(fan_in, fan_out)
-    return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 
 
 GradientFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -179,11 +167,10 @@ class FiLMEnergy(EnergyModel):
         if dim < 1 or width < 1 or depth < 1 or context_dim < 1:
             raise ConfigError(f"a FiLM energy needs dim, width, depth and context_dim >= 1 (got dim={dim}, "
                               f"width={width}, depth={depth}, context_dim={context_dim})")
-        act = ACTIVATIONS[choose("activation", activation, ACTIVATIONS)]
         self.dim, self.context_dim, self.width, self.depth = dim, context_dim, width, depth
         self.layers = nn.ModuleList(nn.Linear(dim if i == 0 else width, width) for i in range(depth))
-        self.film = nn.Sequential(nn.Linear(context_dim, width), act(), nn.Linear(width, 2 * width * depth))
-        self.act = act()
+        self.film = mlp(context_dim, 2 * width * depth, width=width, depth=1, activation=activation)
+        self.act = ACTIVATIONS[activation]()
         self.out = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:

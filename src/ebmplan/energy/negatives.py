@@ -1,18 +1,27 @@
 """Negative examples: where the model must learn to put high energy.
 
-A sampler draws `n` negatives per positive, `[B, n, D]`, and may learn from the energies it sees
-(`observe`). `parse_negatives("uniform:0.5,hard:0.5", ...)` builds a weighted mixture by name; the spec syntax
-(`parse_weights`) and the split of n among the kinds (`split_by_weight`) are shared with the per-example frame
-negatives (`frame_negatives.py`), whose kinds mean the same where they carry the same name.
+Every source of negatives, whatever its data (points here, video frames in `frame_negatives.py`, states between
+a start and a goal for the subgoal generator), implements `Negatives`:
 
-For a conditional energy F(x | c) every sampler works per row: row b's negatives are free variables to be
-paired with row b's own context (`mismatched` takes them from other rows; `model` and `hard` score them
-under that row's context).
+    neg = source.sample(pos, n, energy, context, index)  # pos [B, D] -> neg [B, n, D]
+    source.observe(neg, e_neg, e_pos, margin)            # after the loss: neg [B, n, D], e_neg [B, n], e_pos [B]
+
+For a conditional energy F(x | c) a source works per row: row b's negatives are free variables to be paired
+with row b's own context [B, C] (`mismatched` takes them from other rows; `model` and `hard` score them under
+that row's context). `index` [B], when the trainer gives it, says which training example each row is, for
+sources that keep something per example or know where an example sits in its data (frames' chains and
+mismatched frames).
+
+The kinds of one data type are in a `Registry` by name: `POINT_KINDS.mixture("uniform:0.5,hard:0.5", box)` (or
+`parse_negatives`) builds a weighted `Mixture`; a wrong name is a ConfigError (a ValueError) listing the valid
+ones. The spec syntax (`parse_weights`) and the split of n among the kinds (`split_by_weight`) are shared by
+every registry, and a kind name means the same in each that has it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import torch
 
@@ -24,11 +33,13 @@ Box = tuple[torch.Tensor, torch.Tensor]  # (low [D], high [D])
 
 
 class Negatives(ABC):
-    """Base sampler. `sample` returns [B, n, D]; `observe` sees every negative used in a step."""
+    """A source of negatives. `sample` returns [B, n, D]; `observe` sees every negative used in a step."""
 
     @abstractmethod
-    def sample(self, pos: torch.Tensor, n: int, energy: EnergyModel,
-               context: torch.Tensor | None = None) -> torch.Tensor: ...
+    def sample(self, pos: torch.Tensor, n: int, energy: EnergyModel, context: torch.Tensor | None = None,
+               index: torch.Tensor | None = None) -> torch.Tensor:
+        """n negatives per row [B, n, D] for positives `pos` [B, D] of `energy`, under `context` [B, C] (None for
+        an unconditional energy); `index` [B]: the training examples the rows are (None where unknown)."""
 
     def observe(self, neg: torch.Tensor, e_neg: torch.Tensor, e_pos: torch.Tensor, margin: float) -> None:
         """Feedback after the loss: negatives [B, n, D], their energies [B, n], positive energies [B]."""
@@ -39,6 +50,49 @@ class Negatives(ABC):
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         return None  # stateless samplers have nothing to restore
+
+
+Factory = Callable[..., Negatives]  # (the data its kind draws from, **every kind's options) -> Negatives
+
+
+class Registry:
+    """The kinds of negatives for one type of data, by name, in the order they were registered.
+
+    A factory takes the data the kinds draw from (the points' box; the frames' videos and example positions)
+    and the options of every kind of the mixture as keywords, and reads its own (`hard_size`, `perturb_sigma`,
+    ...), so one set of options can build any mixture.
+    """
+
+    def __init__(self, what: str):
+        self.what = what  # how error messages name a kind, e.g. "negative kind"
+        self.factories: dict[str, Factory] = {}
+
+    def register(self, name: str) -> Callable[[Factory], Factory]:
+        """Decorator: `@KINDS.register("uniform")` over a factory."""
+        def add(factory: Factory) -> Factory:
+            self.factories[name] = factory
+            return factory
+        return add
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.factories)
+
+    def make(self, name: str, *data, **options) -> Negatives:
+        """One kind by name; an unknown name is a ConfigError listing the valid ones."""
+        return self.factories[choose(self.what, name, self.factories)](*data, **options)
+
+    def weights(self, spec: str) -> dict[str, float]:
+        """"uniform:0.5,hard:0.5" -> {kind: weight} (see `parse_weights`)."""
+        return parse_weights(spec, self.names, self.what)
+
+    def mixture(self, spec: str | dict[str, float], *data, **options) -> Mixture:
+        """A weighted mixture from a spec or {kind: weight}; the kinds are built in its order."""
+        weights = self.weights(spec) if isinstance(spec, str) else spec
+        if not weights or min(weights.values()) <= 0:
+            raise ConfigError(f"a mixture of negatives needs at least one {self.what} with a weight > 0, got "
+                              f"{weights}")
+        return Mixture({name: (weight, self.make(name, *data, **options)) for name, weight in weights.items()})
 
 
 def uniform_in(box: Box, shape: tuple[int, ...]) -> torch.Tensor:
@@ -52,27 +106,34 @@ class Uniform(Negatives):
     def __init__(self, box: Box):
         self.box = box
 
-    def sample(self, pos, n, energy, context=None):
+    def sample(self, pos, n, energy, context=None, index=None):
         return uniform_in(self.box, (pos.shape[0], n))
 
 
 class Perturb(Negatives):
-    """Positives plus Gaussian noise of standard deviation `sigma`: negatives right next to the data."""
+    """Positives plus Gaussian noise of standard deviation `sigma`: negatives right next to the data.
 
-    def __init__(self, sigma: float = 0.1):
+    With `spread`, each negative's std is drawn uniformly in [0, sigma] instead (negatives along the whole way
+    from the data outwards); with `clamp` (a box), they are clipped into it.
+    """
+
+    def __init__(self, sigma: float = 0.1, *, spread: bool = False, clamp: Box | None = None):
         if sigma <= 0:
             raise ConfigError(f"perturb negatives need sigma > 0, got {sigma}")
-        self.sigma = sigma
+        self.sigma, self.spread, self.clamp = sigma, spread, clamp
 
-    def sample(self, pos, n, energy, context=None):
-        return pos[:, None, :] + self.sigma * torch.randn(pos.shape[0], n, pos.shape[1], device=pos.device)
+    def sample(self, pos, n, energy, context=None, index=None):
+        (B, D), device = pos.shape, pos.device
+        sigma = self.sigma * torch.rand(B, n, 1, device=device) if self.spread else self.sigma  # [B, n, 1]
+        neg = pos[:, None, :] + sigma * torch.randn(B, n, D, device=device)
+        return neg if self.clamp is None else neg.clamp(*self.clamp)
 
 
 class Mismatched(Negatives):
     """For pairs only: each row's negatives are the free variables of other rows of the batch, so the
     model learns that a y which is right for another context is wrong for this one."""
 
-    def sample(self, pos, n, energy, context=None):
+    def sample(self, pos, n, energy, context=None, index=None):
         if context is None:
             raise ConfigError("mismatched negatives need a conditional energy (pairs of a context and a free "
                               "variable)")
@@ -93,7 +154,7 @@ class ModelSamples(Negatives):
         self.persistent, self.reinit = persistent, reinit
         self.buffer = uniform_in(box, (buffer_size,)) if persistent else None  # [S, D]
 
-    def sample(self, pos, n, energy, context=None):
+    def sample(self, pos, n, energy, context=None, index=None):
         B = pos.shape[0]
         if self.buffer is not None:
             idx = torch.randint(len(self.buffer), (B * n,), device=pos.device)
@@ -154,7 +215,7 @@ class HardBuffer(Negatives):
         return (gap / gap.amax(-1, keepdim=True).clamp_min(1e-12) + self.eps).pow(self.alpha)
 
     @torch.no_grad()
-    def sample(self, pos, n, energy, context=None):
+    def sample(self, pos, n, energy, context=None, index=None):
         if context is not None:
             return self._sample_per_context(pos, n, energy, context)
         S = len(self.points)
@@ -191,8 +252,20 @@ class HardBuffer(Negatives):
             setattr(self, key, value.clone())
 
 
+class Drawn(Negatives):
+    """Negatives a recipe draws itself, whatever the positives: `draw(count)` -> [count, D] (e.g. the subgoal
+    generator's states off the observed free space)."""
+
+    def __init__(self, draw: Callable[[int], torch.Tensor]):
+        self.draw = draw
+
+    def sample(self, pos, n, energy, context=None, index=None):
+        return self.draw(pos.shape[0] * n).reshape(pos.shape[0], n, -1)
+
+
 class Mixture(Negatives):
-    """A weighted mixture: each part draws its share of the n negatives; every part observes them all."""
+    """A weighted mixture: each part draws its share of the n negatives (`split_by_weight`), in order; every part
+    observes them all."""
 
     def __init__(self, parts: dict[str, tuple[float, Negatives]]):
         self.parts = parts
@@ -200,8 +273,9 @@ class Mixture(Negatives):
     def counts(self, n: int) -> dict[str, int]:
         return split_by_weight({k: w for k, (w, _) in self.parts.items()}, n)
 
-    def sample(self, pos, n, energy, context=None):
-        blocks = [self.parts[k][1].sample(pos, c, energy, context) for k, c in self.counts(n).items() if c > 0]
+    def sample(self, pos, n, energy, context=None, index=None):
+        blocks = [self.parts[k][1].sample(pos, c, energy, context, index)
+                  for k, c in self.counts(n).items() if c > 0]
         return torch.cat(blocks, dim=1)  # [B, n, D]
 
     def observe(self, neg, e_neg, e_pos, margin):
@@ -215,9 +289,6 @@ class Mixture(Negatives):
         for k, (_, part) in self.parts.items():
             prefix = f"{k}."
             part.load_state_dict({key[len(prefix):]: v for key, v in state.items() if key.startswith(prefix)})
-
-
-NEGATIVES = ("uniform", "perturb", "model", "hard", "mismatched")
 
 
 def parse_weights(spec: str, kinds, what: str) -> dict[str, float]:
@@ -248,25 +319,22 @@ def split_by_weight(weights: dict[str, float], n: int) -> dict[str, int]:
     return counts
 
 
+# The point kinds, over the padded data box. Options: perturb_sigma, model_steps, model_step_size, model_noise,
+# hard_size, hard_alpha, hard_refresh, hard_pool; `mismatched` works only for conditional energies.
+POINT_KINDS = Registry("negative kind")
+POINT_KINDS.register("uniform")(lambda box, **o: Uniform(box))
+POINT_KINDS.register("perturb")(lambda box, **o: Perturb(o.get("perturb_sigma", 0.1)))
+POINT_KINDS.register("model")(lambda box, **o: ModelSamples(
+    box, steps=o.get("model_steps", 10), step_size=o.get("model_step_size", 0.01),
+    noise=o.get("model_noise", 0.005)))
+POINT_KINDS.register("hard")(lambda box, **o: HardBuffer(
+    box, size=o.get("hard_size", 4096), alpha=o.get("hard_alpha", 1.0), refresh=o.get("hard_refresh", 0.25),
+    pool=o.get("hard_pool", 4)))
+POINT_KINDS.register("mismatched")(lambda box, **o: Mismatched())
+NEGATIVES = POINT_KINDS.names
+
+
 def parse_negatives(spec: str, box: Box, **options) -> Mixture:
-    """Build a mixture from a spec like "uniform:0.5,perturb:0.25,hard:0.25" (a bare name has weight 1).
-
-    `options` holds per-kind settings: perturb_sigma, model_steps, model_step_size, model_noise,
-    hard_size, hard_alpha, hard_refresh, hard_pool. `mismatched` works only for conditional energies.
-    """
-    weights = parse_weights(spec, NEGATIVES, "negative kind")
-    return Mixture({name: (weight, _make(name, box, options)) for name, weight in weights.items()})
-
-
-def _make(name: str, box: Box, o: dict) -> Negatives:
-    if name == "uniform":
-        return Uniform(box)
-    if name == "perturb":
-        return Perturb(o.get("perturb_sigma", 0.1))
-    if name == "mismatched":
-        return Mismatched()
-    if name == "model":
-        return ModelSamples(box, steps=o.get("model_steps", 10), step_size=o.get("model_step_size", 0.01),
-                            noise=o.get("model_noise", 0.005))
-    return HardBuffer(box, size=o.get("hard_size", 4096), alpha=o.get("hard_alpha", 1.0),
-                      refresh=o.get("hard_refresh", 0.25), pool=o.get("hard_pool", 4))
+    """Build a point mixture from a spec like "uniform:0.5,perturb:0.25,hard:0.25" (a bare name has weight 1);
+    `options` as for `POINT_KINDS`."""
+    return POINT_KINDS.mixture(spec, box, **options)

@@ -82,9 +82,9 @@ class Trainer:
                "negatives": {}, "loss": None, "energy_gap": None,
                "rows": [{"step": s, **{k: float(v) for k, v in row.items()}} for s, row in self.rows[rows_sent:]]}
         if self.fit.last is not None:
-            _, neg, loss, e_pos, e_neg = self.fit.last
-            out["negatives"] = self.landscape.negatives(neg, self.fit.negatives.counts(self.cfg.n_negatives))
-            out["loss"], out["energy_gap"] = float(loss), float(e_neg.mean() - e_pos.mean())
+            last = self.fit.last
+            out["negatives"] = self.landscape.negatives(last.neg, self.fit.negatives.counts(self.cfg.n_negatives))
+            out["loss"], out["energy_gap"] = float(last.loss), float(last.e_neg.mean() - last.e_pos.mean())
         out["frame_ms"] = 1e3 * (time.perf_counter() - t0)
         return out
 

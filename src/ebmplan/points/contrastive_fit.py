@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..common.runs import rng_state, set_rng_state
+from ..energy.contrastive import Contrast, ContrastiveStep
 from ..energy.models import EnergyModel
 from ..energy.step import GradientStep
 from . import metrics
@@ -32,16 +33,17 @@ class ContrastiveFit:
         device = next(energy.parameters()).device
         self.cfg, self.data, self.energy = cfg, data, energy
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=cfg.lr)
-        self.update = GradientStep(energy, self.optimizer, what="energy model", grad_clip=cfg.grad_clip,
-                                   remedy=REMEDY, checkpoint=checkpoint)
+        update = GradientStep(energy, self.optimizer, what="energy model", grad_clip=cfg.grad_clip,
+                              remedy=REMEDY, checkpoint=checkpoint)
         self.negatives = cfg.make_negatives(tuple(b.to(device) for b in data.model_box))
-        self.loss_fn = cfg.make_loss()
+        self.contrast = ContrastiveStep(energy, update, self.negatives, cfg.make_loss(),
+                                        n_negatives=cfg.n_negatives, margin=cfg.margin)
         self.train_x = data.to_model(data.train).to(device)  # [N, D], standardised
         self.validation = Validation(data, device)
         self.average = WeightAverage(energy, cfg.average)
         self.best = BestModel(cfg.patience, min_steps=cfg.min_steps)
         self.step = 0  # steps done
-        self.last: tuple[torch.Tensor, ...] | None = None  # the last step's (positives, negatives, loss, E+, E-)
+        self.last: Contrast | None = None  # what the last step used and found
 
     @property
     def finished(self) -> bool:
@@ -55,24 +57,18 @@ class ContrastiveFit:
 
     def train_step(self) -> bool:
         """One update; True when a validation check is due after it (every `log_every` steps and at the last)."""
-        cfg, B = self.cfg, self.cfg.batch_size
-        done = self.step + 1
-        pos = self.train_x[torch.randint(len(self.train_x), (B,), device=self.train_x.device)]  # [B, D]
-        neg = self.negatives.sample(pos, cfg.n_negatives, self.energy)  # [B, n, D]
-        e = self.energy(torch.cat([pos, neg.reshape(-1, self.data.dim)]))  # [B + B*n]
-        e_pos, e_neg = e[:B], e[B:].reshape(B, -1)  # [B], [B, n]
-        loss = self.loss_fn(e_pos, e_neg)
-        self.update(loss, done, e)
-        self.negatives.observe(neg, e_neg.detach(), e_pos.detach(), cfg.margin)
+        cfg, done = self.cfg, self.step + 1
+        pos = self.train_x[torch.randint(len(self.train_x), (cfg.batch_size,), device=self.train_x.device)]  # [B, D]
+        self.last = self.contrast(pos, done)
         self.average.update(self.energy)
-        self.step, self.last = done, (pos, neg, loss.detach(), e_pos.detach(), e_neg.detach())
+        self.step = done
         return done % cfg.log_every == 0 or done == cfg.steps
 
     def check(self, best: BestModel | None = None) -> dict:
         """The validation check at the current step, as `best` (default: the run's own) sees it, and its
         metrics.csv row without the time."""
         best = best or self.best
-        _, _, loss, e_pos, e_neg = self.last
+        loss, e_pos, e_neg = self.last.loss, self.last.e_pos, self.last.e_neg
         val_nll = self.validation(self.model)
         best.observe(val_nll, self.step, self.model)
         return {"loss": loss.item(), "energy_pos": e_pos.mean().item(), "energy_neg": e_neg.mean().item(),
@@ -81,7 +77,7 @@ class ContrastiveFit:
     @torch.no_grad()
     def energies_finite(self) -> bool:
         """Whether the model still gives finite energies on the last batch: only such a model is worth keeping."""
-        pos, neg = self.last[:2]
+        pos, neg = self.last.pos, self.last.neg
         return bool(torch.isfinite(self.energy(torch.cat([pos, neg.reshape(-1, self.data.dim)]))).all())
 
     def kept(self, best: BestModel | None = None) -> EnergyModel:

@@ -5,7 +5,8 @@
 - `train_regressor`: the MSE baseline;
 - `train_latent`: the single-frame latent-variable energy, lowering its free energy min_z F(y | frame t, z).
 
-Every step goes through `GradientStep`, so a model that diverges stops the run with `Divergence` (exit code 1).
+Every step goes through `GradientStep` (the energy's through `ContrastiveStep`), so a model that diverges stops
+the run with `Divergence` (exit code 1).
 Each trainer seeds itself, so loading one model from a checkpoint (`trained`) changes no other.
 """
 
@@ -20,7 +21,8 @@ from torch import nn
 
 from ..common.monitor import ScalarLog, progress
 from ..common.runs import FinishedModels
-from ..energy.frame_negatives import FrameNegatives, parse_frame_negatives
+from ..energy.contrastive import ContrastiveStep
+from ..energy.frame_negatives import frame_negatives, parse_frame_negatives
 from ..energy.frames import FrameEnergy, FrameRegressor, LatentFrameEnergy
 from ..energy.step import GradientStep
 from .config import VideoConfig
@@ -81,20 +83,16 @@ def train_energy(cfg: VideoConfig, train: Videos, negatives: str, *, steps: int 
     energy = frame_energy(cfg, context_frames).to(device)
     update = GradientStep(energy, torch.optim.Adam(energy.parameters(), lr=cfg.lr), what=f"{name} model",
                           grad_clip=cfg.grad_clip, checkpoint=checkpoint)
-    sampler = FrameNegatives(train.frames.reshape(*train.frames.shape[:2], P).to(device), where,
-                             parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
-                             hard_pool=cfg.hard_pool)
-    loss_fn = cfg.make_loss()
+    sampler = frame_negatives(train.frames.reshape(*train.frames.shape[:2], P).to(device), where,
+                              parse_frame_negatives(negatives), perturb_sigma=cfg.perturb_sigma,
+                              hard_pool=cfg.hard_pool)
+    contrast = ContrastiveStep(energy, update, sampler, cfg.make_loss(), n_negatives=cfg.n_negatives)
     t0, step = time.perf_counter(), 0
     bar = progress(total=steps if seconds is None else None,
                    desc=f"train {name}" + ("" if seconds is None else f" ({seconds:g} s)"))
     while (step < steps) if seconds is None else (step == 0 or time.perf_counter() - t0 < seconds):
         idx = torch.randint(len(target), (cfg.batch_size,), device=device)
-        c, y = context[idx], target[idx]
-        neg = sampler.sample(idx, y, c, cfg.n_negatives, energy)  # [B, n, P]
-        e_pos, e_neg = energy(y, c), energy.energies(neg, c)  # [B], [B, n]
-        loss = loss_fn(e_pos, e_neg)
-        update(loss, step + 1, e_pos, e_neg)
+        loss = contrast(target[idx], step + 1, context=context[idx], index=idx).loss  # next frames [B, P]
         step += 1
         bar.update()
         if step % LOG_EVERY == 0:

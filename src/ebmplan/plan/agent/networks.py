@@ -17,31 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-class EnsembleMLP(nn.Module):
-    """`n` independent ReLU MLPs run as one chain of batched matmuls: [B, in] or [n, B, in] -> [n, B, out]."""
-
-    def __init__(self, n: int, inp: int, width: int, depth: int, out: int):
-        super().__init__()
-        sizes = [inp] + [width] * depth + [out]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            bound = 1 / math.sqrt(a)  # nn.Linear's default initialisation
-            self.weights.append(nn.Parameter(torch.empty(n, a, b).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(n, 1, b).uniform_(-bound, bound)))
-        self.n = n
-
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Run layers from `start` on (start > 0 takes the pre-activation of layer `start - 1`)."""
-        if x.dim() == 2:
-            x = x.expand(self.n, *x.shape)
-        last = len(self.weights) - 1
-        for i in range(start, last + 1):
-            if i > 0:
-                x = F.relu(x)
-            x = torch.baddbmm(self.biases[i], x, self.weights[i])
-        return x
+from ...energy.nets import EnsembleMLP
 
 
 class DistanceAgent(nn.Module):
@@ -50,8 +26,8 @@ class DistanceAgent(nn.Module):
     def __init__(self, high, *, width: int = 256, depth: int = 2, ensemble: int = 3, bins: int = 20):
         super().__init__()
         self.register_buffer("high", torch.as_tensor(np.asarray(high, dtype=np.float32)))  # map size [2]
-        self.actor = EnsembleMLP(1, 4, width, depth, 2)
-        self.critic = EnsembleMLP(ensemble, 6, width, depth, bins)
+        self.actor = EnsembleMLP(1, 4, 2, width=width, depth=depth)  # [s, g] -> action
+        self.critic = EnsembleMLP(ensemble, 6, bins, width=width, depth=depth)  # [s, g, a] -> distance logits
         self.register_buffer("steps", torch.arange(1, bins + 1, dtype=torch.float32))  # bin k = k + 1 steps
         self.bins = bins
 

@@ -25,10 +25,12 @@ import torch
 from torch import nn
 
 from ...common.monitor import progress
+from ...energy.contrastive import ContrastiveStep
 from ...energy.inference import descend
 from ...energy.losses import make_loss
 from ...energy.models import EnergyModel, MLPEnergy
-from ...energy.negatives import parse_negatives
+from ...energy.negatives import Drawn, Mixture, parse_negatives
+from ...energy.nets import mlp
 from ...energy.step import GradientStep
 from .candidates import Candidates, Source, load_trajectories
 from .replay_graph import ReplayGraph, episode_triples
@@ -204,13 +206,6 @@ def chunked(fn, *xs: torch.Tensor) -> torch.Tensor:
     return torch.cat([fn(*part) for part in zip(*(x.split(CHUNK) for x in xs), strict=True)])
 
 
-def mlp(inp: int, width: int, out: int, depth: int = 3) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a in [inp] + [width] * (depth - 1):
-        layers += [nn.Linear(a, width), nn.SiLU()]
-    return nn.Sequential(*layers, nn.Linear(width, out))
-
-
 class CVAESource(Generator):
     """q(z | m, s, g) and p(m | z, s, g) with a 2-D Gaussian latent; samples decode prior z."""
 
@@ -221,8 +216,8 @@ class CVAESource(Generator):
     def build(self):
         torch.manual_seed(self.settings.seed)
         w = self.settings.gen_width
-        self.encoder = mlp(6, w, 2 * self.latent).to(self.device)
-        self.decoder = mlp(4 + self.latent, w, 2).to(self.device)
+        self.encoder = mlp(6, 2 * self.latent, width=w, depth=3).to(self.device)  # [m, s, g] -> (mu, logvar)
+        self.decoder = mlp(4 + self.latent, 2, width=w, depth=3).to(self.device)  # [z, s, g] -> m
 
     def fit(self):
         t0 = time.perf_counter()
@@ -314,27 +309,25 @@ class EBMSource(Generator):
         self.energy = MLPEnergy(2, width=self.settings.gen_width, depth=3, context_dim=4).to(self.device)
         self.box = (torch.full((2,), -1.0, device=self.device), torch.full((2,), 1.0, device=self.device))
 
-    def fit(self):
+    def fit(self, *, loss: str = "log", n_negatives: int = 8, hard_size: int = 20000, margin: float = 1.0):
+        """Train F contrastively: `n_negatives` per middle, `ebm_off_data` of them off the observed free space and
+        the rest from `ebm_negatives` (a hard buffer of `hard_size`, told `margin`), under the loss `loss`."""
         t0 = time.perf_counter()
         st = self.settings
         self.build()
-        negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=20000)
-        loss_fn = make_loss("log")
+        negatives = parse_negatives(st.ebm_negatives, self.box, hard_size=hard_size)
+        loss_fn = make_loss(loss)
         update = GradientStep(self.energy, torch.optim.Adam(self.energy.parameters(), lr=self.settings.gen_lr),
                               what="ebm subgoal energy")
         self.fit_graph()
-        n_off = round(8 * st.ebm_off_data)
+        n_off = round(n_negatives * st.ebm_off_data)
+        if n_off:  # states off the observed free space: walls, as far as the agent's data tells; drawn last
+            off = Drawn(lambda count: self.norm(self.graph.off_data(self.rng, count)))
+            negatives = Mixture({"data": (n_negatives - n_off, negatives), "off-data": (n_off, off)})
+        contrast = ContrastiveStep(self.energy, update, negatives, loss_fn, n_negatives=n_negatives, margin=margin)
         data = self.training_data(st.gen_steps * st.gen_batch)
         for step, (s, m, g) in enumerate(progress(self.batches(data), total=st.gen_steps, desc="fit ebm subgoals")):
-            c = torch.cat([s, g], 1)  # [b, 4]
-            neg = negatives.sample(m, 8 - n_off, self.energy, c)  # [b, 8 - n_off, 2]
-            if n_off:  # states off the observed free space: walls, as far as the agent's data tells
-                off = self.norm(self.graph.off_data(self.rng, len(m) * n_off)).reshape(len(m), n_off, 2)
-                neg = torch.cat([neg, off], 1)  # [b, 8, 2]
-            e_pos, e_neg = self.energy(m, c), self.energy.energies(neg, c)  # [b], [b, 8]
-            loss = loss_fn(e_pos, e_neg)
-            update(loss, step + 1)
-            negatives.observe(neg, e_neg.detach(), e_pos.detach(), 1.0)
+            contrast(m, step + 1, context=torch.cat([s, g], 1))  # middles [b, 2] between pairs [b, 4]
         self.energy.eval()
         self.fit_seconds = time.perf_counter() - t0
 
