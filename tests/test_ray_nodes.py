@@ -113,7 +113,7 @@ def test_a_node_with_another_ebmplan_refuses_its_tasks_unless_the_code_is_sent(c
     # its metadata, ahead of the driver's ebmplan on the node's path.
     site = tmp_path / "site"
     shutil.copytree(PACKAGE, site / "ebmplan", ignore=shutil.ignore_patterns("__pycache__"))
-    (site / "ebmplan" / "version.py").write_text('__version__ = "0.0.1"\n\n\ndef version() -> str:\n'
+    (site / "ebmplan" / "common" / "version.py").write_text('__version__ = "0.0.1"\n\n\ndef version() -> str:\n'
                                                  '    return __version__\n')
     (site / "ebmplan-0.0.1.dist-info").mkdir()
     (site / "ebmplan-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ebmplan\n"
