@@ -14,6 +14,7 @@ import time
 import torch
 import tyro
 
+from ebmplan.commands import COMMANDS
 from ebmplan.common.errors import ConfigError
 from ebmplan.experiments.capacity import CapacityConfig, run_capacity
 
@@ -23,7 +24,7 @@ def main() -> None:
     if cfg.out and os.path.exists(cfg.out):
         raise ConfigError(f"{cfg.out} exists; a timed study must start from an empty folder")
     t0 = time.perf_counter()
-    result = run_capacity(cfg)
+    result = run_capacity(cfg, COMMANDS)
     wall = time.perf_counter() - t0
     reused = sum(bool(r["reused"]) for r in result.rows)
     if reused:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from ebmplan.plan.agent.run import load_agent
@@ -35,7 +34,7 @@ def main() -> None:
     run.maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = sample_episodes(run.maze, cfg)
     B = len(ep.starts)
-    noise = episode_noise(run.maze, B, cfg)
+    noise = episode_noise(run.maze, B, cfg.seed, cfg.max_steps)
     source = make_source("ebm", run, cfg)
     print(f"agent {args.agent}; ebm fitted in {source.fit_seconds:.0f} s; {B} episodes at d >= 0.7, "
           f"{args.nodes} nodes; {time.strftime('%Y-%m-%d %H:%M')}")
@@ -43,11 +42,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for per_call, steps in SETTINGS:
         source.settings.per_call, source.settings.ebm_infer_steps = per_call, steps
-        source.rng = np.random.default_rng(0)
-        torch.manual_seed(0)
+        source.reseed(0)
         cand = source.candidates(ep.starts, ep.goals, args.nodes)
-        plan = build_plan(run.agent, cand, ep.goals, cfg)
-        res = run_planner(run.agent, run.maze, plan, ep, noise, cfg)
+        plan = build_plan(run.agent, cand, ep.goals, cfg.max_dist)
+        res = run_planner(run.agent, run.maze, plan, ep.starts, ep.goals, noise, cfg.max_dist)
         print(f"| {per_call} | {steps} | {res['reached'].mean():.3f} ({res['reached'].sum()}/{B}) | "
               f"{1e3 * cand.seconds / B:.1f} | {1e3 * plan.seconds / B:.1f} | {1e3 * res['seconds'] / B:.1f} |",
               flush=True)

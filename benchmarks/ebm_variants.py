@@ -1,7 +1,7 @@
 """The `ebm` source's sampling variants on one fitted model and the same episodes (design on tuning seeds).
 
     python benchmarks/ebm_variants.py --agent runs/agents/Spiral7x7-x5-seed0 --episodes 20 --nodes 50 100 \
-        --variants "default;cap:budget=cap;sum:ebm_energy=sum,ebm_lambda=0.1"
+        --variants "default;fill:budget=fill;route:far_at=100"
 
 With `--sorb 1000`, SORB's uniform states are planned on the same episodes before and after the variants
 (the timing baseline, in the same process: the machines are shared). Fits the `ebm` source once on the
@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ebmplan.plan.agent.run import load_agent
@@ -67,24 +66,22 @@ def main() -> None:
     run.maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = sample_episodes(run.maze, base)
     B = len(ep.starts)
-    noise = episode_noise(run.maze, B, base)
+    noise = episode_noise(run.maze, B, base.seed, base.max_steps)
     if args.fit is not None and args.fit.is_file():
         source = EBMSource(run, base)
-        source.build()
-        source.fit_graph()
-        source.energy.load_state_dict(torch.load(args.fit, weights_only=True))
-        source.energy.eval()
+        source.load_state_dict(torch.load(args.fit, weights_only=True))
     else:
         source = make_source("ebm", run, base)
         if args.fit is not None:
             args.fit.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(source.energy.state_dict(), args.fit)
+            torch.save(source.state_dict(), args.fit)
     print(f"agent {args.agent}; {B} episodes at d >= 0.7, {args.max_steps} steps; {time.strftime('%Y-%m-%d %H:%M')}")
     print("| variant | nodes | nodes used | success | generate ms / ep | graph ms / ep | loop ms / ep |")
     print("|---|---|---|---|---|---|---|")
     def row(name: str, n: int, cand, cfg) -> None:
         """Plan the episodes over `cand` and print the table's row."""
-        res = plan_episodes(run, cand, ep, noise, cfg, cleanup=False, shown=None)
+        res = plan_episodes(run, cand, ep.starts, ep.goals, noise, max_dist=cfg.max_dist,
+                            wormhole_at=cfg.wormhole_factor * cfg.max_dist, max_memory=cfg.max_memory)
         print(f"| {name} | {n} | {cand.used:.1f} | {res['reached'].mean():.3f} ({res['reached'].sum()}/{B}) | "
               f"{1e3 * cand.seconds / B:.1f} | {1e3 * res['graph_seconds'] / B:.1f} | "
               f"{1e3 * res['loop_seconds'] / B:.1f} |", flush=True)
@@ -99,8 +96,7 @@ def main() -> None:
         cfg = settings(base, kv)
         source.settings = cfg
         for n in args.nodes:
-            source.rng = np.random.default_rng(0)
-            torch.manual_seed(0)
+            source.reseed(0)
             row(name, n, source.candidates(ep.starts, ep.goals, n), cfg)
     if args.sorb:
         sorb("last")

@@ -53,7 +53,7 @@ def main() -> None:
         source, nodes, episodes = item.split(":")
         B, n = 10 * int(episodes), int(nodes)
         # planner.episodes_per_chunk: ~100 bytes per pair of nodes of each per-episode graph being built
-        per_episode = source in ("cvae", "ebm")
+        per_episode = source in ("cvae", "ebm", "route")
         chunk = max(1, min(B, int(max_memory * 2**30 // (100 * n * n)))) if per_episode else B
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(args.keep) / f"{source}-{nodes}-{episodes}" if args.keep else Path(tmp) / "plan"

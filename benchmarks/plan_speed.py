@@ -68,7 +68,7 @@ def main() -> None:
     maze.distances  # noqa: B018  (ground truth for drawing episodes, before any clock)
     ep = sample_episodes(maze, cfg)
     B = len(ep.starts)
-    noise = episode_noise(maze, B, cfg)
+    noise = episode_noise(maze, B, cfg.seed, cfg.max_steps)
     print(f"{B} episodes ({args.episodes} per difficulty bucket), max_dist {cfg.max_dist:g}")
     print("| source | nodes | planning call, ms / episode (generate + graph) | planning in all, ms / episode "
           "(+ loop) | whole episodes / s | success |")
@@ -79,12 +79,13 @@ def main() -> None:
 
         def plan(source=source, n=int(nodes)):
             cand = source.candidates(ep.starts, ep.goals, n)
-            return cand, build_plan(agent, cand, ep.goals, cfg)
+            return cand, build_plan(agent, cand, ep.goals, cfg.max_dist)
 
         call, (cand, graph) = timed(plan, args.repeats)
 
         def episodes(name=name, plan=plan):
-            return run_planner(agent, maze, plan()[1], ep, noise, cfg, cleanup=name == "sgm")
+            return run_planner(agent, maze, plan()[1], ep.starts, ep.goals, noise, cfg.max_dist,
+                               cfg.cleanup_steps if name == "sgm" else 0)
 
         whole, res = timed(episodes, max(1, args.repeats - 1))
         planning = call + res["seconds"]  # the last run's waypoint choices, with the median planning call

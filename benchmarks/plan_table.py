@@ -58,8 +58,8 @@ def main() -> None:
             rows[key] = r
     order = {s: i for i, s in enumerate(dict.fromkeys(key[0] for key in rows))}  # sources as they first came
     rows = sorted(rows.values(), key=lambda r: (order[r["source"]], r["nodes"], r["agent_seed"], r["difficulty"]))
-    saved = PlanEvalConfig.from_saved(configs[0])
-    cfg = PlanEvalConfig(**{k: v for k, v in saved.items() if k in PlanEvalConfig.__dataclass_fields__})
+    # what the tables print of the protocol (the runs share it)
+    cfg = PlanEvalConfig(**{k: configs[0][k] for k in (*SHARED, "map") if k in configs[0]})
     seeds = ", ".join(str(s) for s in sorted({r["agent_seed"] for r in rows}))
     print(results_markdown(rows, cfg, f"Planning, agent seeds {seeds} (runs: {', '.join(map(str, args.runs))})"))
     if args.figure:

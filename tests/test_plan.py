@@ -79,6 +79,7 @@ def test_each_source_returns_states_of_the_right_shape_inside_the_map(tiny_agent
     starts, goals = run.maze.sample_pairs(rng, 3, 0.8)
     source = make_source(name, run, SourceSettings(gen_steps=30, per_call=3))
     cand = source.candidates(starts, goals, 10)
+    assert (source.per_episode, source.learns) == (name in ("cvae", "ebm", "route"), name in ("cvae", "ebm"))
     shape = (10, 2) if name in ("uniform", "replay") else (3, 10, 2)
     if name == "sgm":  # sparsification keeps at most the budget
         assert cand.states.ndim == 2 and 1 <= len(cand.states) <= 10 and cand.states.shape[1] == 2
@@ -107,6 +108,27 @@ def test_generated_candidates_never_see_the_walls(tiny_agent, name):
     np.testing.assert_array_equal(*found)
 
 
+@pytest.mark.parametrize("name", ["cvae", "ebm"])
+def test_a_fit_saved_as_its_state_dict_loads_into_a_new_source(tiny_agent, name):
+    """A learned source's fit is its state dict: loaded into a new source of the same settings (no training), it
+    generates what the fitted one does; a source that learns nothing has an empty one."""
+    from ebmplan.plan.agent.run import load_agent
+    from ebmplan.plan.sources.candidates import SourceSettings
+    from ebmplan.plan.sources.registry import REGISTRY, make_source
+
+    run, settings = load_agent(tiny_agent), SourceSettings(gen_steps=30, per_call=3)
+    fitted = make_source(name, run, settings)
+    loaded = REGISTRY[name](run, settings)
+    loaded.load_state_dict(fitted.state_dict())
+    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
+    found = []
+    for source in (fitted, loaded):
+        source.reseed(0)
+        found.append(source.candidates(starts, goals, 10).states)
+    np.testing.assert_array_equal(*found)
+    assert fitted.state_dict() and make_source("route", run, settings).state_dict() == {}
+
+
 @pytest.mark.e2e
 def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
     """A tiny memory budget plans the per-episode graphs one episode at a time: same results as all at once."""
@@ -124,23 +146,21 @@ def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
     assert run("whole") == run("chunked", "--max-memory", "1e-9")
 
 
-def test_older_plan_eval_settings_still_load_and_parse(tmp_path):
-    """A config.json from before the rename of `tau` to `sgm_tau`, with --sources as one comma string, loads
-    (with the generators' old budget and start);
-    `--tau` still parses as `--sgm-tau`, and the comma form of --sources is the same setting as the words."""
-    from ebmplan.cli import COMMANDS, parse
-    from ebmplan.common.runs import saved_config
+def test_settings_this_ebmplan_does_not_know_are_refused_and_sources_parse_two_ways(tmp_path):
+    """A config.json holding a setting this ebmplan lacks (a finished ablation's switch, say) is one sentence
+    naming it; the comma form of --sources is the same setting as the words."""
+    from ebmplan.commands import parse
+    from ebmplan.common.errors import ConfigError
+    from ebmplan.common.runs import CONFIG_VERSION, saved_config
     from ebmplan.plan.eval.protocol import PlanEvalConfig
 
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "config": {
-        "agent": ["a"], "tau": 3.0, "sources": "uniform,sgm", "nodes": [8]}}))
-    saved = saved_config(tmp_path, PlanEvalConfig, "plan-eval")
-    assert saved.sgm_tau == 3.0 and saved.sources == ("uniform", "sgm") and saved.nodes == (8,)
-    assert (saved.budget, saved.ebm_init, saved.far_pick) == ("fill", "uniform", "distance")  # as run then
-    assert (saved.snap, saved.near_split) == (False, "energy")
-    for words in (["uniform,sgm"], ["uniform", "sgm"]):
-        cfg = parse("plan eval", COMMANDS["plan eval"], ["--agent", "a", "--tau", "3", "--sources", *words])
-        assert cfg.sgm_tau == 3.0 and cfg.sources == saved.sources
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "plan-eval", "version": CONFIG_VERSION, "config": {
+        "agent": ["a"], "sources": ["uniform", "sgm"], "nodes": [8], "snap": False}}))
+    with pytest.raises(ConfigError, match="does not know: snap"):
+        saved_config(tmp_path, PlanEvalConfig, "plan-eval")
+    found = [parse("plan eval", ["--agent", "a", "--sources", *words]).sources
+             for words in (["uniform,sgm"], ["uniform", "sgm"])]
+    assert found == [("uniform", "sgm")] * 2
 
 
 def test_unknown_source_is_a_config_error(tiny_agent):
@@ -297,17 +317,16 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
     the one node); otherwise the used rows come first, the rest of an episode's rows are NaN (never connected by
     the planner), and the slots no episode used are dropped. `fill` spends the budget."""
     from ebmplan.plan.agent.run import load_agent
-    from ebmplan.plan.eval.protocol import Episodes, PlanEvalConfig
     from ebmplan.plan.search.planner import plan_episodes
     from ebmplan.plan.sources.candidates import SourceSettings
     from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 4, 0.8)
-    trusting = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap", max_dist=1e3))
+    trusting = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, max_dist=1e3))
     cand = trusting.candidates(starts, goals, 10)
     np.testing.assert_array_equal(cand.states, starts[:, None])
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3, budget="cap"))
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=3))
     cand = source.candidates(starts, goals, 10)
     used = np.isfinite(cand.states).all(-1).sum(-1)  # [B]
     assert cand.states.shape == (4, used.max(), 2) and (used <= 10).all() and cand.used == used.mean()
@@ -317,44 +336,16 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
     assert one.shape[0] == 1 and np.isfinite(one).all()
     source.settings = SourceSettings(gen_steps=30, per_call=3, budget="fill")
     assert source.candidates(starts, goals, 10).used == 10
-    cfg = PlanEvalConfig(agent=("a",), max_steps=5)
-    ep = Episodes(starts, goals, np.zeros(4, dtype=np.int64))
-    res = plan_episodes(run, cand, ep, np.zeros((5, 4)), cfg, cleanup=False, shown=0)
+    res = plan_episodes(run, cand, starts, goals, np.zeros((5, 4)), max_dist=5.0, wormhole_at=10.0, max_memory=1.0,
+                        shown=0)
     assert res["shown"]["nodes"].shape == (used.max(), 2) and len(res["reached"]) == 4
 
 
-@pytest.mark.parametrize("energy", ["distance", "sum"])
-def test_composed_energy_adds_the_agents_distance_and_descends(tiny_agent, energy):
-    """`--ebm-energy distance|sum`: lambda * max(D(s, m), D(m, g)) (plus F for `sum`), differentiable in m."""
-    from ebmplan.plan.agent.run import load_agent
-    from ebmplan.plan.sources.candidates import SourceSettings
-    from ebmplan.plan.sources.registry import make_source
-
-    run = load_agent(tiny_agent)
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, ebm_energy=energy, ebm_lambda=0.5,
-                                                   ebm_infer_steps=5))
-    starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
-    m = run.maze.sample_free(np.random.default_rng(1), 3)
-    e = source.descended()
-    x, c = source.norm(m), torch.cat([source.norm(starts), source.norm(goals)], 1)
-    want = 0.5 * np.maximum(run.agent.distance(starts, m), run.agent.distance(m, goals))
-    if energy == "sum":
-        want = want + source.energy(x, c).detach().numpy()
-    np.testing.assert_allclose(e(x, c).detach().numpy(), want, rtol=1e-4, atol=1e-4)
-    x = x.requires_grad_(True)
-    (grad,) = torch.autograd.grad(e(x, c).sum(), x)
-    assert torch.isfinite(grad).all()
-    cand = source.candidates(starts, goals, 4)
-    assert cand.states.shape == (3, 4, 2) and np.isfinite(cand.states).all()
-
-
 @pytest.mark.parametrize("args, words", [(["--budget", "some"], "--budget"),
-                                         (["--ebm-energy", "both"], "--ebm-energy"),
-                                         (["--ebm-lambda", "0"], "--ebm-lambda"),
-                                         (["--ebm-init", "zero"], "--ebm-init"),
-                                         (["--far-pick", "near"], "--far-pick"),
-                                         (["--near-split", "half"], "--near-split"),
-                                         (["--ebm-init", "pool"], "--ebm-init")])
+                                         (["--far-at", "0"], "--far-at"),
+                                         (["--ebm-off-data", "1"], "--ebm-off-data"),
+                                         (["--near-split", "energy"], "--near-split"),
+                                         (["--snap"], "--snap")])
 def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words, capsys):
     # in process: the unknown source above goes through the CLI
     assert main_code(["plan", "eval", "--agent", str(tiny_agent), *args]) == 2
@@ -363,15 +354,14 @@ def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words, capsys
 
 
 def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
-    """`--ebm-init mid --budget cap`: the used rows come first, inside the map; the rest are NaN."""
+    """The ebm's midpoint starts under the cap: the used rows come first, inside the map; the rest are NaN."""
     from ebmplan.plan.agent.run import load_agent
     from ebmplan.plan.sources.candidates import SourceSettings
     from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, budget="cap", ebm_init="mid",
-                                                   max_dist=2.0))
+    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=2, max_dist=2.0))
     cand = source.candidates(starts, goals, 6)
     used = np.isfinite(cand.states).all(-1).sum(-1)
     assert cand.states.shape[::2] == (3, 2) and (used <= 6).all() and cand.used == used.mean()
@@ -381,29 +371,27 @@ def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):
 
 
 def test_far_pairs_take_the_lowest_energy_sample(tiny_agent):
-    """`--far-pick energy`: where every sample's longer half is beyond 3x the cutoff, the pair's middle is its
-    lowest-energy sample (the agent's distance cannot judge there); `distance` keeps the shortest longer half."""
+    """Where every sample's longer half is beyond `far_at` times the cutoff (the agent's distance cannot judge
+    there), the ebm's middle for a pair is its lowest-energy sample, snapped to a replay state; the cvae, which
+    has no energy, keeps the sample whose longer half is shortest."""
     from ebmplan.plan.agent.run import load_agent
     from ebmplan.plan.sources.candidates import SourceSettings
     from ebmplan.plan.sources.registry import make_source
 
     run = load_agent(tiny_agent)
     starts, goals = run.maze.sample_pairs(np.random.default_rng(0), 3, 0.8)
-    source = make_source("ebm", run, SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, snap=False))  # all far
-    s, g = source.norm(starts), source.norm(goals)
-    torch.manual_seed(0)
-    samples, _ = source.sample(s, g, 4)  # [3, 4, 2]
-    want = source.denorm(samples)[np.arange(3), source.sample_energies(samples, s, g).argmin(1)]
-    torch.manual_seed(0)
-    mid, _, _ = source.bridge(starts, goals)
-    off = ~source.graph.occupied[source.graph.cell_ids(want)]  # a sample off the replay data loses first
-    np.testing.assert_allclose(mid[~off], want[~off], atol=1e-6)
-    source.settings = SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3, far_pick="distance", snap=False)
-    torch.manual_seed(0)
-    mid, d_am, d_mb = source.bridge(starts, goals)
-    m = source.denorm(samples)  # [3, 4, 2]
-    longer = np.maximum(run.agent.distance(np.repeat(starts, 4, 0), m.reshape(-1, 2)),
-                        run.agent.distance(m.reshape(-1, 2), np.repeat(goals, 4, 0))).reshape(3, 4)
-    off_all = ~source.graph.occupied[source.graph.cell_ids(m.reshape(-1, 2))].reshape(3, 4)
-    pick = (longer + 1e3 * off_all).argmin(1)
-    np.testing.assert_allclose(np.maximum(d_am, d_mb), longer[np.arange(3), pick], atol=1e-4)
+    settings = SourceSettings(gen_steps=30, per_call=4, max_dist=1e-3)  # every pair is far
+    for name in ("ebm", "cvae"):
+        source = make_source(name, run, settings)
+        s, g = source.norm(starts), source.norm(goals)
+        torch.manual_seed(0)
+        m = source.graph.snap(source.denorm(source.sample(s, g, 4)).reshape(-1, 2))  # [12, 2] replay states
+        if name == "ebm":
+            score = source.sample_energies(source.norm(m).reshape(3, 4, 2), s, g)  # [3, 4]
+        else:
+            score = np.maximum(run.agent.distance(np.repeat(starts, 4, 0), m),
+                               run.agent.distance(m, np.repeat(goals, 4, 0))).reshape(3, 4)
+        torch.manual_seed(0)
+        mid, d_am, d_mb, queries = source.generated(starts, goals)
+        np.testing.assert_allclose(mid, m.reshape(3, 4, 2)[np.arange(3), score.argmin(1)], atol=1e-6)
+        assert queries == 2 * 4 * 3 and np.isin(source.graph.cell_ids(mid), source.graph.cell).all()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import ebmplan
+from ebmplan.commands import COMMANDS
 from ebmplan.common.errors import ConfigError
 from ebmplan.common.version import __version__
 from ebmplan.experiments.sweep import SweepConfig, run_sweep
@@ -78,7 +79,7 @@ def cluster_with_node():
 def sweep(cluster, out: Path, *, ship_code: bool) -> dict:
     cfg = SweepConfig("spiral", grid=["width=8"], seeds=(0,), set=TINY, out=str(out), backend="ray",
                       address=cluster.address, ship_code=ship_code)
-    (row,) = run_sweep(cfg, quiet=True).rows
+    (row,) = run_sweep(cfg, COMMANDS, quiet=True).rows
     return {**row, **json.loads((out / "records" / f"{row['run']}.json").read_text())}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import main_code, run_cli
+from ebmplan.common.runs import CONFIG_VERSION
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -159,10 +160,10 @@ def test_resume_of_a_wrong_folder_or_with_contradicting_options_exits_2(tmp_path
     plan = tmp_path / "plan"
     plan.mkdir()
     (plan / "config.json").write_text(json.dumps({"kind": "plan-eval", "command": "plan eval",
-                                                  "config": {"agent": ["a"], "nodes": [8]}}))
+                                                  "version": CONFIG_VERSION, "config": {"agent": ["a"], "nodes": [8]}}))
     other = tmp_path / "energy"
     other.mkdir()
-    (other / "config.json").write_text(json.dumps({"kind": "energy", "config": {}}))
+    (other / "config.json").write_text(json.dumps({"kind": "energy", "version": CONFIG_VERSION, "config": {}}))
     cases = [(["compare", "--resume", str(plan)], "not 'compare'"),
              (["capacity", "--resume", str(plan)], "not 'capacity'"),
              (["plan", "eval", "--resume", str(other)], "not 'plan-eval'"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from ebmplan.commands import COMMANDS
 from ebmplan.common.errors import ConfigError
 from ebmplan.experiments.sweep import SweepConfig, plan, run_sweep
 
@@ -28,7 +29,7 @@ def read_csv(path: Path) -> list[dict]:
 def local_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "sweep"
     cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(out), workers=2)
-    return run_sweep(cfg, quiet=True)
+    return run_sweep(cfg, COMMANDS, quiet=True)
 
 
 @pytest.mark.e2e
@@ -84,20 +85,20 @@ def test_bad_sweeps_are_one_clear_error(tmp_path, monkeypatch):
         return SweepConfig(**{"command": "spiral", "out": str(tmp_path / "s"), **kw})
 
     with pytest.raises(ConfigError, match="has no setting 'widht'"):
-        plan(cfg(grid=["widht=8,16"]))
+        plan(cfg(grid=["widht=8,16"]), COMMANDS)
     with pytest.raises(ConfigError, match="expected a number of type int"):
-        plan(cfg(grid=["width=8,wide"]))
+        plan(cfg(grid=["width=8,wide"]), COMMANDS)
     with pytest.raises(ConfigError, match="sweep sets it"):
-        plan(cfg(set=["seed=3"]))
+        plan(cfg(set=["seed=3"]), COMMANDS)
     with pytest.raises(ConfigError, match="--seeds"):
-        plan(cfg(seeds="0,x"))
+        plan(cfg(seeds="0,x"), COMMANDS)
     with pytest.raises(ConfigError, match="unknown command to sweep 'nope'"):
-        plan(cfg(command="nope"))
+        plan(cfg(command="nope"), COMMANDS)
     with pytest.raises(ConfigError, match="unknown backend"):
-        run_sweep(cfg(backend="slurm"), quiet=True)
+        run_sweep(cfg(backend="slurm"), COMMANDS, quiet=True)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'ebmplan\[ray\]'"):
-        run_sweep(cfg(backend="ray"), quiet=True)
+        run_sweep(cfg(backend="ray"), COMMANDS, quiet=True)
     result = run_cli("sweep", "spiral", "--grid", "depth=3,x", "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and "depth=x" in result.stderr
 
@@ -109,29 +110,28 @@ def test_a_cuda_sweep_on_a_machine_without_a_gpu_is_refused_before_any_run(tmp_p
         pytest.skip("this machine has a CUDA GPU")
     cfg = SweepConfig("spiral", grid=["width=8"], seeds=(0,), set=[*TINY, "device=cuda"], out=str(tmp_path / "s"))
     with pytest.raises(ConfigError, match="no CUDA GPU is available"):
-        run_sweep(cfg, quiet=True)
+        run_sweep(cfg, COMMANDS, quiet=True)
     assert not (tmp_path / "s").exists()
 
 
 def test_seeds_take_plan_evals_list_form_and_the_comma_form(tmp_path):
-    from ebmplan.cli import COMMANDS
     from ebmplan.commands import parse
 
     for words in (["0", "1", "2"], ["0,1,2"]):
-        cfg = parse("sweep", COMMANDS["sweep"], ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out",
+        cfg = parse("sweep", ["spiral", "--seeds", *words, "--grid", "width=8,16", "--out",
                                                  str(tmp_path / "s")])
         assert cfg.seeds == (0, 1, 2) and cfg.grid == ["width=8,16"]
-        assert [r.name for r in plan(cfg)[2]][:3] == ["width=8-seed=0", "width=8-seed=1", "width=8-seed=2"]
-    assert parse("plan eval", COMMANDS["plan eval"], ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form
-    assert [r.seed for r in plan(SweepConfig("spiral", seeds="3,4", out=str(tmp_path / "s")))[2]] == [3, 4]
+        assert [r.name for r in plan(cfg, COMMANDS)[2]][:3] == ["width=8-seed=0", "width=8-seed=1", "width=8-seed=2"]
+    assert parse("plan eval", ["--seeds", "0", "1", "2"]).seeds == (0, 1, 2)  # the same form
+    assert [r.seed for r in plan(SweepConfig("spiral", seeds="3,4", out=str(tmp_path / "s")), COMMANDS)[2]] == [3, 4]
     with pytest.raises(ConfigError, match="each once"):
-        plan(SweepConfig("spiral", seeds=(1, 1), out=str(tmp_path / "s")))
+        plan(SweepConfig("spiral", seeds=(1, 1), out=str(tmp_path / "s")), COMMANDS)
 
 
 def test_grid_values_are_read_by_the_commands_own_parser(tmp_path):
     def planned(command, *grid, set=()):
         cfg = SweepConfig(command, grid=list(grid), seeds=(0,), set=list(set), out=str(tmp_path / "s"))
-        return [(r.name, r.config) for r in plan(cfg)[2]]
+        return [(r.name, r.config) for r in plan(cfg, COMMANDS)[2]]
 
     # a tuple option: commas without | separate the values, each value a tuple of one
     runs = planned("plan eval", "nodes=50,250")
@@ -193,7 +193,7 @@ def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(tmp_path / "r"),
                       backend="ray")
-    result = run_sweep(cfg, quiet=True)
+    result = run_sweep(cfg, COMMANDS, quiet=True)
     node = ray.get_runtime_context().get_node_id()[:8]
     assert {r["node"].split("/")[1] for r in result.rows} == {node}  # host/node: the one local node
     _same_results(read_csv(local_sweep.path / "results.csv"), read_csv(result.path / "results.csv"))
@@ -216,7 +216,7 @@ def test_a_two_node_cluster_with_separate_disks_gives_the_local_results(ray, loc
         cluster.wait_for_nodes()
         cfg = SweepConfig("spiral", grid=["width=8,16,0"], seeds=(0, 1), set=TINY, out=str(tmp_path / "c"),
                           backend="ray", address=cluster.address)
-        result = run_sweep(cfg, quiet=True)
+        result = run_sweep(cfg, COMMANDS, quiet=True)
         records = {r["run"]: json.loads((result.path / "records" / f"{r['run']}.json").read_text())
                    for r in result.rows}
         made_in = {Path(rec["made_in"]).parents[1] for rec in records.values()}
@@ -230,12 +230,12 @@ def test_a_two_node_cluster_with_separate_disks_gives_the_local_results(ray, loc
         failed = [r for r in result.rows if r["status"] != "ok"]
         assert [r["width"] for r in failed] == [0, 0] and "width must be at least 1" in failed[0]["error"]
         assert "ConfigError" in records[failed[0]["run"]]["traceback"]
-        again = run_sweep(cfg, quiet=True)
+        again = run_sweep(cfg, COMMANDS, quiet=True)
         assert [r["reused"] for r in again.rows] == [r["status"] == "ok" for r in result.rows]
         gpu = SweepConfig("spiral", grid=["width=8"], seeds=(0,), set=[*TINY, "device=cuda"], backend="ray",
                           out=str(tmp_path / "gpu"), address=cluster.address)
         with pytest.raises(ConfigError, match="ask for a CUDA device but the Ray cluster at .* has no GPU"):
-            run_sweep(gpu, quiet=True)  # each task would ask for one GPU: refused before any run starts
+            run_sweep(gpu, COMMANDS, quiet=True)  # each task would ask for one GPU: refused before any run starts
     finally:
         ray.shutdown()
         cluster.shutdown()

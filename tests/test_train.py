@@ -84,13 +84,24 @@ def test_standardised_training_does_not_depend_on_the_data_units(tmp_path):
     assert mb["nll"] - ma["nll"] == pytest.approx(2 * np.log(1000.0), abs=1e-3)  # densities scale by 1/1000^2
 
 
-def test_runs_made_before_standardisation_load_as_they_were_trained(tmp_path):
+def test_a_run_folder_of_another_config_version_is_refused_in_one_sentence(tmp_path, capsys):
+    from conftest import main_code
     from ebmplan import load_run
+    from ebmplan.common.errors import ConfigError
+    from ebmplan.common.runs import CONFIG_VERSION
 
     run = train(tiny(tmp_path / "r", standardise=False, patience=0))
     saved = json.loads((run / "config.json").read_text())
-    for key in ("standardise", "patience"):
-        del saved["config"][key]  # as an older ebmplan wrote it
-    (run / "config.json").write_text(json.dumps(saved))
-    loaded = load_run(run)
+    assert saved["version"] == CONFIG_VERSION
+    loaded = load_run(run)  # a current folder loads as it was trained
     assert not loaded.config.standardise and loaded.config.patience == 0 and loaded.energy is loaded.model
+    for version, found in ((None, "none"), (CONFIG_VERSION - 1, str(CONFIG_VERSION - 1))):
+        older = {k: v for k, v in saved.items() if k != "version"} if version is None else {**saved,
+                                                                                           "version": version}
+        (run / "config.json").write_text(json.dumps(older))
+        expected = f"config version {found} and this ebmplan reads version {CONFIG_VERSION} only"
+        with pytest.raises(ConfigError, match=expected):
+            load_run(run)
+        assert main_code(["spiral", "--resume", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -12,7 +12,6 @@ import torch
 from conftest import VIDEO_TINY, kill_resume_and_rerun, main_code, untimed_metrics
 from ebmplan import load_run
 from ebmplan.common.errors import ConfigError, Divergence
-from ebmplan.common.runs import saved_config
 from ebmplan.conditional import ConditionalConfig, run_conditional
 from ebmplan.energy.frame_negatives import (
     FRAME_NEGATIVES,
@@ -179,12 +178,7 @@ def test_negative_spec_errors():
             parse_frame_negatives(f"uniform,{old}:2")
 
 
-def test_old_config_json_settings_are_read_in_todays_names(tmp_path):
-    old = {"negatives": "uniform,perturb,mismatched,hard", "ablation": "uniform; uniform,model:2;;", "width": 16}
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "video", "command": "video", "config": old}))
-    cfg = saved_config(tmp_path, VideoConfig, "video")
-    assert cfg.negatives == "uniform,perturb,mismatched,hard-mismatched"
-    assert cfg.ablation == ("uniform", "uniform,chains:2")
+def test_ablation_arms_have_one_spelling():
     assert renamed("uniform:2,hard:1") == "uniform:2,hard-mismatched:1" and renamed(" uniform") == " uniform"
     assert VideoConfig(ablation=("", " uniform ")).ablation == ("uniform",)  # `--ablation ''`: no arm
     with pytest.raises(ConfigError, match="one negative mixture per value"):

@@ -1,45 +1,14 @@
-"""The `ebmplan` command line: finds the command, parses its config (commands.py) and maps errors to exit codes."""
+"""The `ebmplan` command line: finds the command in the registry (commands.py), parses its config and maps errors
+to exit codes."""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from .commands import COMMANDS as RUN_COMMANDS
-from .commands import Command, parse
+from .commands import COMMANDS, parse
 from .common.errors import ConfigError, Divergence
 from .common.version import version
-from .experiments import capacity, curves, suite, sweep
-from .plan.agent import policy
-from .playground.command import PlaygroundConfig, serve
-
-
-def _maze_eval(cfg: policy.MazeEvalConfig) -> dict:
-    result = policy.maze_eval(cfg)
-    print((Path(cfg.out or cfg.run) / "eval.md").read_text())
-    return result
-
-
-# Every command, in the order `ebmplan --help` lists them: those that make run folders (commands.py), the ones
-# that drive them (sweep, capacity) and the ones that read run folders (maze eval, plot).
-COMMANDS: dict[str, Command] = {
-    **{name: RUN_COMMANDS[name] for name in ("spiral", "train", "compare", "conditional", "video")},
-    "sweep": Command(sweep.SweepConfig, sweep.run_sweep,
-                     "run a training command over a grid of settings and seeds (local processes or Ray)"),
-    "capacity": Command(capacity.CapacityConfig, capacity.run_capacity,
-                        "the capacity study: spiral landscapes and metrics against network width"),
-    "suite": Command(suite.SuiteConfig, suite.run_suite,
-                     "the default recipe on every 2D suite set and several seeds: one table and one figure"),
-    "maze train": RUN_COMMANDS["maze train"],
-    "maze eval": Command(lambda: policy.MazeEvalConfig(run=""), _maze_eval,
-                         "measure a maze agent: policy success per difficulty and distance quality"),
-    "plan eval": RUN_COMMANDS["plan eval"],
-    "plot": Command(curves.PlotConfig, curves.plot_runs,
-                    "draw the training curves (metrics.csv) of one or several run folders into one figure"),
-    "playground": Command(PlaygroundConfig, serve,
-                          "a local web page: paint data and watch the energy landscape; draw a maze, watch the plan"),
-}
 
 
 def usage() -> str:
@@ -79,7 +48,7 @@ def _main(argv: list[str]) -> int:
         return 2
     command = COMMANDS[name]
     try:
-        command.run(parse(name, command, argv[len(words):]))
+        command.run(parse(name, argv[len(words):]))
     except ConfigError as err:
         print(f"ebmplan {name}: error: {err}", file=sys.stderr)
         return 2

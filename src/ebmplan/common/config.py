@@ -1,21 +1,21 @@
-"""Config parts that every command composes: run options, network, optimiser, contrastive recipe, inference.
+"""Config parts that every command composes: run options and optimiser (the energy models' parts, network,
+contrastive recipe and inference, are in energy/config.py), and the checks they share.
 
 A command's config is a dataclass that inherits the parts it uses (`class TrainConfig(RunOptions, Network,
-...)`), so tyro still sees flat flags (`--width`, `--lr`) and config.json still holds one flat dict. A command
-that wants another default re-declares the field (its docstring is inherited when it gives none). Each part
-checks its own fields in `check()`; `Config.validate()` runs every part's check, parents first, then the
-command's own.
+...)`), so the command line has flat flags (`--width`, `--lr`) and config.json holds one flat dict. A command
+that wants another default re-declares the field in one line (its docstring is inherited). Each part checks its
+own fields in `check()`; `Config.validate()` runs every part's check, parents first, then the command's own.
+Nothing here knows tyro: only the command line (commands.py) does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass
-from typing import Any
 
-from ..energy.losses import Loss, loss_options, make_loss
-from ..energy.models import ACTIVATIONS
-from .errors import ConfigError, choose
+from .errors import ConfigError
 from .monitor import require_tensorboard
 from .runs import resolve_device
 
@@ -26,9 +26,22 @@ def flag(name: str) -> str:
 
 def split_names(values: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """A tuple-of-names option as given (`--sources uniform replay`), in the comma form (`--sources
-    uniform,replay`), or as an older config.json saved it (one comma string): the names, in order."""
+    uniform,replay`), or as one comma string (`methods="pca,kmeans"` from Python): the names, in order."""
     values = [values] if isinstance(values, str) else values
     return tuple(name.strip() for v in values for name in str(v).split(",") if name.strip())
+
+
+def split_commas(config: type, args: list[str]) -> list[str]:
+    """Command-line words for `config`, with `--nodes 25,50` as `--nodes 25 50` for every option that takes
+    several numbers."""
+    hints = typing.get_type_hints(config)
+    several = {flag(f.name) for f in dataclasses.fields(config)
+               if typing.get_origin(hints[f.name]) in (tuple, list)
+               and set(typing.get_args(hints[f.name])) - {Ellipsis} <= {int, float}}
+    out: list[str] = []
+    for previous, arg in zip([None, *args], args, strict=False):
+        out += [a for a in arg.split(",") if a] if previous in several and "," in arg else [arg]
+    return out
 
 
 class Config:
@@ -56,11 +69,6 @@ class Config:
             if value is not None and not value >= 0:
                 raise ConfigError(f"{flag(name)} must be >= 0, got {value}")
 
-    @classmethod
-    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Settings from a saved config.json, as this ebmplan names them (a command overrides this to read
-        the settings of older versions)."""
-        return settings
 
 
 @dataclass
@@ -68,7 +76,7 @@ class RunOptions(Config):
     """Where a run is written, how it is seeded, and on what it runs."""
 
     out: str | None = None
-    """run folder (default: runs/<command>-<time>)"""
+    """run folder (None: runs/<command>-<time>)"""
     seed: int = 0
     """seed of everything random in the run (data, initialisation, negatives, inference)"""
     device: str = "cpu"
@@ -86,22 +94,6 @@ class RunOptions(Config):
 
 
 @dataclass
-class Network(Config):
-    """The MLP every model of a command is built from."""
-
-    width: int = 128
-    """hidden units per layer"""
-    depth: int = 3
-    """hidden layers"""
-    activation: str = "silu"
-    """silu, relu, tanh, elu, gelu, softplus or leaky_relu"""
-
-    def check(self) -> None:
-        self.require(at_least_one=("width", "depth"))
-        choose("activation", self.activation, ACTIVATIONS)
-
-
-@dataclass
 class Optimiser(Config):
     """Adam on minibatches for a number of steps."""
 
@@ -116,47 +108,3 @@ class Optimiser(Config):
 
     def check(self) -> None:
         self.require(at_least_one=("steps", "batch_size"), positive=("lr",), non_negative=("grad_clip",))
-
-
-@dataclass
-class Contrastive(Config):
-    """The contrastive recipe: a loss with its options, and a weighted mixture of negatives."""
-
-    loss: str = "log"
-    """margin, hinge, log, square-square, square-exp, infonce or cd"""
-    margin: float = 1.0
-    """margin of the margin, hinge and square-square losses; also the hard-negative threshold"""
-    temperature: float = 1.0
-    """temperature of the infonce loss"""
-    l2: float = 0.1
-    """energy L2 weight of the cd loss"""
-    negatives: str = "uniform:0.5,perturb:0.25,hard:0.25"
-    """weighted mixture of negative kinds, e.g. 'uniform:0.5,hard:0.5' (the kinds depend on the command)"""
-    n_negatives: int = 8
-    """negatives per positive"""
-    perturb_sigma: float = 0.1
-    """noise std of perturb negatives"""
-
-    def check(self) -> None:
-        loss_options(self.loss)  # checks the name
-        self.require(at_least_one=("n_negatives",), positive=("temperature", "perturb_sigma"),
-                     non_negative=("margin", "l2"))
-
-    def make_loss(self) -> Loss:
-        """The configured loss with exactly its own options bound (`energy/losses.py`)."""
-        return make_loss(self.loss, **{name: getattr(self, name) for name in loss_options(self.loss)})
-
-
-@dataclass
-class Inference(Config):
-    """Prediction by gradient descent on the free variable (`energy/inference.py`)."""
-
-    infer_steps: int = 300
-    """inference: gradient-descent step cap"""
-    infer_step_size: float = 0.02
-    """inference: initial step size"""
-    infer_max_move: float = 0.05
-    """inference: longest move per step"""
-
-    def check(self) -> None:
-        self.require(at_least_one=("infer_steps",), positive=("infer_step_size", "infer_max_move"))

@@ -1,10 +1,12 @@
 """The run lifecycle: a `Run` owns one run folder, from creation or resumption to its metrics.
 
-A run folder holds `config.json` (the command's typed config and the run's kind), `system.json` (versions,
-commit, device), `metrics.csv` (see monitor.py), `metrics.json`, weights (`*.safetensors`), `checkpoint.pt`
-(everything needed to resume) and figures, all written atomically (files.py). Each recipe registers the
-function that rebuilds its runs (`@loader("kind")`), so `load_run` reads any run folder while this module
-imports no recipe.
+A run folder holds `config.json` (the command's typed config, the run's kind and `CONFIG_VERSION`),
+`system.json` (versions, commit, device), `metrics.csv` (see monitor.py), `metrics.json`, weights
+(`*.safetensors`), `checkpoint.pt` (everything needed to resume) and figures, all written atomically
+(files.py). Each recipe registers the function that rebuilds its runs (`@loader("kind")`), so `load_run` reads
+any run folder while this module imports no recipe. A folder whose config version is not this ebmplan's is
+refused, not translated: settings change meaning between versions, and a silently translated run would not be
+the run that was made.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,6 +32,8 @@ from .errors import REMEDY, ConfigError, diverged
 from .files import jsonable, load_checkpoint, read_json, save_checkpoint, save_weights, write_json
 from .monitor import ScalarLog
 from .version import __version__
+
+CONFIG_VERSION = 1  # of config.json's settings; raise it when a setting is renamed or changes meaning or default
 
 
 def prepare_run_dir(out: str | None, command: str, *, overwrite: bool = False) -> Path:
@@ -103,23 +108,48 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
-    """The config (a `config_type`) a run folder of `kind` was made with; one ConfigError if it holds none.
-    A config type may define `from_saved(dict) -> dict` to read settings saved by an older ebmplan."""
+def config_record(kind: str, command: str, cfg: Any) -> dict[str, Any]:
+    """What config.json holds: the run's kind, the command that made it, `CONFIG_VERSION` and the config."""
+    return {"kind": kind, "command": command, "version": CONFIG_VERSION, "config": cfg}
+
+
+def saved_record(path: str | Path) -> dict[str, Any]:
+    """config.json of the run folder `path`; one ConfigError if the folder is missing or of another version."""
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"run folder {path} does not exist")
     saved = read_json(path / "config.json")
-    found = saved.get("kind", "energy")
+    found = saved.get("version")
+    if found != CONFIG_VERSION:
+        raise ConfigError(f"{path} was written with config version {found if found is not None else 'none'} and "
+                          f"this ebmplan reads version {CONFIG_VERSION} only; make the run again")
+    return saved
+
+
+def saved_config(path: str | Path, config_type: type, kind: str) -> Any:
+    """The config (a `config_type`) a run folder of `kind` was made with; one ConfigError if it holds none,
+    another kind, or another config version (`saved_record`)."""
+    path = Path(path)
+    saved = saved_record(path)
+    found = saved.get("kind")
     if found != kind:
         raise ConfigError(f"{path} holds a run of kind {found!r}, not {kind!r}")
     settings = saved["config"]
-    if hasattr(config_type, "from_saved"):
+    if hasattr(config_type, "from_saved"):  # plan eval's, until its settings are versioned too
         settings = config_type.from_saved(settings)
-    unknown = set(settings) - {f.name for f in dataclasses.fields(config_type)}
+    fields = {f.name for f in dataclasses.fields(config_type)}
+    unknown = set(settings) - fields
     if unknown:
         raise ConfigError(f"{path}/config.json has settings this ebmplan does not know: {', '.join(sorted(unknown))}")
-    return config_type(**settings)
+    hints = typing.get_type_hints(config_type)
+    return config_type(**{k: _as_tuple(v, hints[k]) for k, v in settings.items()})
+
+
+def _as_tuple(value: Any, hint: Any) -> Any:
+    """JSON holds a tuple as a list: a list back as a tuple where the field is one (e.g. `tuple[float, float] |
+    None`)."""
+    kinds = {typing.get_origin(h) or h for h in (hint, *typing.get_args(hint))}
+    return tuple(value) if isinstance(value, list) and tuple in kinds and list not in kinds else value
 
 
 def resumed_config(cfg: Any, kind: str, *, strict: bool = False) -> Any:
@@ -158,7 +188,7 @@ def run_folder(cfg: Any, kind: str, command: str, device: torch.device) -> Path:
         path = Path(cfg.resume)
     else:
         path = prepare_run_dir(cfg.out, command, overwrite=cfg.overwrite)
-        write_json(path / "config.json", {"kind": kind, "command": command, "config": cfg})
+        write_json(path / "config.json", config_record(kind, command, cfg))
     write_json(path / "system.json", system_info(str(device)))
     return path
 
@@ -267,7 +297,7 @@ def loader(kind: str) -> Callable[[Callable[[Path], Any]], Callable[[Path], Any]
 def load_run(path: str | Path) -> Any:
     """Rebuild what a run trained, ready to use from Python (e.g. `load_run("runs/demo").energy`)."""
     path = Path(path)
-    kind = read_json(path / "config.json").get("kind", "energy")
+    kind = saved_record(path)["kind"]
     if kind not in LOADERS:
         raise ConfigError(f"{path} holds a run of kind {kind!r}, which load_run does not know; it reads "
                           f"{', '.join(sorted(LOADERS))}")

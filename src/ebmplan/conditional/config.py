@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import tyro
 
-from ..common.config import Contrastive, Inference, Network, Optimiser, RunOptions
+from ..common.config import Optimiser, RunOptions
 from ..common.errors import choose
 from ..common.resources import RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from ..common.runs import resolve_device
+from ..energy.config import Contrastive, Inference, Network
 
 TASKS = ("spiral",)
 FUSIONS = ("concat", "film")
@@ -23,15 +24,9 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     task: str = "spiral"
     """the task: spiral (x = first coordinate, y = second)"""
     width: int = 64
-    """hidden units per layer (all three models)"""
-    depth: int = 3
-    """hidden layers (all three models)"""
     fusion: str = "concat"
     """how F(y | x) joins x and y: concat (an MLP on [y, x]) or film (x scales and shifts each layer)"""
-    loss: str = "log"
-    """contrastive loss of both energies: margin, hinge, log, square-square, square-exp, infonce or cd"""
     negatives: str = "uniform:0.5,mismatched:0.25,hard:0.25"
-    """negatives of the conditional energy: uniform, mismatched, perturb, model, hard (weighted mixture)"""
     latent_negatives: str = "uniform:0.5,mismatched:0.5"
     """negatives of the latent energy (same kinds)"""
     hard_size: int = 20000
@@ -49,9 +44,7 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     latent_own_negatives: bool = True
     """also push up each negative under its own best latent (no z may make a wrong y fit)"""
     steps: int = 3000
-    """training steps of each model"""
     batch_size: int = 128
-    """pairs per step"""
     n_eval: int = 300
     """held-out x (from the test split) to predict at"""
     starts: int = 16
@@ -61,12 +54,8 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     latent_starts: int = 4
     """latent EBM: random starts per (x, z); the lowest-energy end point is the answer"""
     infer_final_step_size: float = 0.002
-    """inference: final step size (cosine schedule)"""
     reach: Annotated[float, tyro.conf.arg(aliases=("--radius",))] = 0.1
     """a true branch counts as reached when a prediction lies within this distance in y"""
-    resume: str | None = None
-    """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
-    used)"""
 
     def check(self) -> None:
         choose("task", self.task, TASKS)
@@ -94,10 +83,3 @@ class ConditionalConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
                                        chain_rows=chains_at_once(predictions, W, resolve_device(self.device)),
                                        copies=7)  # three networks' weights; one's gradients and moments; a copy
 
-    @classmethod
-    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Settings of an older run folder, whose `reach` was called `radius` (video's `radius` is a ball's)."""
-        settings = dict(settings)
-        if "radius" in settings:
-            settings["reach"] = settings.pop("radius")
-        return settings

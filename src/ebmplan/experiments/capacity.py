@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import tyro
 
 from ..common.errors import ConfigError
 from ..common.files import write_json
-from ..common.runs import resumed_config
+from ..common.runs import config_record, resumed_config
 from ..points.plots import colorbar, draw_landscape, plt
 from ..points.train import load_energy_run
 from .sweep import SweepConfig, SweepResult, parse_seeds, plan, run_command, run_sweep
@@ -43,27 +44,23 @@ class CapacityConfig:
     panel_seed: int = 0
     """the seed whose landscape is drawn for each width in capacity.png"""
     out: str | None = None
-    """sweep folder (default: runs/capacity-<hash of the settings>, so the same study run again resumes)"""
+    """sweep folder (None: runs/capacity-<hash of the settings>, so the same study run again resumes)"""
     backend: str = "local"
     """local (a pool of processes on this machine) or ray (one Ray task per run)"""
     address: str | None = None
-    """Ray cluster address (default: start a local Ray on this machine)"""
+    """Ray cluster address (None: start a local Ray on this machine)"""
     workers: int = 0
     """runs at once (0 = one per CPU core)"""
     resume: str | None = None
     """continue this capacity folder with its saved settings: complete runs are reused, interrupted ones resume
     from their checkpoints, the rest run"""
 
-    @classmethod
-    def from_saved(cls, settings: dict) -> dict:
-        """Settings of an older capacity folder, whose widths and seeds were comma strings."""
-        return {**settings, **{k: tuple(int(v) for v in settings[k].split(",")) for k in ("widths", "seeds")
-                               if isinstance(settings.get(k), str)}}
 
 
-def run_capacity(cfg: CapacityConfig) -> SweepResult:
-    """Run the sweep (complete runs are skipped, interrupted ones resumed), draw both figures, and return the
-    sweep's results. With `cfg.resume`, the settings are those saved in that capacity folder's config.json."""
+def run_capacity(cfg: CapacityConfig, commands: Mapping[str, Any]) -> SweepResult:
+    """Run the sweep of `commands["spiral"]` (the command registry's; complete runs are skipped, interrupted
+    ones resumed), draw both figures, and return the sweep's results. With `cfg.resume`, the settings are
+    those saved in that capacity folder's config.json."""
     cfg = resumed_config(cfg, "capacity", strict=True)
     if cfg.panel_seed not in parse_seeds(cfg.seeds):
         raise ConfigError(f"--panel-seed {cfg.panel_seed} is not one of the seeds {' '.join(map(str, cfg.seeds))}")
@@ -73,19 +70,18 @@ def run_capacity(cfg: CapacityConfig) -> SweepResult:
         json.dumps([widths, fixed]).encode()).hexdigest()[:8]))  # the same name as when widths were a string
     sweep = SweepConfig(command="spiral", grid=[f"width={widths}"], seeds=cfg.seeds, set=fixed, out=out,
                         backend=cfg.backend, address=cfg.address, workers=cfg.workers)
-    _, _, runs, path = plan(sweep)  # every bad setting is reported before any work starts
+    _, _, runs, path = plan(sweep, commands)  # every bad setting is reported before any work starts
     path.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
-        write_json(path / "config.json", {"kind": "capacity", "command": "capacity", "config": {**vars(cfg),
-                                                                                              "out": out}})
+        write_json(path / "config.json", config_record("capacity", "capacity", {**vars(cfg), "out": out}))
     for r in runs:  # a run cut short after a checkpoint continues from it (the sweep would start it afresh)
         folder = path / r.name
         if (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").is_file():
             print(f"resuming {folder}", flush=True)
-            record = run_command("spiral", type(r.config)(resume=str(folder)))
+            record = run_command(commands["spiral"].run, type(r.config)(resume=str(folder)))
             (path / "records").mkdir(exist_ok=True)
             write_json(path / "records" / f"{r.name}.json", record)
-    result = run_sweep(sweep)
+    result = run_sweep(sweep, commands)
     draw_landscapes(result, cfg.panel_seed, result.path / "capacity.png")
     draw_metrics(result, result.path / "capacity_metrics.png")
     print(f"\n{(result.path / 'results.md').read_text()}\nfigures: {result.path / 'capacity.png'}, "

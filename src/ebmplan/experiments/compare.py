@@ -33,13 +33,13 @@ class CompareConfig:
     data: str = "spiral"
     """named data set (spiral, moons, rings, 8gaussians, checkerboard, pinwheel, swissroll) or a point file"""
     out: str | None = None
-    """compare folder, holding one run folder per method (default: runs/compare-<time>)"""
+    """compare folder, holding one run folder per method (None: runs/compare-<time>)"""
     methods: tuple[str, ...] = METHODS
     """methods to compare: contrastive, pca, kmeans, sparse-ae (e.g. --methods pca kmeans, or pca,kmeans)"""
     seed: int = 0
     """seed of every sub-run"""
     steps: int | None = None
-    """training steps of contrastive and sparse-ae, Lloyd iteration cap of kmeans (default: train's)"""
+    """training steps of contrastive and sparse-ae, Lloyd iteration cap of kmeans (None: train's)"""
     n_samples: int = 2000
     """samples drawn by inference for each method's metrics"""
     device: str = "cpu"

@@ -34,10 +34,10 @@ class PlotConfig:
     """run folders holding a metrics.csv (spiral, train, maze train, conditional and video runs, compare's
     method folders)"""
     out: str | None = None
-    """figure file, .png (or .pdf, .svg), its folder made if missing (default: runs/plot-<time>.png)"""
+    """figure file, .png (or .pdf, .svg), its folder made if missing (None: runs/plot-<time>.png)"""
     metrics: str | None = None
     """comma-separated metrics to draw, e.g. loss,energy_gap; a unique suffix is enough (gap for energy_gap)
-    (default: every metric all runs have, except the clocks seconds and cpu_seconds)"""
+    (None: every metric all runs have, except the clocks seconds and cpu_seconds)"""
 
 
 @dataclass

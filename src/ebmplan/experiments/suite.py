@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,14 +54,14 @@ class SuiteConfig:
     set: Annotated[list[str], tyro.conf.UseAppendAction] = field(default_factory=list)
     """a train setting for every run instead of the default recipe, e.g. steps=500; repeatable"""
     out: str | None = None
-    """suite folder (default: runs/suite-<hash of the sets and settings>, so the same suite run again skips its
+    """suite folder (None: runs/suite-<hash of the sets and settings>, so the same suite run again skips its
     complete runs)"""
     workers: int = 0
     """runs at once (0 = one per CPU core)"""
     backend: str = "local"
     """local (a pool of processes on this machine) or ray (one Ray task per run)"""
     address: str | None = None
-    """Ray cluster address (default: start a local Ray on this machine)"""
+    """Ray cluster address (None: start a local Ray on this machine)"""
 
     def sets(self) -> list[str]:
         names = [n for n in self.data for n in (("spiral", *SUITE) if n == "all" else (n,))]
@@ -72,14 +73,15 @@ class SuiteConfig:
         return names
 
 
-def run_suite(cfg: SuiteConfig) -> SweepResult:
-    """Run every (set, seed) not yet complete, then write suite.md, suite.csv and suite.png."""
+def run_suite(cfg: SuiteConfig, commands: Mapping[str, Any]) -> SweepResult:
+    """Run every (set, seed) not yet complete (a sweep of `commands["train"]`, the command registry's), then
+    write suite.md, suite.csv and suite.png."""
     sets = cfg.sets()
     out = cfg.out or str(Path("runs") / ("suite-" + hashlib.sha1(json.dumps([sets, sorted(cfg.set)]).encode())
                                          .hexdigest()[:8]))
     sweep = SweepConfig(command="train", grid=[f"data={','.join(sets)}"], seeds=cfg.seeds, set=cfg.set, out=out,
                         backend=cfg.backend, address=cfg.address, workers=cfg.workers)
-    result = run_sweep(sweep)
+    result = run_sweep(sweep, commands)
     rows = summary(result, sets)
     write_table(result.path, rows, cfg)
     draw_suite(result, sets, min(cfg.seeds), result.path / "suite.png")

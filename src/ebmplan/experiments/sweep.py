@@ -12,6 +12,10 @@ backend. With Ray, runs are made on the nodes and their files travel back throug
 
 One module of ~370 lines because its parts (planning the runs, running one as a task, tabulating them) share
 the sweep folder's layout and `PlannedRun`, and no other module uses them.
+
+The commands a sweep may run come from the command registry (`commands.COMMANDS`, handed in as `commands`: a
+name -> an entry with `config`, its config type, and `run`, a module-level function that worker processes and
+Ray tasks receive by reference).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from io import StringIO
@@ -37,11 +41,11 @@ from typing import Annotated, Any
 import torch
 import tyro
 
-from ..commands import COMMANDS, setting_value
 from ..common.backends import BACKENDS, Lost, import_ray, node_name, run_tasks
 from ..common.errors import ConfigError, choose
 from ..common.files import atomic_path, read_json, write_json
 from ..common.runs import resolve_device
+from .settings import setting_value
 
 _OWNED = ("seed", "out", "overwrite", "resume")  # fields the sweep sets itself
 FETCH = {"metrics": 0, "small": 20 * 10**6, "all": math.inf}  # what a Ray task sends back: files up to this size
@@ -65,12 +69,12 @@ class SweepConfig:
     """an option of the command fixed for every run, e.g. steps=500, read as --grid reads one value;
     repeatable"""
     out: str | None = None
-    """sweep folder (default: runs/sweep-<command>-<grid keys>-<hash of grid and fixed settings>, so the same
+    """sweep folder (None: runs/sweep-<command>-<grid keys>-<hash of grid and fixed settings>, so the same
     sweep run again finds its folder and skips complete runs)"""
     backend: str = "local"
     """local (a pool of processes on this machine) or ray (one Ray task per run)"""
     address: str | None = None
-    """Ray cluster address, e.g. ray://head:10001 or auto (default: start a local Ray on this machine)"""
+    """Ray cluster address, e.g. ray://head:10001 or auto (None: start a local Ray on this machine)"""
     workers: int = 0
     """runs at once (0 = one per CPU core); with ray and no --address, the CPUs of the local Ray it starts"""
     fetch: str = "small"
@@ -98,12 +102,12 @@ class SweepResult:
     wall_seconds: float
 
 
-def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
+def run_sweep(cfg: SweepConfig, commands: Mapping[str, Any], *, quiet: bool = False) -> SweepResult:
     """Plan the runs, skip complete ones, run the rest on the chosen backend, and write the results.
 
     With Ray, each run is made in a scratch folder on its node and its files come back through Ray (see
     backends.py), so nodes need not share the driver's disk."""
-    command, keys, runs, path = plan(cfg)
+    command, keys, runs, path = plan(cfg, commands)
     choose("backend", cfg.backend, BACKENDS)
     choose("--fetch", cfg.fetch, FETCH)
     if cfg.workers < 0:
@@ -136,10 +140,10 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
         f"({cfg.backend})")
     _write_results(path, keys, runs, records)
     if cfg.backend == "local":  # the runs write their folders here, under the sweep folder
-        fn, tasks = run_command, [(command, r.config) for r in todo]
+        fn, tasks = run_command, [(commands[command].run, r.config) for r in todo]
         workers = min(cfg.workers or os.cpu_count() or 1, max(len(todo), 1))
     else:
-        fn, tasks = run_folder_task, [(command, r.config, cfg.fetch) for r in todo]
+        fn, tasks = run_folder_task, [(commands[command].run, r.config, cfg.fetch) for r in todo]
         workers = cfg.workers or os.cpu_count() or 1
     finished = run_tasks(fn, tasks, backend=cfg.backend, workers=workers, address=cfg.address, num_gpus=gpus,
                          ship_code=cfg.ship_code)
@@ -165,12 +169,12 @@ def run_sweep(cfg: SweepConfig, *, quiet: bool = False) -> SweepResult:
 
 # --------------------------------------------------------------------------------------------------- planning
 
-def plan(cfg: SweepConfig) -> tuple[str, list[str], list[PlannedRun], Path]:
+def plan(cfg: SweepConfig, commands: Mapping[str, Any]) -> tuple[str, list[str], list[PlannedRun], Path]:
     """Check every setting against the command's config; return (command, grid keys, runs, sweep folder)."""
     command = " ".join(cfg.command.split())
-    trainable = [name for name, c in COMMANDS.items() if _is_trainable(c.config())]
+    trainable = [name for name, c in commands.items() if _is_trainable(c.config)]
     choose("command to sweep", command, trainable)
-    default = COMMANDS[command].config()
+    default = commands[command].config()
     grid = {}
     for spec in cfg.grid:
         key, text = _split_setting(spec, "--grid")
@@ -209,9 +213,9 @@ def plan(cfg: SweepConfig) -> tuple[str, list[str], list[PlannedRun], Path]:
     return command, list(grid), runs, path
 
 
-def _is_trainable(config: Any) -> bool:
+def _is_trainable(config: type) -> bool:
     """A command that makes a run folder of its own from a seed."""
-    return dataclasses.is_dataclass(config) and all(hasattr(config, k) for k in ("seed", "out", "overwrite"))
+    return {"seed", "out", "overwrite"} <= {f.name for f in dataclasses.fields(config)}
 
 
 def _split_setting(spec: str, flag: str) -> tuple[str, str]:
@@ -264,28 +268,29 @@ def _read_record(path: Path, name: str) -> dict:
 
 # ----------------------------------------------------------------------------------------- a run, as a task
 
-def run_command(command: str, config: Any) -> dict[str, Any]:
-    """Run one command single-threaded; never raises: a failure is returned as status, error and traceback."""
+def run_command(run: Callable[[Any], Any], config: Any) -> dict[str, Any]:
+    """`run(config)`, a command's run function, single-threaded; never raises: a failure is returned as status,
+    error and traceback."""
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     status, error, trace = "ok", "", ""
     try:
         with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
-            COMMANDS[command].run(config)
+            run(config)
     except Exception as err:  # every failure of one run is reported in the table; the others go on
         status, error, trace = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
     return {"status": status, "error": error, "traceback": trace, "node": node_name(),
             "wall_seconds": time.perf_counter() - t0}
 
 
-def run_folder_task(command: str, config: Any, fetch: str) -> dict[str, Any]:
-    """On any node: run `command` into a node-local scratch folder and return its record with the run
-    folder's files (`files`: relative path -> bytes; those over `FETCH[fetch]` bytes stay behind, except
-    `ALWAYS`), so that nothing depends on the node sharing the driver's disk."""
+def run_folder_task(run: Callable[[Any], Any], config: Any, fetch: str) -> dict[str, Any]:
+    """On any node: `run` (a command's run function) of `config` into a node-local scratch folder; return its
+    record with the run folder's files (`files`: relative path -> bytes; those over `FETCH[fetch]` bytes stay
+    behind, except `ALWAYS`), so that nothing depends on the node sharing the driver's disk."""
     scratch = Path(tempfile.mkdtemp(prefix="ebmplan-run-"))
     try:
         folder = scratch / Path(config.out).name
-        record = run_command(command, dataclasses.replace(config, out=str(folder)))
+        record = run_command(run, dataclasses.replace(config, out=str(folder)))
         files, left = {}, []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
             name = str(path.relative_to(folder))

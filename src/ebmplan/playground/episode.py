@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from ..plan.agent.networks import DistanceAgent
 from ..plan.agent.run import AgentRun
-from ..plan.eval.protocol import Episodes, PlanEvalConfig, episode_noise
+from ..plan.eval.protocol import episode_noise
 from ..plan.search.graph import choose_waypoints
 from ..plan.search.planner import Plan, build_plan, near_pairs, run_planner, score_edges
 from ..plan.sources.candidates import Source
@@ -43,26 +42,26 @@ def planned_route(agent: DistanceAgent, plan: Plan, start: np.ndarray, goal: np.
     return route
 
 
-def plan_one(run: AgentRun, source: Source, start: np.ndarray, goal: np.ndarray, nodes: int,
-             cfg: PlanEvalConfig) -> dict:
-    """Plan and run one episode; everything the plan page draws and reports."""
+def plan_one(run: AgentRun, source: Source, start: np.ndarray, goal: np.ndarray, nodes: int, *, max_dist: float,
+             max_steps: int, seed: int, cleanup_steps: int, wormhole_at: float) -> dict:
+    """Plan and run one episode over `nodes` candidates of `source`, as `plan eval` would with these settings
+    (SGM's edge cleanup for `sgm` only); everything the plan page draws and reports."""
     maze, agent = run.maze, run.agent
     starts, goals = maze.check_free(start, "the start"), maze.check_free(goal, "the goal")
-    torch.manual_seed(cfg.seed)  # the same request plans the same episode (generators draw from torch)
-    source.rng = np.random.default_rng(cfg.seed)
-    ep = Episodes(starts, goals, np.zeros(1, dtype=np.int64))
-    noise = episode_noise(maze, 1, cfg)
+    source.reseed(seed)  # the same request plans the same episode
+    noise = episode_noise(maze, 1, seed, max_steps)
     cand = source.candidates(starts, goals, nodes)
-    plan = build_plan(agent, cand, goals, cfg)
+    plan = build_plan(agent, cand, goals, max_dist)
     t0 = time.perf_counter()
-    route = planned_route(agent, plan, starts[0], goals[0], cfg.max_dist)
+    route = planned_route(agent, plan, starts[0], goals[0], max_dist)
     route_seconds = time.perf_counter() - t0
-    res = run_planner(agent, maze, plan, ep, noise, cfg, cleanup=source.name == "sgm")
+    res = run_planner(agent, maze, plan, starts, goals, noise, max_dist,
+                      cleanup_steps if source.name == "sgm" else 0)
     steps = int(res["steps"][0])
     path = res["paths"][: steps + 1, 0]
     # The ground truth, for the reader only: `plan eval`'s path ratio (steps over the shortest path), wormholes.
     shortest = float(maze.true_distance(starts, goals)[0])
-    n_edges, wormholes = score_edges(maze, plan, cfg.wormhole_factor * cfg.max_dist)
+    n_edges, wormholes = score_edges(maze, plan, wormhole_at)
     node_states = plan.nodes[0]
     i, j = plan.graph(0).nonzero()
     pairs = np.unique(np.sort(np.stack([i, j], 1), axis=1), axis=0) if len(i) else np.zeros((0, 2), np.int64)

@@ -99,4 +99,6 @@ class Planner:
             fitted = self.sources.source(path, source, cfg)
             if isinstance(fitted, Job):
                 return {"job": fitted.status()}
-            return plan_one(run, fitted, start, goal, nodes, cfg)
+            return plan_one(run, fitted, start, goal, nodes, max_dist=cfg.max_dist, max_steps=cfg.max_steps,
+                            seed=cfg.seed, cleanup_steps=cfg.cleanup_steps,
+                            wormhole_at=cfg.wormhole_factor * cfg.max_dist)

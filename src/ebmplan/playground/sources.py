@@ -1,7 +1,8 @@
 """Candidate sources per agent, made once and kept: in the server's memory (the agents and their sources, a
-few at a time), and for the learned ones (cvae, ebm) on disk beside the agent, in `AGENT/subgoals/`, so a fit
-outlives the server. A learned source with no saved fit is fitted by a background job (`plan.subgoals.make_source`,
-as `plan eval` fits it); the plan page waits for it with a progress bar, once per agent, settings and code.
+few at a time), and for the learned ones (cvae, ebm) on disk beside the agent, in `AGENT/subgoals/` (the
+source's `state_dict`), so a fit outlives the server. A learned source with no saved fit is fitted by a
+background job (`make_source`, as `plan eval` fits it); the plan page waits for it with a progress bar, once per
+agent, settings and code.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from torch import nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
-from ..common.files import load_weights, read_json, save_weights, write_json
+from ..common.errors import ConfigError
+from ..common.files import atomic_path, read_json, write_json
 from ..plan.agent.run import AgentRun, load_agent
 from ..plan.sources.candidates import Source, SourceSettings
-from ..plan.sources.generators import Generator
 from ..plan.sources.registry import REGISTRY, make_source
 from .jobs import Job, Jobs
 
@@ -47,10 +49,6 @@ def fit_file(agent: Path, name: str, settings: SourceSettings) -> Path:
     return agent / "subgoals" / f"{name}-{settings_key(settings)}.safetensors"
 
 
-def networks(source: Generator) -> nn.ModuleDict:
-    return nn.ModuleDict({n: getattr(source, n) for n in source.networks})
-
-
 def fit_and_save(agent: str, name: str, settings: SourceSettings) -> dict:
     """A job's work (in its own process): fit the source as `plan eval` does and save it beside the agent."""
     source = make_source(name, load_agent(agent), settings)
@@ -58,7 +56,8 @@ def fit_and_save(agent: str, name: str, settings: SourceSettings) -> dict:
     path.parent.mkdir(exist_ok=True)
     write_json(path.with_suffix(".json"), {"source": name, "fit_seconds": source.fit_seconds,
                                            "settings": dataclasses.asdict(settings)})
-    save_weights(path, networks(source))  # last: its presence means the fit is complete
+    with atomic_path(path) as tmp:  # last: its presence means the fit is complete
+        save_file(source.state_dict(), str(tmp))
     return {"fit_seconds": source.fit_seconds}
 
 
@@ -92,8 +91,7 @@ class Sources:
         key = (name, settings_key(settings))
         if key in sources:
             return sources[key]
-        cls = REGISTRY[name]
-        if not issubclass(cls, Generator) or not cls.networks:  # learns nothing: fitted here, at once
+        if not REGISTRY[name].learns:  # fitted here, at once
             source = make_source(name, run, settings)
         else:
             file = fit_file(path, name, settings)
@@ -101,11 +99,12 @@ class Sources:
                 return self.jobs.start(f"fit:{file}", "generator", f"fitting the {name} subgoal generator of "
                                        f"{path.name} ({settings.gen_steps} steps, once)", fit_and_save, str(path),
                                        name, settings)
-            source = cls(run, settings)
-            source.build()
-            source.fit_graph()
-            load_weights(file, networks(source))
-            networks(source).eval()
+            source = REGISTRY[name](run, settings)
+            try:
+                source.load_state_dict(load_file(str(file)))
+            except (SafetensorError, RuntimeError, OSError) as err:
+                raise ConfigError(f"the saved fit {file} is corrupted or does not match the {name} source "
+                                  f"({str(err).strip().splitlines()[0][:200]}); delete it to fit again") from None
             source.fit_seconds = read_json(file.with_suffix(".json"))["fit_seconds"]
         sources[key] = source
         return source

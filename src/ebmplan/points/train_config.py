@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..common.config import Contrastive, Inference, Network, Optimiser, RunOptions
+from ..common.config import Optimiser, RunOptions
 from ..common.errors import ConfigError, choose
 from ..common.resources import FLOAT, RUNTIME, chains_at_once, check_memory, mlp_params, network_bytes
 from ..common.runs import resolve_device
 from ..energy.architectural import METHODS
+from ..energy.config import Contrastive, Inference, Network
 from ..energy.inference import SCHEDULES
 from ..energy.negatives import parse_negatives
 
@@ -30,9 +31,7 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     figures are mapped back to the data's units. The step sizes and noise scales below are in standardised
     units when this is on"""
     lr: float = 3e-3
-    """Adam learning rate"""
     steps: int = 6000
-    """training steps at most (training stops sooner when the validation NLL stops improving: --patience)"""
     min_steps: int = 2000
     """training steps before training may stop early (a validation NLL can stall for a while before the modes
     of a mixture split)"""
@@ -45,8 +44,6 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     spectral_norm: bool = False
     """spectral normalisation on every layer (a smoother, Lipschitz-bounded landscape)"""
     negatives: str = "uniform:0.5,perturb:0.5"
-    """weighted mixture of negative kinds: uniform, perturb, model, hard (hard negatives help a sampler spread
-    along a curve but bias the density and slow the splitting of mixtures: docs/results/suite.md)"""
     hard_size: int = 4096
     """capacity of the prioritized hard-negative buffer"""
     hard_alpha: float = 1.0
@@ -59,21 +56,17 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """step size of model-sample negatives"""
     model_noise: float = 0.005
     """Langevin noise of model-sample negatives"""
-    batch_size: int = 256
-    """positives per step"""
     n_samples: int = 2000
     """samples drawn by inference at the end, from uniform noise over the padded box"""
     perturb_sigma: float = 0.13
-    """noise std of perturb negatives"""
     infer_step_size: float | None = None
-    """inference: initial step size (default: 0.0035 for contrastive energies, whose slopes are steep; 0.1 for
+    """inference: initial step size (None: 0.0035 for contrastive energies, whose slopes are steep; 0.1 for
     the architectural ones, whose energies are squared distances)"""
     infer_final_step_size: float | None = None
-    """inference: final step size of the schedule (default: the initial one)"""
+    """inference: final step size of the schedule (None: the initial one)"""
     infer_schedule: str = "constant"
     """inference: step-size schedule (constant, cosine, exponential)"""
     infer_max_move: float = 0.066
-    """inference: longest move per step"""
     infer_tol: float = 8e-3
     """inference: a sample has converged when it moves less than this (it then stays where it reached the
     valley, instead of sliding along it)"""
@@ -92,17 +85,6 @@ class TrainConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """sparse-ae: code units (its encoder and decoder have --depth layers of --width units)"""
     sparsity: float = 0.1
     """sparse-ae: weight of the L1 code penalty, in training and in the energy"""
-
-    @classmethod
-    def from_saved(cls, settings: dict) -> dict:
-        """Settings of a run made before standardisation and early stopping: it trained on raw points for all
-        its steps."""
-        if "standardise" in settings:
-            return settings
-        old = {"standardise": False, "patience": 0, "average": 0.0, **settings}
-        if old.get("infer_step_size") is None and old.get("method", "contrastive") == "contrastive":
-            old["infer_step_size"] = 0.002  # the default of that time, in the data's units
-        return old
 
     def check(self) -> None:
         # the hard buffer's options are checked even when the mixture has no hard part: a bad value is a typo

@@ -4,13 +4,13 @@ ablation and the single-frame study; the memory a run needs; and the settings of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ..common.config import Contrastive, Inference, Network, Optimiser, RunOptions
+from ..common.config import Optimiser, RunOptions
 from ..common.errors import ConfigError
 from ..common.resources import FLOAT, RUNTIME, check_memory, mlp_params, network_bytes
 from ..common.runs import resolve_device
-from ..energy.frame_negatives import parse_frame_negatives, renamed
+from ..energy.config import Contrastive, Inference, Network
+from ..energy.frame_negatives import parse_frame_negatives
 from .data import bouncing_balls
 
 
@@ -19,31 +19,18 @@ class VideoConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
     """Train a next-frame energy and an MSE regressor on bouncing balls; compare them on held-out videos."""
 
     width: int = 256
-    """hidden units per layer (every model)"""
     depth: int = 2
-    """hidden layers (every model)"""
     steps: int = 1000
-    """training steps (each model)"""
     batch_size: int = 64
-    """examples per step"""
     grad_clip: float = 0.0
     loss: str = "infonce"
     negatives: str = "uniform,perturb,mismatched,hard-mismatched"
-    """weighted mixture of frame negative kinds, e.g. 'uniform:2,hard-mismatched:1': uniform, perturb,
-    mismatched, hard-mismatched (the lowest-energy of a pool of mismatched frames) or chains (persistent descent
-    chains, one set per training example)"""
     n_negatives: int = 16
     perturb_sigma: float = 0.5
     """largest noise std of perturb negatives (each negative draws its std uniformly below it)"""
     infer_steps: int = 100
-    """prediction: gradient-descent step cap on the next frame"""
     infer_step_size: float = 0.1
-    """prediction: step size"""
     infer_max_move: float = 1.0
-    """prediction: longest move per step (Euclidean, over the whole frame)"""
-    resume: str | None = None
-    """continue the run in this folder: models it finished are loaded, the rest trained (its saved config is
-    used)"""
 
     size: int = 16
     """frame height and width in pixels"""
@@ -109,18 +96,6 @@ class VideoConfig(RunOptions, Network, Optimiser, Contrastive, Inference):
         if self.single_frame:
             bouncing_balls(1, 1, size=self.size, radius=self.radius, directions=self.single_directions,
                            speed=(self.single_speed, self.single_speed))
-
-    @classmethod
-    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Settings saved by an older ebmplan: `ablation` as one ';'-separated string, and the frame negative
-        kinds `hard` and `model` by their old names (now `hard-mismatched` and `chains`)."""
-        settings = dict(settings)
-        if "negatives" in settings:
-            settings["negatives"] = renamed(settings["negatives"])
-        if "ablation" in settings:
-            arms = settings["ablation"]
-            settings["ablation"] = tuple(renamed(arm) for arm in (arms.split(";") if isinstance(arms, str) else arms))
-        return settings
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).

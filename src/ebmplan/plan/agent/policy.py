@@ -9,11 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import torch
-import tyro
 from scipy.stats import spearmanr
 
 from ...common.config import Config
@@ -75,7 +73,7 @@ def distance_field(agent: DistanceAgent, maze: Maze, goal: np.ndarray) -> tuple[
 class MazeEvalConfig(Config):
     """Measure a trained maze agent: plain-policy success per difficulty and distance quality."""
 
-    run: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN", help_behavior_hint="(required)")]
+    run: str
     """run folder written by `ebmplan maze train`"""
     difficulties: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     """difficulty buckets d (true distance / longest shortest path), each d ± 0.05"""
@@ -92,7 +90,7 @@ class MazeEvalConfig(Config):
     device: str = "cpu"
     """auto, cpu or cuda: where the agent runs"""
     out: str | None = None
-    """folder for eval.json and eval.md, made if missing (default: the agent's run folder)"""
+    """folder for eval.json and eval.md, made if missing (None: the agent's run folder)"""
 
     def check(self) -> None:
         if not self.run:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -40,9 +39,6 @@ class MazeTrainConfig(RunOptions, Optimiser):
     thin: bool = False
     """keep walls one cell thick when scaling (only free space widens)"""
     steps: int = 30000
-    """gradient updates (each on one batch, for the critics and the actor)"""
-    seed: int = 0
-    """seed for the environments, initialisation and sampling"""
     n_envs: int = 64
     """environments stepped together (one batch step of all of them every `updates_per_collect` updates)"""
     updates_per_collect: int = 16
@@ -50,11 +46,8 @@ class MazeTrainConfig(RunOptions, Optimiser):
     warmup: int = 16
     """batch steps of random actions collected before the first update"""
     batch_size: int = 64
-    """transitions per update"""
     lr: float = 3e-4
-    """Adam learning rate of actor and critics"""
     grad_clip: float = 0.0
-    """clip the actor's and the critics' global gradient norms to this (0 = off, as in SORB)"""
     width: int = 128
     """hidden units per layer of actor and critics (SORB: 256; 128 is ~1.7x faster to train on a CPU)"""
     depth: int = 2
@@ -78,7 +71,7 @@ class MazeTrainConfig(RunOptions, Optimiser):
     explore_noise: float = 0.1
     """std of Gaussian noise added to the actor's action while collecting (the env adds its own)"""
     goal: tuple[float, float] | None = None
-    """goal (row, col) of the distance figure (default: the free cell nearest the map centre)"""
+    """goal (row, col) of the distance figure (None: the free cell nearest the map centre)"""
     log_every: int = 500
     """updates between rows of metrics.csv"""
     checkpoint_every: int = 2000
@@ -95,12 +88,6 @@ class MazeTrainConfig(RunOptions, Optimiser):
                 raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
         check_memory(self.memory_needed(), f"training a width-{self.width} agent on {self.map} x{self.resize}",
                      "use a smaller --width or --resize (or fewer --steps)", device=resolve_device(self.device))
-
-    @classmethod
-    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        if settings.get("goal") is not None:  # JSON holds the tuple as a list
-            settings = {**settings, "goal": tuple(settings["goal"])}
-        return settings
 
     def memory_needed(self) -> int:
         """Bytes a run of this config needs at its peak, within a factor of about 2 (resources.py).

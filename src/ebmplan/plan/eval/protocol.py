@@ -10,7 +10,6 @@ of the goal inside `max_steps`. The plain policy (no planner) is the floor.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -19,14 +18,11 @@ from ...common.errors import ConfigError, choose
 from ...common.resources import EPISODE_PAIR_BYTES, RUNTIME, SHARED_PAIR_BYTES, check_memory, episodes_per_chunk
 from ...common.runs import resolve_device
 from ..sources.candidates import SourceSettings
-from ..sources.generators import Generator
 from ..sources.registry import REGISTRY, SOURCES
 from ..world.env import PointMazeVec
 from ..world.maze import Maze
 
 ALL_DIFFICULTIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-# the sources with a node set (and graph) per episode, the generators' recursion; the others share one
-PER_EPISODE = tuple(name for name, cls in REGISTRY.items() if issubclass(cls, Generator))
 
 
 @dataclass
@@ -100,20 +96,6 @@ class PlanEvalConfig(SourceSettings):
         self.agent, self.seeds = tuple(self.agent), tuple(self.seeds)
         self.nodes, self.difficulties = tuple(self.nodes), tuple(self.difficulties)
 
-    @classmethod
-    def from_saved(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        settings = dict(settings)
-        if "tau" in settings:  # named so before sgm_tau (maze train's tau is another thing)
-            settings["sgm_tau"] = settings.pop("tau")
-        if isinstance(settings.get("sources"), str):  # once one comma-separated string
-            settings["sources"] = (settings["sources"],)
-        settings.setdefault("budget", "fill")  # the generators' behaviour before these settings existed
-        settings.setdefault("ebm_init", "uniform")
-        settings.setdefault("far_pick", "distance")
-        settings.setdefault("snap", False)
-        settings.setdefault("near_split", "energy")
-        return settings
-
     def check(self) -> None:
         if not self.agent and not self.seeds:
             raise ConfigError("give the agent run folder(s) (--agent RUN [RUN ...]) or the seeds to train agents "
@@ -146,10 +128,10 @@ class PlanEvalConfig(SourceSettings):
         nodes] costs and the libraries' first-use memory."""
         n, B = max(self.nodes, default=1), self.episodes * len(self.difficulties)
         need = 0
-        if any(s not in PER_EPISODE for s in self.sources):
+        if any(not REGISTRY[s].per_episode for s in self.sources):
             pool = min(max(3 * n, 300), self.sgm_pool) if "sgm" in self.sources else 0
             need = SHARED_PAIR_BYTES * max(n, pool) ** 2 + 3 * 8 * B * n
-        if any(s in PER_EPISODE for s in self.sources):
+        if any(REGISTRY[s].per_episode for s in self.sources):
             need = max(need, EPISODE_PAIR_BYTES * n * n * episodes_per_chunk(n, B, self.max_memory) + 3 * 8 * B * n)
         return RUNTIME + need
 
@@ -169,7 +151,7 @@ def sample_episodes(maze: Maze, cfg: PlanEvalConfig) -> Episodes:
                     np.repeat(np.arange(len(cfg.difficulties)), cfg.episodes))
 
 
-def episode_noise(maze: Maze, B: int, cfg: PlanEvalConfig) -> np.ndarray:
+def episode_noise(maze: Maze, B: int, seed: int, max_steps: int) -> np.ndarray:
     """[max_steps, B]: the environment noise of B episodes, one row per step, the same for every planner (and
-    for the plain policy's rollout, which draws it step by step from the same seed)."""
-    return PointMazeVec(maze, B, seed=cfg.seed + 1).noise(cfg.max_steps)
+    for the plain policy's rollout, which draws it step by step from seed + 1)."""
+    return PointMazeVec(maze, B, seed=seed + 1).noise(max_steps)

@@ -36,7 +36,9 @@ from ..agent.policy import run_policy
 from ..agent.run import AgentRun, MazeTrainConfig, load_agent
 from ..agent.training import train_agent
 from ..search.planner import plan_episodes
+from ..sources.candidates import Candidates
 from ..sources.registry import make_source
+from ..world.maze import Maze
 from .protocol import PlanEvalConfig, episode_noise, sample_episodes
 from .results import (
     append_results,
@@ -57,40 +59,24 @@ POLICY_COSTS = {"wormhole_share": float("nan"), "edges_per_graph": 0, "queries_p
                 "fit_seconds": 0.0, "dropped_edges_per_episode": 0.0, "nodes_used_per_episode": 0.0}
 
 
-def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, part: str, keep_shown: bool,
+def measure_part(agent: AgentRun, cfg: PlanEvalConfig, part: str, keep_shown: bool,
                  done: dict[tuple, list[dict]] | None = None,
                  results: Path | None = None) -> tuple[list[dict], dict]:
     """One part of the protocol on one agent run: its plain policy (`part="policy"`) or one candidate source at
     every node budget -> (results rows, the source's shown episode when `keep_shown`).
 
-    `agent`: the run, its folder (in a worker process on this machine), or its files (a Ray task on a node that
-    may not share this disk). Each (source, node budget)'s rows are appended to `results`, when given, as soon as
-    they are measured. `done`: groups of rows measured before (a resumed run), kept instead of measured again. A
-    source's candidates of a kept budget are still generated (not planned), so its random stream reaches the next
-    budget as in an uninterrupted run; a source whose every budget is kept is skipped, unless its last budget's
-    episode is wanted (`keep_shown`). Every part draws its own random streams, so the parts of an agent may run
-    in any order, in any process, with the same rows."""
+    Each (source, node budget)'s rows are appended to `results`, when given, as soon as they are measured.
+    `done`: groups of rows measured before (a resumed run), kept instead of measured again. A source draws the
+    candidates of every budget in turn, kept or not, so its random stream reaches each budget as in an
+    uninterrupted run; only a source whose every budget is kept, and whose figure is not wanted, is skipped.
+    Every part draws its own random streams, so the parts of an agent may run in any order, in any process,
+    with the same rows."""
     done = done or {}
     return_freed_memory()  # in every process that plans: peak memory must not grow with the number of chunks
-    if isinstance(agent, dict):  # a Ray task: the agent's files, in a scratch folder for as long as this runs
-        folder = unpacked(agent)
-        try:
-            return measure_part(folder, cfg, part, keep_shown, done, results)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    if isinstance(agent, str):  # a worker process
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        agent = load_agent(agent, resolve_device(cfg.device))
-
-    def record(new_rows: list[dict]) -> None:
-        if results is not None:
-            append_results(results, new_rows)
     seed, maze = agent.config.seed, agent.maze
     maze.distances  # noqa: B018  (ground truth for sampling, before any clock starts)
     ep = sample_episodes(maze, cfg)
     B = len(ep.starts)
-    noise = episode_noise(maze, B, cfg)
     t0 = time.perf_counter()
     if part == "policy":
         if (seed, "policy", 0) in done:
@@ -99,59 +85,86 @@ def measure_part(agent: AgentRun | str | dict[str, bytes], cfg: PlanEvalConfig, 
         reached, steps, _ = run_policy(agent.agent, maze, ep.starts, ep.goals, cfg.max_steps, cfg.seed + 1)
         rows = group_rows({"agent_seed": seed, "source": "policy", "nodes": 0}, ep, reached, steps, maze, cfg,
                           POLICY_COSTS)
-        record(rows)
+        if results is not None:
+            append_results(results, rows)
         print(f"agent seed {seed}: plain policy done ({time.perf_counter() - t0:.1f} s)", flush=True)
         return rows, {}
-    # The episode each source's figure shows: the first of the hardest bucket.
-    shown_episode = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0]) if keep_shown else None
-    kept = [(seed, part, n) in done for n in cfg.nodes]
-    if all(kept) and not keep_shown:
+    if all((seed, part, n) in done for n in cfg.nodes) and not keep_shown:
         print(f"agent seed {seed}: {part} kept from results.csv", flush=True)
         return [row for n in cfg.nodes for row in done[(seed, part, n)]], {}
+    noise = episode_noise(maze, B, cfg.seed, cfg.max_steps)
+    shown_episode = int(np.flatnonzero(ep.bucket == ep.bucket.max())[0])  # the figure's: the first of the hardest
     rows: list[dict] = []
     shown: dict[str, dict] = {}
     source = make_source(part, agent, cfg)
     for i, n in enumerate(cfg.nodes):
         t0 = time.perf_counter()
-        redraw = keep_shown and i == len(cfg.nodes) - 1  # the figures show each source's last budget
-        if kept[i] and not redraw:
-            rows += done[(seed, part, n)]
-            if not all(kept[i:]):  # a later budget is measured: advance the source's stream as it would be
-                source.candidates(ep.starts, ep.goals, n)
-            continue
+        kept = done.get((seed, part, n))
+        drawn = keep_shown and i == len(cfg.nodes) - 1  # the figures show each source's last budget
         cand = source.candidates(ep.starts, ep.goals, n)
-        res = plan_episodes(agent, cand, ep, noise, cfg, cleanup=part == "sgm", shown=shown_episode)
-        if keep_shown:  # the true map marks the nodes in walls, for the reader only
+        if kept is not None and not drawn:
+            rows += kept
+            continue
+        res = plan_episodes(agent, cand, ep.starts, ep.goals, noise, max_dist=cfg.max_dist,
+                            cleanup_steps=cfg.cleanup_steps if part == "sgm" else 0,
+                            wormhole_at=cfg.wormhole_factor * cfg.max_dist, max_memory=cfg.max_memory,
+                            shown=shown_episode if drawn else None)
+        if drawn:  # the true map marks the nodes in walls, for the reader only
             e = res["shown"]
             e["nodes"] = e["nodes"][np.isfinite(e["nodes"]).all(-1)]  # a capped budget pads its end with NaN
             shown[part] = {**e, "budget": n, "in_walls": maze.blocked(e["nodes"])}
-        if kept[i]:  # planned again only for the figure's episode; the written rows are kept
-            rows += done[(seed, part, n)]
+        if kept is not None:  # planned again only for the figure's episode; the written rows are kept
+            rows += kept
             continue
-        states = cand.states.reshape(-1, 2)
-        in_walls = maze.blocked(states[np.isfinite(states).all(-1)])  # ground truth, for the table only
-        extra = {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
-                 "edges_per_graph": res["edges"] / (1 if cand.shared else B),
-                 "queries_per_episode": (cand.queries + res["queries"]) / B,
-                 "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
-                 "generate_seconds_per_episode": cand.seconds / B,
-                 "graph_seconds_per_episode": res["graph_seconds"] / B,
-                 "loop_seconds_per_episode": res["loop_seconds"] / B,
-                 "in_walls_share": float(in_walls.mean()) if len(in_walls) else 0.0,
-                 "nodes_used_per_episode": cand.used,
-                 "fit_seconds": source.fit_seconds,
-                 "dropped_edges_per_episode": res["dropped_edges"] / B}
         new_rows = group_rows({"agent_seed": seed, "source": part, "nodes": n}, ep, res["reached"],
-                              res["steps"], maze, cfg, extra)
-        record(new_rows)
+                              res["steps"], maze, cfg, costs(cand, res, source.fit_seconds, B, maze))
+        if results is not None:
+            append_results(results, new_rows)
         rows += new_rows
         hard = [r for r in new_rows if r["difficulty"] >= 0.7 - 1e-9]
         rate = sum(r["successes"] for r in hard) / max(sum(r["episodes"] for r in hard), 1)
         print(f"agent seed {seed}: {part} {n} nodes: success at d>=0.7 {rate:.2f}, "
-              f"{extra['plan_seconds_per_episode'] * 1e3:.1f} ms and "
-              f"{extra['queries_per_episode']:.0f} queries per episode "
+              f"{new_rows[0]['plan_seconds_per_episode'] * 1e3:.1f} ms and "
+              f"{new_rows[0]['queries_per_episode']:.0f} queries per episode "
               f"({time.perf_counter() - t0:.1f} s)", flush=True)
     return rows, shown
+
+
+def costs(cand: Candidates, res: dict, fit_seconds: float, B: int, maze: Maze) -> dict:
+    """A group's columns beyond success, from its candidates and planned episodes (`plan_episodes`); the true
+    map counts the generated states in walls, for the table only."""
+    states = cand.states.reshape(-1, 2)
+    in_walls = maze.blocked(states[np.isfinite(states).all(-1)])
+    return {"wormhole_share": res["wormholes"] / max(res["edges"], 1),
+            "edges_per_graph": res["edges"] / (1 if cand.shared else B),
+            "queries_per_episode": (cand.queries + res["queries"]) / B,
+            "plan_seconds_per_episode": (cand.seconds + res["graph_seconds"] + res["loop_seconds"]) / B,
+            "generate_seconds_per_episode": cand.seconds / B,
+            "graph_seconds_per_episode": res["graph_seconds"] / B,
+            "loop_seconds_per_episode": res["loop_seconds"] / B,
+            "in_walls_share": float(in_walls.mean()) if len(in_walls) else 0.0,
+            "nodes_used_per_episode": cand.used,
+            "fit_seconds": fit_seconds,
+            "dropped_edges_per_episode": res["dropped_edges"] / B}
+
+
+def local_task(folder: str, cfg: PlanEvalConfig, part: str, keep_shown: bool, done: dict[tuple, list[dict]],
+               results: Path | None) -> tuple[list[dict], dict]:
+    """`measure_part` as a task in a worker process on this machine: the agent read from its run folder."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    return measure_part(load_agent(folder, resolve_device(cfg.device)), cfg, part, keep_shown, done, results)
+
+
+def ray_task(files: dict[str, bytes], cfg: PlanEvalConfig, part: str, keep_shown: bool,
+             done: dict[tuple, list[dict]], results: None) -> tuple[list[dict], dict]:
+    """`measure_part` as a Ray task on a node that may not share this disk: the agent's files (`packed`), in a
+    scratch folder for as long as it runs; the rows go back to be appended."""
+    folder = unpacked(files)
+    try:
+        return local_task(folder, cfg, part, keep_shown, done, results)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def packed(folder: Path) -> dict[str, bytes]:
@@ -230,8 +243,8 @@ def plan_eval(cfg: PlanEvalConfig, command: str = "plan") -> Path:
         ray = cfg.backend == "ray"
         sent = [packed(a.path) for a in agents] if ray else [str(a.path) for a in agents]
         tasks = [(sent[i], cfg, part, i == 0, done, None if ray else out / "results.csv") for i, part in parts]
-        finished = run_tasks(measure_part, tasks, backend=cfg.backend, workers=cfg.workers or os.cpu_count() or 1,
-                             address=cfg.address, ship_code=cfg.ship_code)
+        finished = run_tasks(ray_task if ray else local_task, tasks, backend=cfg.backend,
+                             workers=cfg.workers or os.cpu_count() or 1, address=cfg.address, ship_code=cfg.ship_code)
         for index, result in finished:
             if isinstance(result, Lost):
                 finished.close()  # stops the Ray it started, now rather than when the traceback goes

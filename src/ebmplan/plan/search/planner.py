@@ -17,7 +17,6 @@ from scipy.spatial import cKDTree
 from ...common.resources import episodes_per_chunk as chunk_episodes
 from ..agent.networks import DistanceAgent
 from ..agent.run import AgentRun
-from ..eval.protocol import Episodes, PlanEvalConfig
 from ..sources.candidates import Candidates
 from ..world.env import PointMazeVec
 from ..world.maze import Maze
@@ -54,15 +53,16 @@ class Plan:
         return self.graphs if self.shared else self.graphs[b]
 
 
-def build_plan(agent: DistanceAgent, cand: Candidates, goals: np.ndarray, cfg: PlanEvalConfig) -> Plan:
-    """The planner's graph(s) for episodes with these goals [B, 2], from the agent's distance alone (timed)."""
+def build_plan(agent: DistanceAgent, cand: Candidates, goals: np.ndarray, max_dist: float) -> Plan:
+    """The planner's graph(s) for episodes with these goals [B, 2], from the agent's distance alone, its edges
+    those under the cutoff `max_dist` (timed)."""
     B = len(goals)
     t0 = time.perf_counter()
-    reach = cfg.max_dist + 1
+    reach = max_dist + 1
     if cand.shared:
         nodes = np.broadcast_to(cand.states, (B, *cand.states.shape))
-        d = agent.pairwise_distance(cand.states, cutoff=cfg.max_dist)  # [N, N]
-        graphs, queries = edges(d, cfg.max_dist), int(np.isfinite(d).sum())
+        d = agent.pairwise_distance(cand.states, cutoff=max_dist)  # [N, N]
+        graphs, queries = edges(d, max_dist), int(np.isfinite(d).sum())
     else:
         nodes = cand.states
         N = nodes.shape[1]
@@ -70,7 +70,7 @@ def build_plan(agent: DistanceAgent, cand: Candidates, goals: np.ndarray, cfg: P
         b, i, j = np.nonzero(close)
         dist = agent.distance(nodes[b, i], nodes[b, j])
         queries = len(b)
-        keep = dist < cfg.max_dist
+        keep = dist < max_dist
         b, i, j, dist = b[keep], i[keep], j[keep], dist[keep]
         split = np.searchsorted(b, np.arange(B + 1))
         graphs = []
@@ -78,12 +78,12 @@ def build_plan(agent: DistanceAgent, cand: Candidates, goals: np.ndarray, cfg: P
             rows = slice(split[e], split[e + 1])
             dm = np.full((N, N), np.inf)
             dm[i[rows], j[rows]] = dist[rows]
-            graphs.append(edges(dm, cfg.max_dist))
+            graphs.append(edges(dm, max_dist))
     rb, wb = near_pairs(goals, cand.states, reach)
     to_goal = np.full(nodes.shape[:2], np.inf)
     to_goal[rb, wb] = agent.distance(nodes[rb, wb], goals[rb])
     queries += len(rb)
-    cost = goal_costs(graphs, to_goal, cfg.max_dist)
+    cost = goal_costs(graphs, to_goal, max_dist)
     return Plan(nodes, cand.shared, graphs, cost, to_goal, queries, time.perf_counter() - t0)
 
 
@@ -148,26 +148,26 @@ class EdgeCleanup:
 
 
 @torch.no_grad()
-def run_planner(agent: DistanceAgent, maze: Maze, plan: Plan, ep: Episodes, noise: np.ndarray, cfg: PlanEvalConfig,
-                cleanup: bool = False) -> dict:
-    """Closed-loop episodes with the environment noise `noise` [max_steps, B]: every step, re-choose the waypoint
-    by SORB's rule (with SGM's edge cleanup when `cleanup`).
-    -> reached, steps, paths [T+1, B, 2], queries, waypoint-choice seconds and edges dropped."""
-    B = len(ep.starts)
+def run_planner(agent: DistanceAgent, maze: Maze, plan: Plan, starts: np.ndarray, goals: np.ndarray,
+                noise: np.ndarray, max_dist: float, cleanup_steps: int = 0) -> dict:
+    """Closed-loop episodes from `starts` to `goals` [B, 2] with the environment noise `noise` [max_steps, B]:
+    every step, re-choose the waypoint by SORB's rule (with SGM's edge cleanup after `cleanup_steps` failed
+    steps; 0: none). -> reached, steps, paths [T+1, B, 2], queries, waypoint-choice seconds and edges dropped."""
+    B, max_steps = len(starts), len(noise)
     envs = PointMazeVec(maze, B)
-    envs.reset(states=ep.starts, goals=ep.goals)
-    reached = np.linalg.norm(ep.starts - ep.goals, axis=1) < 1
-    steps = np.where(reached, 0, cfg.max_steps)
-    paths, queries, seconds = [ep.starts.copy()], 0, 0.0
-    reach = cfg.max_dist + 1
-    clean = EdgeCleanup(plan, B, cfg.cleanup_steps, cfg.max_dist) if cleanup and cfg.cleanup_steps else None
-    for t in range(cfg.max_steps):
+    envs.reset(states=starts, goals=goals)
+    reached = np.linalg.norm(starts - goals, axis=1) < 1
+    steps = np.where(reached, 0, max_steps)
+    paths, queries, seconds = [starts.copy()], 0, 0.0
+    reach = max_dist + 1
+    clean = EdgeCleanup(plan, B, cleanup_steps, max_dist) if cleanup_steps else None
+    for t in range(max_steps):
         if reached.all():
             break
         t0 = time.perf_counter()
         act = np.flatnonzero(~reached)
         s = envs.states[act]
-        direct = agent.distance(s, ep.goals[act])  # [A]
+        direct = agent.distance(s, goals[act])  # [A]
         if plan.shared:
             rb, wb = near_pairs(s, plan.nodes[0], reach)
             to_nodes_states = plan.nodes[0][wb]
@@ -178,12 +178,12 @@ def run_planner(agent: DistanceAgent, maze: Maze, plan: Plan, ep: Episodes, nois
         to_nodes[rb, wb] = agent.distance(s[rb], to_nodes_states)
         queries += len(act) + len(rb)
         if clean is None:
-            use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, cfg.max_dist)
+            use, w, _ = choose_waypoints(to_nodes, plan.to_goal_cost[act], direct, max_dist)
         else:
             nearest = clean.mask(act, to_nodes)
-            use, w, _ = choose_waypoints(to_nodes, clean.cost[act], direct, cfg.max_dist)
+            use, w, _ = choose_waypoints(to_nodes, clean.cost[act], direct, max_dist)
             clean.observe(act, use, w, nearest)
-        target = ep.goals[act].copy()
+        target = goals[act].copy()
         target[use] = plan.nodes[act[use], w[use]]
         seconds += time.perf_counter() - t0
         a = np.zeros((B, 2))
@@ -206,33 +206,36 @@ def episodes_per_chunk(cand: Candidates, B: int, max_memory: float) -> int:
     return B if cand.shared else chunk_episodes(cand.states.shape[1], B, max_memory)
 
 
-def plan_episodes(run: AgentRun, cand: Candidates, ep: Episodes, noise: np.ndarray, cfg: PlanEvalConfig,
-                  cleanup: bool, shown: int | None) -> dict:
-    """Graphs and closed loops for all episodes, `episodes_per_chunk` at a time. Every episode has its own
-    candidates and noise, so the results do not depend on the chunks, and the peak memory does not grow with
-    the number of episodes. `shown`: the episode to keep for a figure (its nodes, edges, path, start, goal).
+def plan_episodes(run: AgentRun, cand: Candidates, starts: np.ndarray, goals: np.ndarray, noise: np.ndarray, *,
+                  max_dist: float, cleanup_steps: int = 0, wormhole_at: float, max_memory: float,
+                  shown: int | None = None) -> dict:
+    """Graphs and closed loops for the episodes from `starts` to `goals` [B, 2] (noise [max_steps, B]),
+    `episodes_per_chunk` at a time under `max_memory` GB. Every episode has its own candidates and noise, so the
+    results do not depend on the chunks, and the peak memory does not grow with the number of episodes. An edge
+    whose true distance exceeds `wormhole_at` counts as a wormhole. `shown`: the episode to keep for a figure
+    (its nodes, edges, path, start, goal).
     -> reached, steps, queries, seconds (graph, loop), edges, wormholes, dropped edges, shown episode."""
-    B = len(ep.starts)
-    chunk = episodes_per_chunk(cand, B, cfg.max_memory)
+    B = len(starts)
+    chunk = episodes_per_chunk(cand, B, max_memory)
     out = {"reached": np.zeros(B, bool), "steps": np.zeros(B, np.int64), "queries": 0, "graph_seconds": 0.0,
            "loop_seconds": 0.0, "edges": 0, "wormholes": 0, "dropped_edges": 0, "shown": None}
     for lo in range(0, B, chunk):
         rows = slice(lo, min(lo + chunk, B))
-        part = Episodes(ep.starts[rows], ep.goals[rows], ep.bucket[rows])
-        plan = build_plan(run.agent, cand.of(rows), part.goals, cfg)
-        res = run_planner(run.agent, run.maze, plan, part, noise[:, rows], cfg, cleanup)
+        plan = build_plan(run.agent, cand.of(rows), goals[rows], max_dist)
+        res = run_planner(run.agent, run.maze, plan, starts[rows], goals[rows], noise[:, rows], max_dist,
+                          cleanup_steps)
         out["reached"][rows], out["steps"][rows] = res["reached"], res["steps"]
         out["queries"] += plan.queries + res["queries"]
         out["graph_seconds"] += plan.seconds
         out["loop_seconds"] += res["seconds"]
         out["dropped_edges"] += res["dropped_edges"]
-        n_edges, n_worm = score_edges(run.maze, plan, cfg.wormhole_factor * cfg.max_dist)
+        n_edges, n_worm = score_edges(run.maze, plan, wormhole_at)
         out["edges"] += n_edges
         out["wormholes"] += n_worm
         if shown is not None and rows.start <= shown < rows.stop:
             b = shown - rows.start
             steps = int(res["steps"][b])
             out["shown"] = {"nodes": plan.nodes[b], "edges": plan.graph(b).nonzero(),
-                            "path": res["paths"][: steps + 1, b], "start": part.starts[b], "goal": part.goals[b],
+                            "path": res["paths"][: steps + 1, b], "start": starts[shown], "goal": goals[shown],
                             "steps": steps, "reached": bool(res["reached"][b])}
     return out

@@ -1,17 +1,15 @@
 """What every candidate source shares: the states it returns (`Candidates`), its settings (`SourceSettings`, a
 config part of `plan eval`), its interface (`Source`), and the agent's exploration data it may learn from.
-The sources themselves: subgoals.py (uniform, replay, sgm, and the registry) and generators.py (cvae, ebm,
-route).
+The sources themselves: registry.py (uniform, replay, sgm, route, and the registry), generators.py (cvae,
+ebm), with the gap recursion that route and the generators share in gaps.py.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
-import tyro
+import torch
 
 from ...common.config import Config
 from ...common.errors import ConfigError, choose
@@ -50,15 +48,15 @@ class SourceSettings(Config):
 
     max_dist: float = 5.0
     """edge cutoff: an edge exists where the agent's distance is below this (SORB's MaxDist); sgm and the
-    generators' `gaps` measure against it too"""
+    gap recursion (cvae, ebm, route) measure against it too"""
     seed: int = 12345
     """seed of the sources' draws and of the generators' training"""
-    sgm_tau: Annotated[float, tyro.conf.arg(aliases=("--tau",))] = 2.0
+    sgm_tau: float = 2.0
     """sgm: two-way consistency threshold (steps)"""
     sgm_pool: int = 1500
     """sgm: replay states considered at most"""
     gen_steps: int = 3000
-    """cvae/ebm: training steps on the agent's trajectories"""
+    """cvae/ebm: training steps on routes through the agent's replay data"""
     gen_batch: int = 256
     """cvae/ebm: training triples per step"""
     gen_width: int = 128
@@ -66,69 +64,40 @@ class SourceSettings(Config):
     gen_lr: float = 1e-3
     """cvae/ebm: Adam learning rate"""
     per_call: int = 4
-    """cvae/ebm: samples per (start, goal) pair at each level of the recursion"""
+    """cvae/ebm: samples per (start, goal) pair, of which the agent's distance picks the middle"""
     ebm_negatives: str = "uniform:0.25,mismatched:0.5,hard:0.25"
     """ebm: negatives (uniform, mismatched, hard, perturb; weighted)"""
     ebm_infer_steps: int = 60
     """ebm: gradient-descent steps per generated candidate"""
-    ebm_init: str = "mid"
-    """ebm: where descent starts: `uniform` (noise over the map) or `mid` (half the samples of a pair from the
-    straight midpoint of its start and goal, the first exactly there, the others spread by a quarter of their
-    distance; the rest uniform) or `replay` (no descent: the learned energy scores `ebm_pool` replay states per
-    pair, half near the straight midpoint and half anywhere, and the lowest-energy ones are the samples)"""
-    ebm_pool: int = 64
-    """ebm with --ebm-init replay: replay states the energy scores per (start, goal) pair"""
-    gen_data: str = "graph"
-    """cvae/ebm training triples: `graph` (routes through the stitched replay data, any length) or `episodes`
-    (three states of one exploration episode)"""
     ebm_off_data: float = 0.25
     """ebm: share of negatives drawn from cells no replay state visited"""
-    snap: bool = True
-    """cvae/ebm: move every generated state to the nearest replay state (--no-snap: keep it where it was generated)"""
-    split: str = "gaps"
-    """cvae/ebm/route recursion: `gaps` splits the segments the agent cannot cross (longest first), `halves` splits
-    every segment, breadth first"""
     budget: str = "cap"
-    """cvae/ebm/route with --split gaps: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap
-    (the table reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are
-    split). --split halves always fills"""
-    far_pick: str = "energy"
-    """ebm with --split gaps: which of a pair's samples becomes its middle where every sample's longer half is
-    at least 3x the cutoff by the agent's distance (beyond its judgment): `energy` the lowest learned energy,
-    `distance` the shortest longer half (cvae, which has no energy, always uses the distance)"""
-    near_split: str = "route"
-    """cvae/ebm with --split gaps: the middle of a gap the agent's distance can judge (under --far-at times the
-    cutoff): `energy` the generator's, like every other, or `route` the halfway replay state of the shortest
-    observed route between the ends' cells (the agent's exploration data stitched into a graph)"""
+    """cvae/ebm/route: `cap` stops where the agent's distance trusts every hop, so --nodes is a cap (the table
+    reports the nodes used); `fill` spends every node (once no gap is left, the longest segments are split)"""
     far_at: float = 3.0
-    """where the agent's distance stops judging, in multiples of the cutoff: --far-pick energy takes over where
-    every sample's longer half is at least this far, --near-split route acts on gaps shorter than this"""
-    ebm_energy: str = "data"
-    """ebm: the energy descended: `data` (the learned F((s, g), m)), `distance` (lambda * max(D(s, m), D(m, g))
-    with D the agent's distance, RIS's subgoal objective) or `sum` (both: a product of experts)"""
-    ebm_lambda: float = 0.1
-    """ebm: weight of the agent's distance in `--ebm-energy distance` and `sum` (energy units per step)"""
+    """cvae/ebm: where the agent's distance stops judging, in multiples of the cutoff: a shorter gap's middle is
+    the halfway replay state of the shortest observed route between its ends, a longer one's is generated (for
+    ebm, where every sample's longer half is this far, the lowest energy picks among them)"""
 
     def check(self) -> None:
-        self.require(at_least_one=("sgm_pool", "ebm_pool", "gen_steps", "gen_batch", "gen_width", "per_call",
-                                   "ebm_infer_steps"),
-                     positive=("max_dist", "sgm_tau", "gen_lr", "ebm_lambda", "far_at"))
+        self.require(at_least_one=("sgm_pool", "gen_steps", "gen_batch", "gen_width", "per_call", "ebm_infer_steps"),
+                     positive=("max_dist", "sgm_tau", "gen_lr", "far_at"))
         parse_weights(self.ebm_negatives, NEGATIVES, "negative kind")
-        choose("--gen-data", self.gen_data, ("graph", "episodes"))
         if not 0 <= self.ebm_off_data < 1:
             raise ConfigError(f"--ebm-off-data must lie in [0, 1), got {self.ebm_off_data}")
-        choose("--split", self.split, ("gaps", "halves"))
         choose("--budget", self.budget, ("fill", "cap"))
-        choose("--ebm-energy", self.ebm_energy, ("data", "distance", "sum"))
-        choose("--ebm-init", self.ebm_init, ("uniform", "mid", "replay"))
-        choose("--far-pick", self.far_pick, ("energy", "distance"))
-        choose("--near-split", self.near_split, ("energy", "route"))
 
 
-class Source(ABC):
-    """`fit` once per agent run, then `candidates(starts [B, 2], goals [B, 2], n)` per batch of episodes."""
+class Source:
+    """`fit` once per agent run, then `candidates(starts [B, 2], goals [B, 2], n)` per batch of episodes.
+
+    What a source is, declared: `per_episode` (a node set, and graph, per episode; else one set shared by every
+    episode) and `learns` (its fit trains a model, whose `state_dict` can be saved and loaded into a new source
+    of the same settings with `load_state_dict`; else fitting reads the replay data, at once)."""
 
     name = ""
+    per_episode = False
+    learns = False
 
     def __init__(self, run: AgentRun, settings: SourceSettings):
         self.run, self.maze, self.settings, self.max_dist = run, run.maze, settings, settings.max_dist
@@ -137,10 +106,24 @@ class Source(ABC):
         self.fit_seconds = 0.0
 
     def fit(self) -> None:
-        return None  # sources that learn nothing (uniform, replay) need no fitting
+        return None  # uniform reads nothing
 
-    @abstractmethod
-    def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates: ...
+    def reseed(self, seed: int) -> None:
+        """Restart the source's draws, its own and torch's (which the generators draw from): a call after the
+        same reseed gives the same candidates."""
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+
+    def candidates(self, starts: np.ndarray, goals: np.ndarray, n: int) -> Candidates:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What the fit learned, on the CPU (nothing for a source that learns nothing)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Ready a new source from a saved fit instead of fitting it (one that learns nothing reads its data)."""
+        self.fit()
 
 
 def load_trajectories(run: AgentRun) -> dict[str, np.ndarray]:

@@ -1,24 +1,22 @@
-"""The per-episode candidate sources, `cvae`, `ebm` and `route`: given (start, goal), they place the states
-between them. `cvae` and `ebm` learn to generate them; `route` learns nothing and is their replay-only peer.
+"""The learned per-episode candidate sources, `cvae` and `ebm`: given (start, goal), they generate the states
+between them.
 
-All three run recursively (see `Generator`): a middle for (start, goal), then for (start, mid) and (mid, goal), and
-so on, by default only where the agent's distance says the route still has a gap, and until none is left or
-the node budget (a cap) is spent. They learn from the agent's exploration data only (replay_graph.py) and no
-source knows the walls. The only test of a sample's place is learned or observed: `gaps` prefers, of each
-call's samples, those in cells some replay state visited, and the agent's distance decides which of them
-bridges the gap. (`plan eval` counts the generated states that lie inside walls, by the true map, for the table
-only.) `snap` (on by default) moves every generated state to the nearest replay state, which makes the
-generator a chooser of replay states; `near_split route` (the default) gives the gaps short enough for the
-agent's distance to judge (under `far_at` times the cutoff) the halfway replay state of the shortest observed
-route between their ends instead of a generated middle, so the generator places the long-range middles only.
-`route` takes the observed route's middle for every gap, however long: the measure of what the generated
-middles add.
+Both place their nodes by the gap recursion (gaps.py): a middle for every segment the agent's distance says it
+cannot cross, longest first, until no gap is left or the node budget (a cap) is spent. They learn from the
+agent's exploration data only (replay_graph.py) and no source knows the walls. Each call runs `per_call`
+samples per pair; every sample moves to the nearest replay state (so the generator chooses among replay states),
+and the agent's distance picks the sample whose longer half is shortest (`ebm`: where every sample's longer half
+is at least `far_at` times the cutoff, beyond the distance's judgment, the lowest learned energy). A gap short
+enough for the agent's distance to judge (under `far_at` times the cutoff) takes the halfway replay state of the
+shortest observed route between its ends instead, so the generator places the long-range middles only; the
+`route` source (registry.py) takes the observed route's middle for every gap, the measure of what the generated
+middles add. (`plan eval` counts the generated states that lie inside walls, by the true map, for the table
+only.)
 """
 
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
 
 import numpy as np
 import torch
@@ -28,35 +26,41 @@ from ...common.monitor import progress
 from ...energy.contrastive import ContrastiveStep
 from ...energy.inference import descend
 from ...energy.losses import make_loss
-from ...energy.models import EnergyModel, MLPEnergy
+from ...energy.models import MLPEnergy
 from ...energy.negatives import Drawn, Mixture, parse_negatives
 from ...energy.nets import mlp
 from ...energy.step import GradientStep
-from .candidates import Candidates, Source, load_trajectories
-from .replay_graph import ReplayGraph, episode_triples
+from .candidates import Source, load_trajectories
+from .gaps import gap_candidates, observed_middles
+from .replay_graph import ReplayGraph
 
 
 class Generator(Source):
-    """A learned (start, goal) -> middle sampler, run recursively to the node budget.
+    """A learned (start, goal) -> middle sampler, run by the gap recursion (gaps.py).
 
-    Each call runs `per_call` samples for every (start, goal) pair and keeps the best one as the pair's middle
-    (the lowest energy for `ebm`, the prior mean for `cvae`); the candidates are these middles. `halves`
-    splits blindly, breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ...
-    `gaps` splits only the segments the agent's distance says it cannot cross, so the budget goes where the
-    route is still broken, and keeps the sample whose longer half is shortest by the agent's distance (these
-    distance queries are counted).
+    `build` makes the untrained networks (seeded) named in `networks`, which `fit` trains; a fit is their
+    state dict. The distance queries of every call are counted (`per_call` samples, both halves)."""
 
-    `build` makes the untrained networks (seeded), which `fit` trains; `networks` names the attributes that hold
-    them, so a fit can be saved and loaded into a built source (the playground keeps fits beside the agent).
-    """
-
+    per_episode = learns = True
     networks: tuple[str, ...] = ()
 
-    @abstractmethod
-    def build(self) -> None: ...
+    def build(self) -> None:
+        raise NotImplementedError
 
     def fit_graph(self) -> None:
         self.graph = ReplayGraph(load_trajectories(self.run), self.maze.high)
+
+    def modules(self) -> nn.ModuleDict:
+        return nn.ModuleDict({n: getattr(self, n) for n in self.networks})
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().contiguous().cpu() for k, v in self.modules().state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.build()
+        self.fit_graph()
+        self.modules().load_state_dict(state)
+        self.modules().eval()
 
     def norm(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x / self.maze.high * 2 - 1, dtype=torch.float32, device=self.device)
@@ -68,125 +72,51 @@ class Generator(Source):
         """The learned energy of samples m [P, k, 2] between normalised pairs [P, 2] -> [P, k], or None (cvae)."""
         return None
 
-    @abstractmethod
-    def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised [P, 2] pairs -> (k samples [P, k, 2], the best one, to recurse on [P, 2])."""
+    def sample(self, s: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
+        """Normalised [P, 2] pairs -> k samples between each, [P, k, 2]."""
+        raise NotImplementedError
 
     @torch.no_grad()
     def candidates(self, starts, goals, n):
-        t0 = time.perf_counter()
-        if self.settings.split == "halves":
-            states, queries = self.halves(starts, goals, n), 0
-        else:
-            states, queries = self.gaps(starts, goals, n)
-            # Under a cap, the slots no episode used are dropped (one episode alone gets no NaN row); when no
-            # episode needed a node, the start stands in as the one node.
-            used = int(np.isfinite(states).all(-1).sum(-1).max())
-            states = states[:, :used] if used else np.asarray(starts, dtype=np.float64)[:, None].copy()
-        return Candidates(states, time.perf_counter() - t0, queries)
+        return gap_candidates(starts, goals, n, self.run.agent.distance, self.bridge, self.max_dist,
+                              self.settings.budget == "fill")
 
-    def middles(self, s: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """The best of `per_call` samples for each pair, [P, 2] in map coordinates (snapped when asked)."""
-        _, mid = self.sample(self.norm(s), self.norm(g), self.settings.per_call)
-        mid = self.denorm(mid)
-        return self.graph.snap(mid) if self.settings.snap else mid
+    def bridge(self, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The gaps' middles (gaps.Bridge): the observed route's for the gaps the agent's distance can judge
+        (under `far_at` times the cutoff), the generator's for the others."""
+        near = d < self.settings.far_at * self.max_dist  # [K]
+        mid, d_am, d_mb = np.empty((len(a), 2)), np.empty(len(a)), np.empty(len(a))  # [K, 2], [K], [K]
+        queries = 0
+        for part, fn in ((near, self.observed), (~near, self.generated)):
+            if part.any():
+                mid[part], d_am[part], d_mb[part], spent = fn(a[part], b[part])
+                queries += spent
+        return mid, d_am, d_mb, queries
 
-    def bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Of `per_call` samples between each pair, the one whose longer half is shortest by the agent's
-        distance, preferring cells the replay data visited -> (middles [K, 2], d(a, mid) [K], d(mid, b) [K])."""
+    def observed(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        return observed_middles(self.graph, self.run.agent.distance, self.rng, a, b)
+
+    def generated(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Of `per_call` samples between each pair, snapped to replay states, the one whose longer half is
+        shortest by the agent's distance (the lowest energy where every longer half is beyond its judgment)."""
         k = self.settings.per_call
         s, g = self.norm(a), self.norm(b)
-        samples, _ = self.sample(s, g, k)
-        m = self.denorm(samples).reshape(-1, 2)  # [K*k, 2]
-        if self.settings.snap:
-            m = self.graph.snap(m)
+        samples = self.sample(s, g, k)  # [K, k, 2]
+        m = self.graph.snap(self.denorm(samples).reshape(-1, 2))  # [K*k, 2]
         d_am = self.run.agent.distance(np.repeat(a, k, 0), m).reshape(-1, k)  # [K, k]
         d_mb = self.run.agent.distance(m, np.repeat(b, k, 0)).reshape(-1, k)
-        off = ~self.graph.occupied[self.graph.cell_ids(m)].reshape(-1, k)  # where no replay state ever was
         score = np.maximum(d_am, d_mb)
-        e = self.sample_energies(self.norm(m).reshape(-1, k, 2), s, g) if self.settings.far_pick == "energy" else None
+        e = self.sample_energies(self.norm(m).reshape(-1, k, 2), s, g)
         if e is not None:  # where every sample's longer half is beyond the agent's judgment, the energy decides
             far = (score >= self.settings.far_at * self.max_dist).all(1, keepdims=True)  # [K, 1]
             score = np.where(far, e, score)
-        best = (score + 1e3 * off).argmin(1)
+        best = score.argmin(1)
         rows = np.arange(len(a))
-        return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best]
-
-    def routed(self, d: np.ndarray) -> np.ndarray:
-        """Which gaps [K] (their lengths by the agent's distance) take the observed route's middle: with
-        `--near-split route`, those the agent's distance can judge (under `far_at` times the cutoff)."""
-        return (d < self.settings.far_at * self.max_dist) & (self.settings.near_split == "route")
-
-    def route_bridge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`--near-split route`: the halfway replay state of the shortest observed route -> like `bridge`."""
-        m = self.graph.route_middles(a, b, self.rng)
-        return m, self.run.agent.distance(a, m), self.run.agent.distance(m, b)
-
-    def halves(self, starts: np.ndarray, goals: np.ndarray, n: int) -> np.ndarray:
-        """Breadth first: the middle of (start, goal), then of (start, mid) and (mid, goal), ... -> [B, n, 2]."""
-        B = len(starts)
-        s, g = starts, goals
-        found, total = [], 0
-        while total < n:
-            mid = self.middles(s, g)  # [P, 2] with P = B * 2^level, grouped by episode
-            level = mid.reshape(B, -1, 2)
-            if total + level.shape[1] > n:  # a partial last level: spread it along the route
-                level = level[:, np.linspace(0, level.shape[1] - 1, n - total).round().astype(np.int64)]
-            found.append(level)
-            total += level.shape[1]
-            s, g = (np.stack([s.reshape(B, -1, 2), mid.reshape(B, -1, 2)], 2).reshape(-1, 2),
-                    np.stack([mid.reshape(B, -1, 2), g.reshape(B, -1, 2)], 2).reshape(-1, 2))
-        return np.concatenate(found, 1)
-
-    def gaps(self, starts: np.ndarray, goals: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-        """Split where the route has a gap: every segment the agent cannot cross (its distance at or above the
-        cutoff) gets a middle, longest first; once an episode has none left, its longest segments are split
-        to spend the rest of the budget (`fill`), or it stops there (`cap`: the unused rows are NaN, nodes the
-        planner never connects). -> ([B, n, 2], distance queries)."""
-        B = len(starts)
-        out, count = np.full((B, n, 2), np.nan), np.zeros(B, dtype=np.int64)
-        ep, a, b = np.arange(B), starts, goals  # segments: episode [S], ends [S, 2] each
-        d = self.run.agent.distance(a, b)
-        queries = B
-        fill = self.settings.budget == "fill"
-        while (count < n).any():
-            gap = d >= self.max_dist
-            has_gap = np.bincount(ep[gap], minlength=B) > 0
-            eligible = gap | ~has_gap[ep] if fill else gap & (count[ep] < n)
-            if not eligible.any():  # `cap`: every hop is trusted (or the cap is spent); the rest stays NaN
-                break
-            order = np.lexsort((-d, ep))  # by episode, longest first
-            order = order[eligible[order]]
-            rank = np.arange(len(order)) - np.searchsorted(ep[order], ep[order])  # rank within its episode
-            pick = order[rank < (n - count)[ep[order]]]  # [K] segments to split
-            # [K] the gaps that take the observed route's middle (`routed`); the others the generator's
-            near = self.routed(d[pick])
-            mid, d_am, d_mb = np.empty((len(pick), 2)), np.empty(len(pick)), np.empty(len(pick))  # [K, 2], [K], [K]
-            for part, fn in ((near, self.route_bridge), (~near, self.bridge)):
-                if part.any():
-                    mid[part], d_am[part], d_mb[part] = fn(a[pick[part]], b[pick[part]])
-            queries += 2 * int(near.sum()) + 2 * int((~near).sum()) * self.settings.per_call
-            e = ep[pick]
-            slot = count[e] + np.arange(len(e)) - np.searchsorted(e, e)  # e is sorted
-            out[e, slot] = mid
-            count += np.bincount(e, minlength=B)
-            keep = np.ones(len(ep), bool)
-            keep[pick] = False
-            new_a, new_b = np.concatenate([a[pick], mid]), np.concatenate([mid, b[pick]])
-            new_d = np.concatenate([d_am, d_mb])
-            ep, a, b = np.r_[ep[keep], e, e], np.r_[a[keep], new_a], np.r_[b[keep], new_b]
-            d = np.r_[d[keep], new_d]
-            order = np.argsort(ep, kind="stable")
-            ep, a, b, d = ep[order], a[order], b[order], d[order]
-        return out, queries
+        return m.reshape(-1, k, 2)[rows, best], d_am[rows, best], d_mb[rows, best], 2 * k * len(a)
 
     def training_data(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Up to 2^15 distinct triples (a step draws its batch from them at random), normalised."""
-        n = min(n, 2**15)
-        if self.settings.gen_data == "graph":
-            s, m, g = self.graph.triples(self.rng, n)
-        else:
-            s, m, g = episode_triples(load_trajectories(self.run), self.rng, n)
+        s, m, g = self.graph.triples(self.rng, min(n, 2**15))
         return self.norm(s), self.norm(m), self.norm(g)
 
     def batches(self, data: tuple[torch.Tensor, ...]):
@@ -245,57 +175,7 @@ class CVAESource(Generator):
     def sample(self, s, g, k):
         c = torch.cat([s, g], 1)  # [P, 4]
         z = torch.randn(len(c) * k, self.latent, device=self.device)
-        samples = chunked(self.decode, z, c.repeat_interleave(k, 0)).reshape(len(s), k, 2)
-        mid = chunked(self.decode, torch.zeros(len(s), self.latent, device=self.device), c)  # the prior mean
-        return samples, mid
-
-
-class RouteSource(Generator):
-    """The observed route alone: the gap recursion of the generators, every middle the halfway replay state of
-    the shortest observed route between the segment's ends (`ReplayGraph`). Nothing is learned: like `sgm`, it
-    uses the agent's replay data only, so it is the generators' fair peer and tells what a generated middle
-    adds over the data it was trained on."""
-
-    name = "route"
-
-    def build(self):
-        pass
-
-    def fit(self):
-        t0 = time.perf_counter()
-        self.fit_graph()
-        self.fit_seconds = time.perf_counter() - t0
-
-    def routed(self, d):
-        return np.ones(len(d), bool)
-
-    def sample(self, s, g, k):
-        mid = self.norm(self.graph.route_middles(self.denorm(s), self.denorm(g), self.rng))  # [P, 2]
-        return mid[:, None].expand(-1, k, -1), mid
-
-
-class ComposedEnergy(EnergyModel):
-    """E(m | (s, g)) = F(m | (s, g)) + lambda * max(D(s, m), D(m, g)): the learned data energy (or none) plus
-    the agent's own distance on the middle (RIS's subgoal objective), a product of experts that descent
-    minimises jointly. Normalised coordinates in and out, like F; D in the agent's steps. The agent's weights
-    are not trained here: only the gradient in m is taken."""
-
-    dim, context_dim = 2, 4
-
-    def __init__(self, data: EnergyModel | None, agent: nn.Module, high: np.ndarray, lam: float):
-        super().__init__()
-        self.data, self.agent, self.lam = data, agent, lam
-        self.register_buffer("to_map", torch.as_tensor(np.asarray(high) / 2, dtype=torch.float32))
-
-    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """The agent's pessimistic expected steps, differentiable: [B, 2] x [B, 2] map coordinates -> [B]."""
-        agent = self.agent
-        return agent.expected_steps(agent.logits(a, b, agent.act(a, b))).amax(0)
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        m, s, g = ((v + 1) * self.to_map for v in (x, context[:, :2], context[:, 2:]))  # map coords
-        e = self.lam * torch.maximum(self.distance(s, m), self.distance(m, g))  # [B]
-        return e if self.data is None else e + self.data(x, context)
+        return chunked(self.decode, z, c.repeat_interleave(k, 0)).reshape(len(s), k, 2)
 
 
 class EBMSource(Generator):
@@ -336,50 +216,21 @@ class EBMSource(Generator):
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
         return chunked(self.energy, m.reshape(-1, 2), c).reshape(P, k).detach().cpu().numpy()
 
-    def descended(self) -> EnergyModel:
-        """The energy that sampling descends (`--ebm-energy`): the learned one, the agent's distance, or both."""
-        st = self.settings
-        if st.ebm_energy == "data":
-            return self.energy
-        return ComposedEnergy(self.energy if st.ebm_energy == "sum" else None, self.run.agent, self.maze.high,
-                              st.ebm_lambda).eval()
-
     def refine(self, x0: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return descend(self.descended(), x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
+        return descend(self.energy, x0, context=c, steps=self.settings.ebm_infer_steps, step_size=0.05,
                        final_step_size=0.005, schedule="cosine", max_move=0.1, tol=1e-4, box=self.box).samples
-
-    def pooled(self, s: torch.Tensor, g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """`--ebm-init replay`: the k lowest-energy of `ebm_pool` replay states per pair (half drawn around the
-        straight midpoint, within the pair's half-extent plus 2 cells, and snapped to the nearest replay state;
-        half uniform over the replay states), no descent."""
-        P, R = len(s), self.settings.ebm_pool
-        a, b = self.denorm(s), self.denorm(g)  # [P, 2] map coordinates
-        h = R // 2
-        reach = np.abs(b - a).max(1, keepdims=True) / 2 + 2  # [P, 1]
-        near = (a + b)[:, None] / 2 + reach[:, None] * (self.rng.random((P, h, 2)) * 2 - 1)  # [P, h, 2]
-        near = self.graph.snap(near.reshape(-1, 2)).reshape(P, h, 2)
-        anywhere = self.graph.states[self.rng.integers(len(self.graph.states), size=(P, R - h))]  # [P, R-h, 2]
-        pool = self.norm(np.concatenate([near, anywhere], 1))  # [P, R, 2]
-        e = torch.as_tensor(self.sample_energies(pool, s, g), device=self.device)  # [P, R]
-        best = e.topk(k, dim=1, largest=False).indices  # [P, k], lowest energy first
-        samples = pool[torch.arange(P, device=self.device)[:, None], best]  # [P, k, 2]
-        return samples, samples[:, 0]
 
     def sample(self, s, g, k):
         P = len(s)
-        if self.settings.ebm_init == "replay":
-            return self.pooled(s, g, k)
         c = torch.cat([s, g], 1).repeat_interleave(k, 0)  # [P*k, 4]
         x0 = torch.rand(P * k, 2, device=self.device) * 2 - 1  # [P*k, 2]
-        if self.settings.ebm_init == "mid":  # half the chains from the straight midpoint, spread with the gap
-            h = (k + 1) // 2
-            mid, spread = (s + g) / 2, (g - s).norm(dim=1, keepdim=True) / 4  # [P, 2], [P, 1]
-            near = mid[:, None] + spread[:, None] * torch.randn(P, h, 2, device=self.device)  # [P, h, 2]
-            near[:, 0] = mid
-            x0 = x0.reshape(P, k, 2)
-            x0[:, :h] = near.clamp(-1, 1)
-            x0 = x0.reshape(P * k, 2)
-        out = chunked(self.refine, x0, c)  # [P*k, 2]
-        e = chunked(self.descended(), out, c).reshape(P, k)
-        samples = out.reshape(P, k, 2)
-        return samples, samples[torch.arange(P, device=self.device), e.argmin(1)]
+        # half the chains start from the straight midpoint (the first exactly there, the others spread by a
+        # quarter of the pair's distance), the others from uniform noise
+        h = (k + 1) // 2
+        mid, spread = (s + g) / 2, (g - s).norm(dim=1, keepdim=True) / 4  # [P, 2], [P, 1]
+        near = mid[:, None] + spread[:, None] * torch.randn(P, h, 2, device=self.device)  # [P, h, 2]
+        near[:, 0] = mid
+        x0 = x0.reshape(P, k, 2)
+        x0[:, :h] = near.clamp(-1, 1)
+        x0 = x0.reshape(P * k, 2)
+        return chunked(self.refine, x0, c).reshape(P, k, 2)

@@ -5,13 +5,13 @@
 - `sgm`: replay states sparsified by two-way consistency (SGM): a state is kept only if no kept state is
   interchangeable with it, i.e. differs by at most `sgm_tau` in its distance to and from every pool state;
   shared.
+- `route`: no model: the gap recursion (gaps.py), every middle the halfway replay state of the shortest observed
+  route through the stitched trajectories (replay_graph.py); per episode.
 - `cvae`: a conditional VAE that, given (start, goal), samples states between them, trained on the same
   trajectories (HTM's generative baseline); per episode (generators.py).
 - `ebm`: a conditional energy F((start, goal), m), low where m lies between start and goal on a trajectory,
   trained contrastively on the same trajectories; candidates by gradient descent from noise; per episode
   (generators.py).
-- `route`: no model: the same recursion as `cvae` and `ebm`, every middle the halfway replay state of the
-  shortest observed route through the stitched trajectories; per episode (generators.py).
 
 What they share (candidates, settings, interface) is in candidates.py.
 """
@@ -25,7 +25,9 @@ import numpy as np
 from ...common.errors import choose
 from ..agent.run import AgentRun
 from .candidates import Candidates, Source, SourceSettings, load_trajectories
-from .generators import CVAESource, EBMSource, RouteSource
+from .gaps import gap_candidates, observed_middles
+from .generators import CVAESource, EBMSource
+from .replay_graph import ReplayGraph
 
 
 class UniformSource(Source):
@@ -77,6 +79,27 @@ class SGMSource(ReplaySource):
                     continue
             kept.append(i)
         return Candidates(pool[kept], time.perf_counter() - t0, queries)
+
+
+class RouteSource(Source):
+    """The observed route alone: every gap's middle is the halfway replay state of the shortest observed route
+    between the segment's ends (`ReplayGraph`). Nothing is learned: like `sgm`, it uses the agent's replay data
+    and distance only, so it is the generators' fair peer and tells what a generated middle adds."""
+
+    name = "route"
+    per_episode = True
+
+    def fit(self):
+        t0 = time.perf_counter()
+        self.graph = ReplayGraph(load_trajectories(self.run), self.maze.high)
+        self.fit_seconds = time.perf_counter() - t0
+
+    def bridge(self, a, b, d):
+        return observed_middles(self.graph, self.run.agent.distance, self.rng, a, b)
+
+    def candidates(self, starts, goals, n):
+        return gap_candidates(starts, goals, n, self.run.agent.distance, self.bridge, self.max_dist,
+                              self.settings.budget == "fill")
 
 
 REGISTRY: dict[str, type[Source]] = {"uniform": UniformSource, "replay": ReplaySource, "sgm": SGMSource,

@@ -1,14 +1,10 @@
-"""The generators' training triples (start, middle, goal), from the agent's exploration episodes alone, two ways
-(`gen_data`):
+"""The agent's exploration episodes stitched into one graph of observed moves between the grid cells it visited
+(`ReplayGraph`): the generators' training triples (start, middle, goal) and the observed route's middles.
 
-- `graph` (default): the exploration episodes stitched into one graph of observed moves between the grid cells
-  the agent visited (`ReplayGraph`); (start, goal) are two visited cells (half the goals anywhere, half within
-  a log-uniform radius), and the middle lies on the shortest observed route between them at a Beta(3, 3)
-  fraction of its length. Every state is a real replay state of its cell. The ground-truth walls are never
-  used; the `ebm` also takes negatives from the cells no replay state visited (`ReplayGraph.off_data`).
-- `episodes`: three states of one exploration episode in order (episodes are at most `episode_steps` long,
-  so these span short, almost straight stretches), the middle at a Beta(3, 3) fraction of the span
-  (`episode_triples`).
+A triple's (start, goal) are two visited cells (half the goals anywhere, half within a log-uniform radius), and
+the middle lies on the shortest observed route between them at a Beta(3, 3) fraction of its length. Every state
+is a real replay state of its cell. The ground-truth walls are never used; the `ebm` also takes negatives from
+the cells no replay state visited (`ReplayGraph.off_data`).
 """
 
 from __future__ import annotations
@@ -17,24 +13,6 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
-
-from ...common.errors import ConfigError
-
-
-def episode_triples(traj: dict[str, np.ndarray], rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
-    """n (start, middle, goal) [n, 2] each: three states of one episode in order, the middle Beta(3,3)."""
-    offsets = traj["offsets"]
-    lengths = np.diff(offsets)
-    usable = np.flatnonzero(lengths >= 3)
-    if len(usable) == 0:
-        raise ConfigError("the agent's trajectories hold no episode of 3 or more states to learn from")
-    ep = usable[rng.integers(len(usable), size=n)]
-    length = lengths[ep]
-    i = (rng.random(n) * (length - 2)).astype(np.int64)  # start index, leaving room for middle and goal
-    j = i + 2 + (rng.random(n) * (length - i - 2)).astype(np.int64)  # goal index >= i + 2
-    k = i + 1 + np.minimum((rng.beta(3, 3, n) * (j - i - 1)).astype(np.int64), j - i - 2)  # i < k < j
-    s = traj["states"]
-    return s[offsets[ep] + i], s[offsets[ep] + k], s[offsets[ep] + j]
 
 
 class ReplayGraph:
