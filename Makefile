@@ -1,11 +1,12 @@
-# `make demo` trains the spiral energy model; `make test` runs the test suite.
+# `make demo` trains the spiral energy model; `make test` runs the quick tests (unit tests and a tiny run of each
+# command), `make test-e2e` the longer end-to-end ones, `make test-all` every test (the slow claims too).
 # Both create .venv on first use and install what they need.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all test-cuda wheels lint clean
+.PHONY: demo test test-e2e test-all test-cuda wheels lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -m 'e2e and not slow'
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ''

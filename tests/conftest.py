@@ -44,6 +44,16 @@ def cli():
     return run_cli
 
 
+@pytest.fixture(scope="session")
+def maze_agent(tmp_path_factory) -> Path:
+    """One tiny agent, `ebmplan maze train` with MAZE_TINY (seed 0) by the CLI's entry point in process, trained
+    once per session and shared by every test that needs *a* trained agent and writes nothing into its folder.
+    Named `a0`: some tests match the agent's seed in the folder name of their messages."""
+    run = tmp_path_factory.mktemp("maze-agent") / "a0"
+    assert main_code(["maze", "train", *MAZE_TINY, "--out", str(run)]) == 0
+    return run
+
+
 def kill_mid_way(args: list[str], run: Path, *, after_step: int, total: int, timeout: float = 300) -> int:
     """Start `ebmplan *args` writing to `run`, SIGKILL it once a checkpoint at `after_step` or later exists,
     and return the checkpointed step (asserting the run was really cut short)."""
@@ -93,3 +103,15 @@ def untimed_metrics(run: Path) -> dict:
         return obj
 
     return untimed(json.loads((run / "metrics.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def small_agent(tmp_path_factory) -> Path:
+    """`ebmplan maze train --map FourRooms --resize 2 --steps 1000`, in process, once per session: small (its
+    distances are long: a graph needs an edge cutoff of about 15); the playground's tests, API and browser, plan
+    with it."""
+    from ebmplan.plan.agent.run import MazeTrainConfig
+    from ebmplan.plan.agent.training import train_agent
+
+    out = tmp_path_factory.mktemp("agents") / "fourrooms-x2"
+    return train_agent(MazeTrainConfig(map="FourRooms", resize=2, steps=1000, log_every=100, out=str(out)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import kill_resume_and_rerun, run_cli
+from conftest import kill_resume_and_rerun, main_code, run_cli
 from ebmplan.common.files import load_checkpoint
 from ebmplan.plan.agent.run import load_agent
 
@@ -32,6 +32,7 @@ def results(run):
     return metrics, curve, state, trajectories
 
 
+@pytest.mark.e2e
 def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
     steps = ["--steps", "800", "--checkpoint-every", "100"]
     killed, whole = kill_resume_and_rerun(["maze", "train"], [*TINY, *steps], tmp_path, after_step=200,
@@ -48,10 +49,9 @@ def test_a_killed_agent_run_resumes_to_the_same_result(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A finished tiny run, copied by the tests that change it."""
+    """A finished tiny run (made in process), copied by the tests that change it."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    done = cli("--out", str(run), *TINY, "--steps", "40", "--checkpoint-every", "20")
-    assert done.returncode == 0, done.stderr
+    assert main_code(["maze", "train", "--out", str(run), *TINY, "--steps", "40", "--checkpoint-every", "20"]) == 0
     return run
 
 
@@ -66,11 +66,13 @@ def test_resuming_a_finished_run_changes_nothing(finished, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["train_seconds"] == seconds
 
 
-def test_divergence_stops_the_agent_and_keeps_a_good_checkpoint(tmp_path):
+def test_divergence_stops_the_agent_and_keeps_a_good_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
-    res = cli("--out", str(run), *TINY, "--steps", "100", "--checkpoint-every", "1", "--lr", "3e11")
-    assert res.returncode == 1, res.stderr
-    assert "training diverged at step" in res.stderr and "--lr" in res.stderr and "Traceback" not in res.stderr
+    code = main_code(["maze", "train", "--out", str(run), *TINY, "--steps", "100", "--checkpoint-every", "1",
+                      "--lr", "3e11"])  # in process
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "training diverged at step" in err and "--lr" in err and "Traceback" not in err
     state = load_checkpoint(run / "checkpoint.pt")  # the last good one loads ...
     assert 1 <= state["step"] < 100
     assert all(torch.isfinite(v).all() for part in ("model", "target") for v in state[part].values())

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import main_code, run_cli
 from ebmplan.common.runs import load_run
 from ebmplan.energy.architectural import KMeansEnergy, PCAEnergy, SparseAutoencoderEnergy
 from ebmplan.energy.inference import descend
@@ -104,6 +104,7 @@ def test_gradient_descent_lowers_each_energy(method):
 
 
 
+@pytest.mark.e2e
 def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
     out = tmp_path / "km"
     done = run_cli("train", "--method", "kmeans", "--steps", "30", "--n-samples", "200",
@@ -124,7 +125,7 @@ def test_train_method_kmeans_writes_a_run_that_load_run_rebuilds(tmp_path):
 
 @pytest.mark.parametrize("methods", [
     "pca,kmeans",
-    "contrastive,pca,kmeans,sparse-ae",
+    pytest.param("contrastive,pca,kmeans,sparse-ae", marks=pytest.mark.e2e),  # every method: make test-e2e
 ])
 def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
     out = tmp_path / "cmp"
@@ -140,8 +141,9 @@ def test_compare_writes_sub_runs_table_and_figure(tmp_path, methods):
 
 
 
-def test_a_diverging_sparse_autoencoder_exits_1_with_the_shared_message(tmp_path):
-    res = run_cli("train", "--method", "sparse-ae", "--steps", "5", "--width", "8", "--code-dim", "8",
-                  "--lr", "1e30", "--n-samples", "50", "--out", str(tmp_path / "run"))
-    assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert "training diverged at step" in res.stderr and "of the sparse autoencoder" in res.stderr
+def test_a_diverging_sparse_autoencoder_exits_1_with_the_shared_message(tmp_path, capsys):
+    code = main_code(["train", "--method", "sparse-ae", "--steps", "5", "--width", "8", "--code-dim", "8",
+                      "--lr", "1e30", "--n-samples", "50", "--out", str(tmp_path / "run")])  # in process
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "training diverged at step" in err and "of the sparse autoencoder" in err

@@ -46,6 +46,7 @@ def test_train_on_a_user_file(cli, tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["reference"] == "test split"
 
 
+@pytest.mark.e2e
 def test_an_existing_run_folder_is_not_silently_overwritten(cli, tmp_path):
     out = tmp_path / "run"
     assert cli("spiral", "--out", str(out), *TINY).returncode == 0

@@ -1,7 +1,6 @@
 """Conditional and latent-variable energies: pair negatives, multi-start prediction, the spiral task."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONDITIONAL_TINY, kill_resume_and_rerun, untimed_metrics
+from conftest import CONDITIONAL_TINY, kill_resume_and_rerun, main_code, untimed_metrics
 from ebmplan import load_run
 from ebmplan.common.errors import ConfigError, Divergence
 from ebmplan.conditional import (
@@ -185,6 +184,7 @@ def test_one_seed_gives_one_result(tmp_path):
             assert first[kind][view]["mode_coverage"] == second[kind][view]["mode_coverage"]
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # Killed once the first of the three models is in the checkpoint; the resumed run loads it, trains the
     # other two, and measures exactly what an uninterrupted run measures.
@@ -251,13 +251,13 @@ def test_each_model_stops_with_divergence_not_a_nan_result(kind):
         train_model(model, spiral_pairs(0, 8), cfg, kind)
 
 
-def test_a_diverging_conditional_run_exits_1_and_prints_no_result(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ebmplan", "conditional", *CONDITIONAL_TINY, "--lr", "1e30",
-                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"})
-    assert done.returncode == 1, done.stderr
-    assert "training diverged at step" in done.stderr and "--lr" in done.stderr and "Traceback" not in done.stderr
-    assert "nan" not in done.stdout and not (tmp_path / "run" / "metrics.json").exists()
+def test_a_diverging_conditional_run_exits_1_and_prints_no_result(tmp_path, capsys):
+    # in process (the command's tiny run above goes through the CLI)
+    code = main_code(["conditional", *CONDITIONAL_TINY, "--lr", "1e30", "--out", str(tmp_path / "run")])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "training diverged at step" in err and "--lr" in err and "Traceback" not in err
+    assert "nan" not in out and not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_the_loss_gets_exactly_its_own_options():

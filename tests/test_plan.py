@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy.sparse.csgraph import shortest_path
 
-from conftest import MAZE_TINY
+from conftest import main_code
 from ebmplan.plan.search.graph import choose_waypoints, edges, goal_costs, path_to, shortest_paths
 
 INF = np.inf
@@ -60,15 +60,12 @@ def test_waypoint_rule_on_a_hand_built_graph():
     assert not use[0]
 
 
-# ----- candidate sources and the end-to-end command, on a tiny agent trained through the CLI -----
+# ----- candidate sources and the end-to-end command, on a tiny agent (conftest: trained once per session) -----
 
 
-@pytest.fixture(scope="module")
-def tiny_agent(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plan") / "agent"
-    subprocess.run([sys.executable, "-m", "ebmplan", "maze", "train", *MAZE_TINY, "--out", str(run)], check=True,
-                   capture_output=True)
-    return run
+@pytest.fixture
+def tiny_agent(maze_agent):
+    return maze_agent  # conftest's: trained once per session
 
 
 @pytest.mark.parametrize("name", ["uniform", "replay", "sgm", "cvae", "ebm", "route"])
@@ -132,6 +129,7 @@ def test_a_fit_saved_as_its_state_dict_loads_into_a_new_source(tiny_agent, name)
     assert fitted.state_dict() and make_source("route", run, settings).state_dict() == {}
 
 
+@pytest.mark.e2e
 def test_chunked_planning_gives_the_results_of_one_batch(tiny_agent, tmp_path):
     """A tiny memory budget plans the per-episode graphs one episode at a time: same results as all at once."""
     import csv
@@ -198,6 +196,7 @@ def test_plan_eval_end_to_end_writes_the_table(tiny_agent, tmp_path):
     assert set(headline) >= {"success_hard_policy", "success_hard_uniform_8", "plan_ms_per_episode_ebm_8"}
 
 
+@pytest.mark.e2e
 def test_plan_eval_trains_one_agent_per_seed_then_reuses_it(tmp_path):
     agents = tmp_path / "agents"
     args = [sys.executable, "-m", "ebmplan", "plan", "eval", "--seeds", "3", "--map", "FourRooms", "--resize", "2",
@@ -347,10 +346,11 @@ def test_capped_budget_stops_where_every_hop_is_trusted(tiny_agent):
                                          (["--ebm-off-data", "1"], "--ebm-off-data"),
                                          (["--near-split", "energy"], "--near-split"),
                                          (["--snap"], "--snap")])
-def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words):
-    out = subprocess.run([sys.executable, "-m", "ebmplan", "plan", "eval", "--agent", str(tiny_agent), *args],
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
+def test_bad_generator_settings_are_one_sentence(tiny_agent, args, words, capsys):
+    # in process: the unknown source above goes through the CLI
+    assert main_code(["plan", "eval", "--agent", str(tiny_agent), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
 
 
 def test_capped_budget_with_midpoint_starts_stays_within_the_cap(tiny_agent):

@@ -11,17 +11,19 @@ from conftest import MAZE_TINY, run_cli
 from ebmplan.plan.eval.protocol import PlanEvalConfig
 from ebmplan.plan.eval.run import plan_eval
 
+pytestmark = pytest.mark.e2e  # worker processes and a Ray cluster: make test-e2e
+
 PLAN = dict(sources=("uniform", "replay", "cvae", "ebm"), nodes=(8, 16), episodes=3, difficulties=(0.3, 0.8),
             max_steps=30, gen_steps=20, draw=False)
 
 
 @pytest.fixture(scope="module")
-def agents(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("agents")
-    for seed in (0, 1):
-        done = run_cli("maze", "train", *MAZE_TINY, "--seed", str(seed), "--out", str(folder / f"a{seed}"))
-        assert done.returncode == 0, done.stderr
-    return (str(folder / "a0"), str(folder / "a1"))
+def agents(maze_agent, tmp_path_factory):
+    """conftest's agent (seed 0) and one of seed 1."""
+    a1 = tmp_path_factory.mktemp("agents") / "a1"
+    done = run_cli("maze", "train", *MAZE_TINY, "--seed", "1", "--out", str(a1))
+    assert done.returncode == 0, done.stderr
+    return (str(maze_agent), str(a1))
 
 
 def rows(out: Path) -> list[dict]:

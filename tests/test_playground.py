@@ -3,9 +3,14 @@ bad inputs (one sentence, status 400, no traceback), the cap on trainings, a clo
 folders that `load_run` and `ebmplan train` agree with, and the plan page on a small agent trained here."""
 
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +24,6 @@ from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 from ebmplan import load_run  # noqa: E402
 from ebmplan.common.errors import ConfigError  # noqa: E402
-from ebmplan.plan.agent.run import MazeTrainConfig  # noqa: E402
-from ebmplan.plan.agent.training import train_agent  # noqa: E402
 from ebmplan.playground.app import make_app  # noqa: E402
 from ebmplan.playground.command import PlaygroundConfig, serve  # noqa: E402
 from ebmplan.playground.folders import RunsFolder  # noqa: E402
@@ -31,14 +34,6 @@ from ebmplan.points.train import TrainConfig, train  # noqa: E402
 VIEW = [[-2.5, -2.5], [2.5, 2.5]]
 SMALL = {"width": 16, "depth": 2, "steps": 60}
 WITH_HARD = "uniform:0.5,perturb:0.25,hard:0.25"  # the page shows each kind of negative the trainer uses
-
-
-@pytest.fixture(scope="session")
-def small_agent(tmp_path_factory) -> Path:
-    """`ebmplan maze train --map FourRooms --resize 2 --steps 1000`: small (its distances are long: a graph needs
-    an edge cutoff of about 15)."""
-    out = tmp_path_factory.mktemp("agents") / "fourrooms-x2"
-    return train_agent(MazeTrainConfig(map="FourRooms", resize=2, steps=1000, log_every=100, out=str(out)))
 
 
 @pytest.fixture
@@ -333,3 +328,36 @@ def test_the_command_says_when_its_port_is_taken(tmp_path):
             serve(PlaygroundConfig(port=port, runs=str(tmp_path / "runs")))
     with pytest.raises(ConfigError, match="--port must be 1 to 65535"):
         serve(PlaygroundConfig(port=70000, runs=str(tmp_path / "runs")))
+
+
+def test_the_command_serves_the_pages_until_interrupted(tmp_path):
+    """`ebmplan playground` through the real CLI: it says where it listens, serves the pages there, and Ctrl-C
+    stops it."""
+    with socket.create_server(("127.0.0.1", 0)) as free:
+        port = free.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ebmplan", "playground", "--port", str(port), "--runs",
+                             str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        said = proc.stdout.readline()  # printed once the port is known to be free, before the server starts
+        assert f"http://127.0.0.1:{port}/" in said, said
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/energy", timeout=10) as page:
+                    status, body = page.status, page.read().decode()
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert status == 200 and "<canvas" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # a real browser and server: make test-e2e
 pytest.importorskip("starlette", reason="the playground extra is not installed: pip install 'ebmplan[playground]'")
 from ebmplan.playground.app import LOCAL_HOSTS, make_app  # noqa: E402
 from ebmplan.playground.folders import RunsFolder  # noqa: E402
-from test_playground import small_agent  # noqa: E402, F401  (the fixture: a small agent on FourRooms x2)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Debian's Chromium as root, on a machine without a display or network (Playwright downloads no browser here).

@@ -47,6 +47,7 @@ def test_the_progress_helper_shows_a_bar_at_a_terminal_only(monkeypatch):
     assert quiet.getvalue() == ""
 
 
+@pytest.mark.e2e  # a second spiral run through the CLI (test_cli has make test's)
 def test_a_run_writing_to_a_pipe_prints_no_progress_bar(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}  # not CI: only the pipe keeps the bar away
     done = subprocess.run([sys.executable, "-m", "ebmplan", "spiral", "--out", str(tmp_path / "r"), *TINY],
@@ -74,7 +75,9 @@ def csv_scalars(run) -> dict[tuple[str, int], float]:
     return out
 
 
-@pytest.mark.parametrize("trainer", TRAINERS)
+# video's run is also `make test`'s tiny run of `ebmplan video` through the CLI; the other trainers' copies run in
+# make test-e2e (their commands' tiny runs are in test_cli, test_conditional and test_agent).
+@pytest.mark.parametrize("trainer", [t if t == "video" else pytest.param(t, marks=pytest.mark.e2e) for t in TRAINERS])
 def test_tensorboard_holds_the_scalars_of_metrics_csv(trainer, tmp_path):
     command, args = TRAINERS[trainer]
     run = tmp_path / trainer

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 import ebmplan
-from conftest import MAZE_TINY, run_cli
 from ebmplan.commands import COMMANDS
 from ebmplan.common.errors import ConfigError
 from ebmplan.common.version import __version__
 from ebmplan.experiments.sweep import SweepConfig, run_sweep
 from ebmplan.plan.eval.protocol import PlanEvalConfig
 from ebmplan.plan.eval.run import plan_eval
+
+pytestmark = pytest.mark.e2e  # Ray clusters of two nodes: make test-e2e
 
 TINY = ["steps=30", "batch_size=32", "n_samples=64", "infer_steps=20", "hard_size=256", "checkpoint_every=30",
         "log_every=10"]
@@ -47,12 +48,9 @@ sys.meta_path.insert(0, Bare())
 '''
 
 
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory):
-    out = tmp_path_factory.mktemp("agent") / "a0"
-    done = run_cli("maze", "train", *MAZE_TINY, "--seed", "0", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    return str(out)
+@pytest.fixture
+def agent(maze_agent):
+    return str(maze_agent)  # conftest's (seed 0, folder a0): trained once per session
 
 
 @pytest.fixture
@@ -116,7 +114,7 @@ def test_a_node_with_another_ebmplan_refuses_its_tasks_unless_the_code_is_sent(c
     # its metadata, ahead of the driver's ebmplan on the node's path.
     site = tmp_path / "site"
     shutil.copytree(PACKAGE, site / "ebmplan", ignore=shutil.ignore_patterns("__pycache__"))
-    (site / "ebmplan" / "version.py").write_text('__version__ = "0.0.1"\n\n\ndef version() -> str:\n'
+    (site / "ebmplan" / "common" / "version.py").write_text('__version__ = "0.0.1"\n\n\ndef version() -> str:\n'
                                                  '    return __version__\n')
     (site / "ebmplan-0.0.1.dist-info").mkdir()
     (site / "ebmplan-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ebmplan\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import kill_resume_and_rerun, run_cli
+from conftest import kill_resume_and_rerun, main_code, run_cli
 from ebmplan import load_run
 from ebmplan.common.errors import ConfigError
 from ebmplan.common.files import load_checkpoint
@@ -25,9 +25,10 @@ def results(run):
     return metrics, curve, weights
 
 
+@pytest.mark.e2e
 def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
-    steps = ["--steps", "1500", "--checkpoint-every", "50"]
-    killed, whole = kill_resume_and_rerun(["spiral"], [*RUN, *steps], tmp_path, after_step=100, total=1500)
+    steps = ["--steps", "400", "--checkpoint-every", "50"]
+    killed, whole = kill_resume_and_rerun(["spiral"], [*RUN, *steps], tmp_path, after_step=100, total=400)
     (m1, c1, w1), (m2, c2, w2) = results(killed), results(whole)
     assert m1 == m2 and c1 == c2
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
@@ -35,9 +36,9 @@ def test_a_run_killed_mid_way_resumes_to_the_same_result(tmp_path):
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
-    """One finished 10-step spiral run; each test damages its own copy (`run`)."""
+    """One finished 10-step spiral run (made in process); each test damages its own copy (`run`)."""
     run = tmp_path_factory.mktemp("short") / "run"
-    assert run_cli("spiral", "--out", str(run), *RUN, "--steps", "10").returncode == 0
+    assert main_code(["spiral", "--out", str(run), *RUN, "--steps", "10"]) == 0
     return run
 
 
@@ -64,11 +65,12 @@ def test_a_crafted_checkpoint_is_refused_and_never_runs_code(tmp_path, run):
     (lambda p: p.write_bytes(b"\x00garbage" * 100), "cannot be loaded safely"),
     (lambda p: torch.save({"version": 99}, p), "format version 99"),
 ])
-def test_damaged_checkpoints_give_one_sentence(run, damage, message):
+def test_damaged_checkpoints_give_one_sentence(run, damage, message, capsys):
     damage(run / "checkpoint.pt")
-    res = run_cli("spiral", "--resume", str(run))
-    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    assert main_code(["spiral", "--resume", str(run)]) == 2  # in process; the crafted one above goes through the CLI
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_corrupted_weights_fail_to_load_clearly(run):
@@ -77,12 +79,13 @@ def test_corrupted_weights_fail_to_load_clearly(run):
         load_run(run)
 
 
-def test_divergence_stops_training_and_keeps_a_good_checkpoint(tmp_path):
+def test_divergence_stops_training_and_keeps_a_good_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
-    res = run_cli("spiral", "--out", str(run), *RUN, "--steps", "500", "--checkpoint-every", "1", "--lr", "1e6",
-                  "--grad-clip", "0", "--loss", "cd", "--l2", "0")
-    assert res.returncode == 1
-    assert "training diverged at step" in res.stderr and "--lr" in res.stderr and "Traceback" not in res.stderr
+    code = main_code(["spiral", "--out", str(run), *RUN, "--steps", "500", "--checkpoint-every", "1", "--lr", "1e6",
+                      "--grad-clip", "0", "--loss", "cd", "--l2", "0"])  # in process
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "training diverged at step" in err and "--lr" in err and "Traceback" not in err
     state = load_checkpoint(run / "checkpoint.pt")  # the last good one loads ...
     assert all(torch.isfinite(v).all() for v in state["model"].values())  # ... and is finite
     assert torch.isfinite(load_run(run).energy(torch.zeros(3, 2))).all()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MAZE_TINY, main_code, run_cli
+from conftest import main_code, run_cli
 from ebmplan.common.runs import CONFIG_VERSION
 
 
@@ -54,6 +54,7 @@ def _untimed(obj):
 COMPARE = ["--methods", "pca,contrastive,kmeans", "--steps", "600", "--n-samples", "200"]
 
 
+@pytest.mark.e2e
 def test_a_killed_compare_resumes_to_the_same_table(tmp_path):
     # Killed once contrastive has its mid-way checkpoint (step 500 of 600): pca is complete and is reused,
     # contrastive resumes from step 500, kmeans has not started and trains.
@@ -73,16 +74,17 @@ def test_a_killed_compare_resumes_to_the_same_table(tmp_path):
 
 # ----------------------------------------------------------------------------------------------------- capacity
 
-CAPACITY = ["--widths", "8,16", "--seeds", "0", "--set", "steps=600", "--set", "checkpoint_every=100",
+CAPACITY = ["--widths", "8,16", "--seeds", "0", "--set", "steps=300", "--set", "checkpoint_every=50",
             "--set", "n_samples=200", "--set", "infer_steps=30", "--workers", "1"]
 
 
+@pytest.mark.e2e
 def test_a_killed_capacity_study_resumes_to_the_same_results(tmp_path):
     # Killed (with its worker) once the width-16 run is past a mid-way checkpoint: width 8 is complete and
     # reused, width 16 resumes from its checkpoint, and the options come from the folder's config.json.
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     proc = _start(["capacity", "--out", str(killed), *CAPACITY])
-    _kill_when(proc, lambda: 100 <= _step(killed / "width=16-seed=0" / "checkpoint.pt") < 600)
+    _kill_when(proc, lambda: 50 <= _step(killed / "width=16-seed=0" / "checkpoint.pt") < 300)
     assert (killed / "width=8-seed=0" / "metrics.json").exists()
     assert not (killed / "width=16-seed=0" / "metrics.json").exists()
     resumed = run_cli("capacity", "--resume", str(killed))
@@ -101,12 +103,9 @@ PLAN = ["--sources", "uniform,ebm", "--nodes", "8", "16", "--episodes", "3", "--
         "--max-steps", "30", "--gen-steps", "20"]
 
 
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory):
-    run = tmp_path_factory.mktemp("resume-plan") / "agent"
-    done = run_cli("maze", "train", *MAZE_TINY, "--out", str(run))
-    assert done.returncode == 0, done.stderr
-    return run
+@pytest.fixture
+def agent(maze_agent):
+    return maze_agent  # conftest's: trained once per session
 
 
 def _rows(run: Path) -> list[dict]:
@@ -114,6 +113,7 @@ def _rows(run: Path) -> list[dict]:
         return [{k: v for k, v in r.items() if "seconds" not in k} for r in csv.DictReader(f)]
 
 
+@pytest.mark.e2e
 def test_plan_eval_resumes_keeping_the_rows_written(agent, tmp_path):
     # Cut short after the policy and uniform's first budget (and half of a row group, as a crash mid-write
     # leaves): the resumed run keeps those rows as written, regenerates uniform's 8 candidates without planning
@@ -135,6 +135,7 @@ def test_plan_eval_resumes_keeping_the_rows_written(agent, tmp_path):
     assert (cut / "results.md").exists()
 
 
+@pytest.mark.e2e
 def test_a_killed_plan_eval_resumes_to_the_same_results(agent, tmp_path):
     # results.csv is written group by group: killed once it holds some groups, resumed, same results.
     killed, whole = tmp_path / "killed", tmp_path / "whole"

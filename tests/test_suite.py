@@ -75,6 +75,7 @@ def test_unusable_point_files_are_refused_in_one_sentence(tmp_path, capsys, poin
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.e2e
 def test_wildly_different_scales_train_and_samples_come_back_in_the_data_units(tmp_path):
     from ebmplan.points.shapes import spiral
 

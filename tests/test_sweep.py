@@ -32,6 +32,7 @@ def local_sweep(tmp_path_factory):
     return run_sweep(cfg, COMMANDS, quiet=True)
 
 
+@pytest.mark.e2e
 def test_local_sweep_writes_csv_and_mean_std_table(local_sweep):
     rows = read_csv(local_sweep.path / "results.csv")
     assert [r["run"] for r in rows] == [f"width={w}-seed={s}" for w in (8, 16) for s in (0, 1)]
@@ -187,6 +188,7 @@ def ray():
     ray.shutdown()
 
 
+@pytest.mark.e2e
 def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     cfg = SweepConfig("spiral", grid=["width=8,16"], seeds=(0, 1), set=TINY, out=str(tmp_path / "r"),
@@ -197,6 +199,7 @@ def test_ray_backend_gives_the_local_results(ray, local_sweep, tmp_path):
     _same_results(read_csv(local_sweep.path / "results.csv"), read_csv(result.path / "results.csv"))
 
 
+@pytest.mark.e2e
 def test_a_two_node_cluster_with_separate_disks_gives_the_local_results(ray, local_sweep, tmp_path):
     """Each node's tasks write under their own folder (standing in for separate disks); the runs' files come
     back through Ray, the driver's sweep folder gets everything, a re-run skips the finished runs, and a run that

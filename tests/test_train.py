@@ -30,6 +30,7 @@ def test_one_seed_gives_one_result(tmp_path):
     assert metrics_without_time(c) != metrics_without_time(a)
 
 
+@pytest.mark.e2e
 def test_every_loss_and_negative_kind_trains(tmp_path):
     for i, (loss, negs) in enumerate([("margin", "uniform"), ("hinge", "perturb"), ("square-square", "hard"),
                                       ("square-exp", "uniform:1,model:1"), ("infonce", "uniform"),

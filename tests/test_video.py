@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import VIDEO_TINY, kill_resume_and_rerun, untimed_metrics
+from conftest import VIDEO_TINY, kill_resume_and_rerun, main_code, untimed_metrics
 from ebmplan import load_run
 from ebmplan.common.errors import ConfigError, Divergence
 from ebmplan.conditional import ConditionalConfig, run_conditional
@@ -196,6 +196,7 @@ def test_same_seed_same_result(tmp_path):
         assert a[model]["one_step"] == b[model]["one_step"] and a[model]["rollout"] == b[model]["rollout"]
 
 
+@pytest.mark.e2e
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "ebmplan", "video", "--out", str(out), *VIDEO_TINY,
@@ -218,14 +219,14 @@ def test_cli_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("bad, says", [(["--negatives", "noise"], "negative kind"),
                                        (["--speed-max", "30"], "ball speeds")])
-def test_cli_bad_value_exits_2(tmp_path, bad, says):
-    args = [sys.executable, "-m", "ebmplan", "video", "--out", str(tmp_path / "x"), *bad]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert says in result.stderr and "Traceback" not in result.stderr
+def test_cli_bad_value_exits_2(tmp_path, bad, says, capsys):
+    assert main_code(["video", "--out", str(tmp_path / "x"), *bad]) == 2  # in process: parsing stops it
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()  # refused before any run folder is made
 
 
+@pytest.mark.e2e
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # Killed once the first of its five models is in the checkpoint; the resumed run loads it, trains the
     # rest, and measures exactly what an uninterrupted run measures (no ablation: its arms train for a time).
@@ -243,12 +244,11 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
         run_conditional(ConditionalConfig(resume=str(killed)))
 
 
-def test_a_diverging_run_exits_1_and_reports_no_result(tmp_path):
-    from conftest import run_cli
-
-    done = run_cli("video", *VIDEO_TINY, "--lr", "1e12", "--ablation", "", "--out", str(tmp_path / "v"))
-    assert done.returncode == 1, done.stderr
-    assert "diverged at step" in done.stderr and "--lr" in done.stderr and "nan" not in done.stdout
+def test_a_diverging_run_exits_1_and_reports_no_result(tmp_path, capsys):
+    code = main_code(["video", *VIDEO_TINY, "--lr", "1e12", "--ablation", "", "--out", str(tmp_path / "v")])
+    out, err = capsys.readouterr()  # in process
+    assert code == 1, err
+    assert "diverged at step" in err and "--lr" in err and "nan" not in out
 
 
 DIVERGING = {  # every model `ebmplan video` trains, by its name in the Divergence message, as the run trains it
