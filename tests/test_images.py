@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import kill_resume_and_rerun, main_code, run_cli, untimed_metrics
@@ -48,6 +49,7 @@ def test_one_seed_gives_one_result_and_another_seed_another(tmp_path):
     assert a != c
 
 
+@pytest.mark.e2e  # kill-and-resume: make test-e2e
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     # Slow enough per step (more Langevin steps) that the kill lands between checkpoints.
     args = [*TINY, "--steps", "60", "--langevin-steps", "40", "--checkpoint-every", "5", "--log-every", "5"]

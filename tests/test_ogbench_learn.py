@@ -70,6 +70,7 @@ def test_the_distance_grows_with_the_steps_left_on_held_out_trajectories(dataset
     assert np.median(d[0]) < np.median(d[1])
 
 
+@pytest.mark.e2e  # kill-and-resume: make test-e2e
 def test_a_killed_run_resumes_to_the_same_result(dataset, tmp_path):
     args = ["--dataset", str(dataset), *TINY, "--steps", "400", "--checkpoint-every", "100"]
     killed, whole = kill_resume_and_rerun(["ogbench", "train"], args, tmp_path, after_step=100, total=400,
