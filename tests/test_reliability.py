@@ -12,6 +12,7 @@ from conftest import kill_resume_and_rerun, main_code, run_cli
 from ebmplan import load_run
 from ebmplan.common.errors import ConfigError
 from ebmplan.common.files import load_checkpoint
+from ebmplan.common.runs import restore
 
 RUN = ["--width", "16", "--n-samples", "200", "--hard-size", "256", "--infer-steps", "30", "--log-every", "10"]
 TIME_KEYS = {"train_seconds", "infer_seconds"}
@@ -90,3 +91,29 @@ def test_divergence_stops_training_and_keeps_a_good_checkpoint(tmp_path, capsys)
     assert all(torch.isfinite(v).all() for v in state["model"].values())  # ... and is finite
     assert torch.isfinite(load_run(run).energy(torch.zeros(3, 2))).all()
     assert not (run / "metrics.json").exists()
+
+
+class _Trainer:
+    """The part of every trainer that `restore` uses: a state dict holding its model's."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+
+
+def test_a_checkpoint_of_another_run_is_refused_in_one_sentence(tmp_path):
+    # What a resumed trainer does with a checkpoint whose state does not fit it (another model's weights, a
+    # state without its clocks): one ConfigError naming the file and the mismatch, never a traceback.
+    trainer = _Trainer(torch.nn.Linear(2, 3))
+    other = {"weight": torch.zeros(4, 2), "bias": torch.zeros(4)}
+    for state, why in (({"model": other}, "size mismatch for weight"),
+                       ({"model": trainer.model.state_dict()}, "no 'train_seconds'")):
+        with pytest.raises(ConfigError) as err:
+            restore(trainer, state, tmp_path / "checkpoint.pt")
+        message = str(err.value)
+        assert "checkpoint.pt does not fit this run" in message and why in message and "\n" not in message
+    state = {"model": {k: v + 1 for k, v in trainer.model.state_dict().items()}, "train_seconds": 2, "cpu_seconds": 3}
+    assert restore(trainer, state, tmp_path) == (2.0, 3.0)
+    assert torch.equal(trainer.model.bias, state["model"]["bias"])

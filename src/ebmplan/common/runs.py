@@ -271,7 +271,7 @@ class FinishedModels:
             model.load_state_dict(self.models[name])
         except RuntimeError as err:
             raise ConfigError(f"checkpoint {self.path} does not fit this run's {name} model "
-                              f"({str(err).strip().splitlines()[0][:120]})") from None
+                              f"({load_error(err)})") from None
         return self.records[name]
 
     def save(self, name: str, model: torch.nn.Module, record: dict) -> None:
@@ -279,6 +279,27 @@ class FinishedModels:
         self.models[name] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.records[name] = record
         save_checkpoint(self.path, {"models": self.models, "records": self.records, "step": len(self.models)})
+
+
+def load_error(err: Exception) -> str:
+    """The telling line of a failed `load_state_dict` (torch heads its list of mismatches with a line that
+    names only the module), cut to one short clause."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    telling = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+    return telling[:160]
+
+
+def restore(trainer: Any, state: dict, checkpoint: Path,
+            clocks: tuple[str, ...] = ("train_seconds", "cpu_seconds")) -> tuple[float, ...]:
+    """Load a resumed run's training `state` into `trainer` (its `load_state_dict`) and return the clocks saved
+    with it; one ConfigError if the checkpoint does not fit this run."""
+    try:
+        trainer.load_state_dict(state)
+        return tuple(float(state[c]) for c in clocks)
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+        reason = f"no {err}" if isinstance(err, KeyError) else load_error(err)
+        raise ConfigError(f"checkpoint {checkpoint} does not fit this run ({reason}); was it written by an older "
+                          f"ebmplan or for another run?") from None
 
 
 LOADERS: dict[str, Callable[[Path], Any]] = {}  # run kind -> the function that rebuilds such a run

@@ -12,7 +12,7 @@ import torch
 
 from ..common.files import load_weights, read_json
 from ..common.monitor import progress
-from ..common.runs import Run, loader, resumed_config, saved_config, seed_everything
+from ..common.runs import Run, loader, restore, resumed_config, saved_config, seed_everything
 from ..energy.inference import descend
 from ..energy.models import EnergyModel
 from .classifier import cached_classifier
@@ -55,8 +55,7 @@ def run_images(cfg: ImagesConfig, *, command: str = "images train") -> Path:
     state = run.load_checkpoint()
     seconds, cpu = 0.0, 0.0
     if state is not None:
-        trainer.load_state_dict(state)
-        seconds, cpu = state["train_seconds"], state["train_cpu_seconds"]
+        seconds, cpu = restore(trainer, state, run.checkpoint_path, ("train_seconds", "train_cpu_seconds"))
     log = run.log(LOG_COLUMNS, resume_step=None if state is None else trainer.step)
     t0, c0 = time.perf_counter() - seconds, time.process_time() - cpu  # process time = user + sys, all threads
     for _ in progress(range(trainer.step, cfg.steps), initial=trainer.step, total=cfg.steps, desc="train images"):

@@ -18,7 +18,7 @@ import torch
 
 from ..common.errors import ConfigError
 from ..common.monitor import progress
-from ..common.runs import Run, resumed_config, rng_state, seed_everything, set_rng_state
+from ..common.runs import Run, restore, resumed_config, rng_state, seed_everything, set_rng_state
 from ..energy.losses import make_loss
 from ..energy.step import GradientStep
 from . import data
@@ -118,13 +118,7 @@ def train_agent(cfg: OgbenchTrainConfig, *, command: str = "ogbench") -> Path:
     tr = Training(cfg, data, run.device, run.checkpoint_path)
     elapsed = cpu_elapsed = 0.0
     if state is not None:
-        try:
-            tr.load_state_dict(state)
-            elapsed, cpu_elapsed = state["train_seconds"], state["cpu_seconds"]
-        except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0][:120]
-            raise ConfigError(f"checkpoint {run.checkpoint_path} does not fit this run ({reason}); was it "
-                              f"written by an older ebmplan or for another run?") from None
+        elapsed, cpu_elapsed = restore(tr, state, run.checkpoint_path)
     log = run.log(COLUMNS, resume_step=None if state is None else tr.step)
     bar = progress(range(tr.step, cfg.steps), initial=tr.step, total=cfg.steps,
                    desc=f"ogbench {Path(cfg.dataset).stem}")

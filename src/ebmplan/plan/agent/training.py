@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ...common.errors import ConfigError
 from ...common.monitor import progress
-from ...common.runs import Run, resumed_config, rng_state, seed_everything, set_rng_state
+from ...common.runs import Run, restore, resumed_config, rng_state, seed_everything, set_rng_state
 from ...energy.step import GradientStep
 from .. import figures
 from ..world.env import PointMazeVec
@@ -171,13 +170,7 @@ def train_agent(cfg: MazeTrainConfig, *, command: str = "maze") -> Path:
     tr = Training(cfg, maze, run.device, run.checkpoint_path)
     elapsed = cpu_elapsed = 0.0
     if state is not None:
-        try:
-            tr.load_state_dict(state)
-            elapsed, cpu_elapsed = state["train_seconds"], state["cpu_seconds"]
-        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
-            reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0][:120]
-            raise ConfigError(f"checkpoint {run.checkpoint_path} does not fit this run ({reason}); was it "
-                              f"written by an older ebmplan or for another run?") from None
+        elapsed, cpu_elapsed = restore(tr, state, run.checkpoint_path)
 
     log = run.log(["critic_loss", "actor_loss", "train_success", "episodes", "env_steps", "seconds", "cpu_seconds"],
                   resume_step=None if state is None else tr.step)
