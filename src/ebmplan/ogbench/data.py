@@ -18,6 +18,9 @@ memoised: the same actions, 2-2.5 times faster.
 Layout (as OGBench's files, and as `ogbench.utils.load_dataset` reads them): `observations` [N, 2] float32 (x, y),
 `actions` [N, 2] float32, `terminals` [N] bool (True on each trajectory's last row), `qpos` [N, 2] and `qvel`
 [N, 2] float32. Row t is (s_t, a_t); the last row of a trajectory has no next state.
+
+One module of ~360 lines because making a dataset and reading one back share its layout and checks (a file
+this module writes must pass what it refuses in a user's file), and nothing else uses them.
 """
 
 from __future__ import annotations
