@@ -17,7 +17,7 @@ import tyro
 
 from . import conditional, images, video
 from .common.config import split_commas
-from .common.files import read_json
+from .common.monitor import report
 from .experiments import capacity, compare, curves, suite, sweep
 from .ogbench import command as ogbench_command
 from .ogbench import learn as ogbench_learn
@@ -38,13 +38,6 @@ class Command:
     aliases: dict[str, str] = field(default_factory=dict)  # another spelling of an option: {"--tau": "--sgm-tau"}
 
 
-def report(path: Path) -> Path:
-    """Print the run folder and its final metrics (the numbers of metrics.json)."""
-    m = read_json(path / "metrics.json")
-    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
-    return path
-
-
 def run_spiral(cfg: TrainConfig) -> Path:
     return report(train(cfg, command="spiral"))
 
@@ -60,27 +53,19 @@ def run_compare(cfg: compare.CompareConfig) -> Path:
 
 
 def run_conditional(cfg: conditional.ConditionalConfig) -> Path:
-    path = conditional.run_conditional(cfg)
-    print(f"run folder: {path}\n{conditional.summary(read_json(path / 'metrics.json'))}")
-    return path
+    return report(conditional.run_conditional(cfg), conditional.summary)
 
 
 def run_video(cfg: video.VideoConfig) -> Path:
-    path = video.run_video(cfg)
-    print(f"run folder: {path}\n{video.summary(read_json(path / 'metrics.json'))}")
-    return path
+    return report(video.run_video(cfg), video.summary)
 
 
 def run_images(cfg: images.ImagesConfig) -> Path:
-    path = images.run_images(cfg)
-    print(f"run folder: {path}\n{images.summary(read_json(path / 'metrics.json'))}")
-    return path
+    return report(images.run_images(cfg), images.summary)
 
 
 def run_image_baselines(cfg: images.BaselinesConfig) -> Path:
-    path = images.run_baselines(cfg)
-    print(f"run folder: {path}\n{images.baselines_summary(read_json(path / 'metrics.json'))}")
-    return path
+    return report(images.run_baselines(cfg), images.baselines_summary)
 
 
 def run_maze_train(cfg: agent_run.MazeTrainConfig) -> Path:

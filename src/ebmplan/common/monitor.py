@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from tqdm import tqdm
 
 from .errors import ConfigError
+from .files import read_json
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -110,3 +112,11 @@ class ScalarLog:
             self.writer = None
 
 
+
+
+def report(path: Path, summary: Callable[[dict], str] | None = None) -> Path:
+    """Print the run folder and its final metrics: `summary(metrics.json)`, or by default every float in it."""
+    m = read_json(path / "metrics.json")
+    text = summary(m) if summary else ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float))
+    print(f"run folder: {path}\n{text}")
+    return path

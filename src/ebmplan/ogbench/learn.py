@@ -17,7 +17,8 @@ import numpy as np
 
 from ..common.config import Config, split_names
 from ..common.errors import ConfigError, choose
-from ..common.files import read_json, write_json
+from ..common.files import write_json
+from ..common.monitor import report
 from ..common.runs import seed_everything
 from . import data
 from .evaluation import DATASETS, check_name, evaluate
@@ -94,10 +95,7 @@ def ogbench_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
 
 
 def run_train(cfg: OgbenchTrainConfig) -> Path:
-    path = train_agent(cfg)
-    m = read_json(path / "metrics.json")
-    print(f"run folder: {path}\n" + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if isinstance(v, float)))
-    return path
+    return report(train_agent(cfg))
 
 
 def run_eval(cfg: OgbenchEvalConfig) -> dict[str, dict]:
